@@ -1,0 +1,49 @@
+//! Ports: what the use cases need from the outside world.
+//!
+//! Every port is an object-safe `Send + Sync` trait held as `Arc<dyn …>`.
+//! Each method's doc states its contract, including the errors it MUST
+//! return; the adapters' tests check exactly that.
+
+mod clock;
+mod login_limiter;
+mod password_hasher;
+mod repo_error;
+mod session_repo;
+mod task_repo;
+mod token_service;
+mod user_repo;
+
+pub use clock::Clock;
+pub use login_limiter::LoginLimiter;
+pub use password_hasher::{HashError, PasswordHasher};
+pub use repo_error::RepoError;
+pub use session_repo::SessionRepo;
+pub use task_repo::{CreatedTask, IdempotencyKey, TaskRepo};
+pub use token_service::{TokenError, TokenService};
+pub use user_repo::UserRepo;
+
+#[cfg(any(test, feature = "mocks"))]
+pub use clock::MockClock;
+#[cfg(any(test, feature = "mocks"))]
+pub use login_limiter::MockLoginLimiter;
+#[cfg(any(test, feature = "mocks"))]
+pub use password_hasher::MockPasswordHasher;
+#[cfg(any(test, feature = "mocks"))]
+pub use session_repo::MockSessionRepo;
+#[cfg(any(test, feature = "mocks"))]
+pub use task_repo::MockTaskRepo;
+#[cfg(any(test, feature = "mocks"))]
+pub use token_service::MockTokenService;
+#[cfg(any(test, feature = "mocks"))]
+pub use user_repo::MockUserRepo;
+
+use domain::{SessionId, UserId};
+
+/// Who is calling, as a verified token says: a user and the session the
+/// token names. Whether that session is still active is checked by the
+/// repository in the same statement as the work itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+}

@@ -1,0 +1,24 @@
+use async_trait::async_trait;
+use domain::{Password, PasswordHash};
+
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(pub String);
+
+/// Slow, salted password hashing (Argon2id in production). Implementations
+/// do the work off the async workers so a burst of logins stalls nothing.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    /// A PHC string for `password` with a fresh salt.
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError>;
+
+    /// Whether `password` matches `hash`. A malformed stored hash is an
+    /// error, not a mismatch.
+    async fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError>;
+
+    /// A valid hash with the production parameters of a password nobody
+    /// knows. Login verifies against it for unknown emails, so that the
+    /// answer takes as long as for a wrong password.
+    fn dummy_hash(&self) -> PasswordHash;
+}

@@ -1,0 +1,88 @@
+use async_trait::async_trait;
+use domain::{Task, TaskId, TaskPatch, TaskQuery, Timestamp};
+
+use super::{Principal, RepoError};
+
+/// A client's `Idempotency-Key` with a fingerprint of the request it came
+/// with, so a reused key with another body is told apart from a retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub key: String,
+    pub fingerprint: String,
+}
+
+/// The outcome of a create: the stored task, and whether this call made it
+/// (false when an idempotent retry found the first one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedTask {
+    pub task: Task,
+    pub created: bool,
+}
+
+/// Stored tasks. Every method acts for a principal and checks, in the same
+/// single statement as its work, that the principal's session is active at
+/// `now`; each is one network round trip.
+///
+/// # Errors common to every method
+/// `SessionInactive` when the session is unknown, another user's, revoked or
+/// expired at `now`; then nothing is read or written. `Unavailable` when the
+/// database cannot be reached in time; `Internal` for anything else.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait TaskRepo: Send + Sync {
+    /// Stores `task` (owned by the principal's user). With an idempotency
+    /// key already used by this user, stores nothing and returns the task
+    /// that key created.
+    ///
+    /// # Errors
+    /// `IdempotencyKeyReused` when the key was used with another fingerprint.
+    async fn create(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        task: &Task,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Result<CreatedTask, RepoError>;
+
+    /// # Errors
+    /// `NotFound` when no task has this id or it is another user's.
+    async fn get(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        id: TaskId,
+    ) -> Result<Task, RepoError>;
+
+    /// Up to `query.limit` of the user's tasks matching the filters, in the
+    /// query's sort order, strictly after `query.after` when given.
+    async fn list(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        query: &TaskQuery,
+    ) -> Result<Vec<Task>, RepoError>;
+
+    /// Applies `patch` exactly as `TaskPatch::apply` does, with `now` as
+    /// the update time, and returns the new task.
+    ///
+    /// # Errors
+    /// `NotFound` as for `get`; `VersionMismatch` when `expected_version`
+    /// is given and differs from the stored one, and then nothing changes.
+    async fn update(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        id: TaskId,
+        patch: &TaskPatch,
+        expected_version: Option<i64>,
+    ) -> Result<Task, RepoError>;
+
+    /// # Errors
+    /// `NotFound` as for `get`.
+    async fn delete(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        id: TaskId,
+    ) -> Result<(), RepoError>;
+}

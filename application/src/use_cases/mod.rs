@@ -1,0 +1,9 @@
+//! Use cases, grouped by what they act on.
+
+mod auth;
+mod task_input;
+mod tasks;
+
+pub use auth::{AuthService, LoggedIn, LoginInput, RegisterInput};
+pub use task_input::{CreateTaskInput, ListTasksInput, UpdateTaskInput};
+pub use tasks::{TaskPage, TaskService};
