@@ -1,0 +1,257 @@
+//! Argon2id password hashing on tokio's blocking pool, a few at a time.
+//!
+//! One hash costs ~19 MiB and tens of milliseconds of CPU. Running it on an
+//! async worker would stall every other request on that worker, so it runs
+//! under `spawn_blocking`; a semaphore sized to the CPU count makes a burst
+//! of logins queue instead of flooding the blocking pool (and memory).
+
+use std::sync::Arc;
+
+use application::ports::{HashError, PasswordHasher};
+use argon2::password_hash::{
+    rand_core::{OsRng, RngCore},
+    PasswordHash as PhcString, PasswordHasher as _, PasswordVerifier as _, SaltString,
+};
+use argon2::{Algorithm, Argon2, Params, Version};
+use async_trait::async_trait;
+use domain::{Password, PasswordHash};
+use tokio::sync::Semaphore;
+
+/// Memory cost in KiB (19 MiB), the OWASP recommendation for Argon2id.
+const MEMORY_KIB: u32 = 19_456;
+/// Iterations.
+const TIME_COST: u32 = 2;
+/// Lanes.
+const PARALLELISM: u32 = 1;
+
+/// Argon2id (m = 19456 KiB, t = 2, p = 1) behind the `PasswordHasher` port.
+/// Cheap to clone: clones share the same permits and dummy hash.
+#[derive(Clone)]
+pub struct Argon2Hasher {
+    argon2: Argon2<'static>,
+    permits: Arc<Semaphore>,
+    dummy: PasswordHash,
+}
+
+impl std::fmt::Debug for Argon2Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Argon2Hasher")
+            .field(
+                "params",
+                &format_args!("m={MEMORY_KIB},t={TIME_COST},p={PARALLELISM}"),
+            )
+            .field("available_permits", &self.permits.available_permits())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Argon2Hasher {
+    /// A hasher running at most one hash per CPU at a time.
+    ///
+    /// Computes the dummy hash once, synchronously (one full hash): call it
+    /// at start-up, not on a request path.
+    pub fn new() -> Result<Self, HashError> {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::with_max_concurrent(cpus)
+    }
+
+    /// A hasher running at most `max_concurrent` (at least 1) hashes at once.
+    pub fn with_max_concurrent(max_concurrent: usize) -> Result<Self, HashError> {
+        let params = Params::new(MEMORY_KIB, TIME_COST, PARALLELISM, None)
+            .map_err(|e| HashError(format!("argon2 parameters: {e}")))?;
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+
+        let mut unknowable = [0u8; 32];
+        OsRng.fill_bytes(&mut unknowable);
+        let dummy = hash_with(&argon2, &unknowable)?;
+
+        Ok(Self {
+            argon2,
+            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            dummy,
+        })
+    }
+
+    /// Runs `work` on the blocking pool once a permit is free. The permit
+    /// moves into the blocking task, so it is released when the CPU work
+    /// ends, even if the caller stops waiting (client gone) before that.
+    async fn run_blocking<T, F>(&self, work: F) -> Result<T, HashError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Argon2<'static>) -> Result<T, HashError> + Send + 'static,
+    {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| HashError("hasher is shut down".into()))?;
+        let argon2 = self.argon2.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work(&argon2)
+        })
+        .await
+        .map_err(|e| HashError(format!("hashing task did not finish: {e}")))?
+    }
+}
+
+fn hash_with(argon2: &Argon2<'_>, password: &[u8]) -> Result<PasswordHash, HashError> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2
+        .hash_password(password, &salt)
+        .map(|phc| PasswordHash::new(phc.to_string()))
+        .map_err(|e| HashError(format!("argon2 hashing: {e}")))
+}
+
+/// `Ok(false)` for a wrong password; `Err` when `stored` is not an Argon2id
+/// PHC string with a salt and an output (a corrupt row, not a mismatch).
+fn verify_with(argon2: &Argon2<'_>, password: &[u8], stored: &str) -> Result<bool, HashError> {
+    let phc =
+        PhcString::new(stored).map_err(|e| HashError(format!("malformed stored hash: {e}")))?;
+    if phc.algorithm != argon2::ARGON2ID_IDENT {
+        return Err(HashError(format!(
+            "stored hash uses {}, expected argon2id",
+            phc.algorithm
+        )));
+    }
+    if phc.salt.is_none() || phc.hash.is_none() {
+        return Err(HashError("malformed stored hash: no salt or output".into()));
+    }
+    match argon2.verify_password(password, &phc) {
+        Ok(()) => Ok(true),
+        Err(argon2::password_hash::Error::Password) => Ok(false),
+        Err(e) => Err(HashError(format!("argon2 verification: {e}"))),
+    }
+}
+
+#[async_trait]
+impl PasswordHasher for Argon2Hasher {
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+        let password = password.clone();
+        self.run_blocking(move |argon2| hash_with(argon2, password.expose().as_bytes()))
+            .await
+    }
+
+    async fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError> {
+        let password = password.clone();
+        let stored = hash.as_str().to_owned();
+        self.run_blocking(move |argon2| verify_with(argon2, password.expose().as_bytes(), &stored))
+            .await
+    }
+
+    fn dummy_hash(&self) -> PasswordHash {
+        self.dummy.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hasher() -> Argon2Hasher {
+        Argon2Hasher::new().expect("hasher")
+    }
+
+    fn password(raw: &str) -> Password {
+        Password::parse(raw).expect("valid password")
+    }
+
+    #[tokio::test]
+    async fn hash_is_an_argon2id_phc_string_with_the_production_parameters() {
+        let hash = hasher().hash(&password("correct horse")).await.unwrap();
+        assert!(
+            hash.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{}",
+            hash.as_str()
+        );
+        assert!(!hash.as_str().contains("correct horse"));
+    }
+
+    #[tokio::test]
+    async fn same_password_hashes_differently_each_time() {
+        let hasher = hasher();
+        let a = hasher.hash(&password("correct horse")).await.unwrap();
+        let b = hasher.hash(&password("correct horse")).await.unwrap();
+        assert_ne!(a, b, "salts must be random");
+    }
+
+    #[tokio::test]
+    async fn verify_accepts_the_right_password_and_refuses_a_wrong_one() {
+        let hasher = hasher();
+        let hash = hasher.hash(&password("correct horse")).await.unwrap();
+        assert!(hasher
+            .verify(&password("correct horse"), &hash)
+            .await
+            .unwrap());
+        assert!(!hasher
+            .verify(&password("correct horsf"), &hash)
+            .await
+            .unwrap());
+        assert!(!hasher
+            .verify(&Password::for_login(""), &hash)
+            .await
+            .unwrap());
+    }
+
+    #[tokio::test]
+    async fn malformed_stored_hash_is_an_error_not_a_mismatch() {
+        let hasher = hasher();
+        let candidates = [
+            "",
+            "not a hash",
+            "$argon2id$v=19$m=19456,t=2,p=1$",
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0",
+            "$2b$12$abcdefghijklmnopqrstuuKzR5yXx0VwZbq6x1mB7o5m2yQnq8E9a",
+        ];
+        for stored in candidates {
+            let result = hasher
+                .verify(
+                    &password("correct horse"),
+                    &PasswordHash::new(stored.into()),
+                )
+                .await;
+            assert!(result.is_err(), "{stored:?} gave {result:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn dummy_hash_has_production_parameters_and_matches_nothing() {
+        let hasher = hasher();
+        let dummy = hasher.dummy_hash();
+        assert!(dummy
+            .as_str()
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert_eq!(dummy, hasher.dummy_hash(), "computed once");
+        for guess in ["", "password", "correct horse"] {
+            let ok = hasher
+                .verify(&Password::for_login(guess), &dummy)
+                .await
+                .unwrap();
+            assert!(!ok, "dummy hash matched {guess:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_verifies_beyond_the_permit_count_all_complete() {
+        let hasher = Argon2Hasher::with_max_concurrent(1).unwrap();
+        let hash = hasher.hash(&password("correct horse")).await.unwrap();
+        let tasks: Vec<_> = (0..3)
+            .map(|i| {
+                let (hasher, hash) = (hasher.clone(), hash.clone());
+                tokio::spawn(async move {
+                    let guess = if i == 0 {
+                        "correct horse"
+                    } else {
+                        "wrong horse"
+                    };
+                    hasher.verify(&password(guess), &hash).await.unwrap()
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.unwrap());
+        }
+        assert_eq!(results, [true, false, false]);
+        assert_eq!(hasher.permits.available_permits(), 1, "permits released");
+    }
+}

@@ -1,0 +1,555 @@
+#!/usr/bin/env bash
+# neon-local.sh: a local PostgreSQL that behaves like Neon, provisioned by the project.
+#
+# Why: these machines cannot reach Neon, and the project talks to nothing but Neon-shaped
+# PostgreSQL (TLS only, SCRAM with channel binding, a transaction-mode PgBouncer in front).
+# This script gives every developer and CI run the same throwaway cluster inside the repo.
+#
+# Usage:
+#   scripts/neon-local.sh [--test] start|stop|restart|reset|url|pooler-url|admin-url|status
+#
+# Clusters (paths relative to the repo root, so any cwd and any clone folder work):
+#   default  "dev"  cluster: .local/neon-dev,  port $NEON_LOCAL_PORT (55432),
+#                   PgBouncer on $NEON_LOCAL_POOLER_PORT (55433); fsync ON (the run command uses it).
+#   --test   "test" cluster: .local/neon-test, port $NEON_LOCAL_TEST_PORT (56432),
+#                   PgBouncer on $NEON_LOCAL_TEST_POOLER_PORT (56433);
+#                   fsync, synchronous_commit and full_page_writes OFF for speed.
+# Both clusters can run at the same time.
+#
+# Subcommands:
+#   start       Install Debian's postgresql + pgbouncer if missing (one-time apt-get), create the
+#               cluster if absent (CA + server cert, role/database `app`), start PostgreSQL and
+#               PgBouncer. Idempotent: a running cluster is left alone, an existing one is reused.
+#   url         Start if needed (progress on stderr), print ONLY the direct URL on stdout:
+#                 postgresql://app:PW@localhost:PORT/app?sslmode=require&channel_binding=require&sslrootcert=/abs/ca.pem
+#   pooler-url  Same through PgBouncer (pool_mode=transaction). PgBouncer 1.18 cannot do SCRAM
+#               channel binding, so this URL carries channel_binding=prefer.
+#   admin-url   Start if needed, print a libpq keyword/value string for the superuser over the
+#               cluster's unix socket (trust auth, no password, no TLS):
+#                 host=/abs/socket/dir port=PORT user=postgres dbname=postgres
+#               Works with `psql "$(scripts/neon-local.sh admin-url)"` and with
+#               tokio_postgres::Config::from_str + NoTls (for pg_terminate_backend and the like).
+#               The socket directory is the cluster directory (or a short /tmp path when the
+#               cluster path is too long for a unix socket name).
+#   stop        Fast shutdown of PgBouncer and PostgreSQL.
+#   restart     Fast shutdown of PostgreSQL then start it again; PgBouncer keeps running (like
+#               Neon's pooler while the compute restarts), or is started if it was not.
+#   reset       stop, then delete the cluster directory.
+#   status      Print whether PostgreSQL and PgBouncer are running; exit 0 if both are, 3 if not.
+#
+# Concurrency: every subcommand holds an flock on .local/neon-<cluster>.lock, so parallel test
+# binaries may call `url` at the same time; only one creates or starts the cluster.
+# As root the server and PgBouncer run as the `postgres` OS user (both refuse root); as another
+# user they run as that user (then the packages must already be installed).
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
+readonly SCRIPT_DIR ROOT
+readonly LOCAL_DIR="$ROOT/.local"
+
+CLUSTER=dev
+CLUSTER_FLAG=""
+COMMAND=""
+for arg in "$@"; do
+  case "$arg" in
+    --test) CLUSTER="test"; CLUSTER_FLAG="--test" ;;
+    -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+    start|stop|restart|reset|url|pooler-url|admin-url|status)
+      [[ -z "$COMMAND" ]] || { echo "neon-local: one subcommand only" >&2; exit 2; }
+      COMMAND="$arg" ;;
+    *) echo "neon-local: unknown argument '$arg' (usage: neon-local.sh [--test] start|stop|restart|reset|url|pooler-url|admin-url|status)" >&2; exit 2 ;;
+  esac
+done
+[[ -n "$COMMAND" ]] || { echo "usage: neon-local.sh [--test] start|stop|restart|reset|url|pooler-url|admin-url|status" >&2; exit 2; }
+
+if [[ "$CLUSTER" == test ]]; then
+  PORT="${NEON_LOCAL_TEST_PORT:-56432}"
+  POOLER_PORT="${NEON_LOCAL_TEST_POOLER_PORT:-56433}"
+else
+  PORT="${NEON_LOCAL_PORT:-55432}"
+  POOLER_PORT="${NEON_LOCAL_POOLER_PORT:-55433}"
+fi
+[[ "$PORT" =~ ^[0-9]+$ && "$POOLER_PORT" =~ ^[0-9]+$ ]] || { echo "neon-local: ports must be numbers" >&2; exit 2; }
+
+# The cluster lives at .local/neon-<cluster>. When the postgres OS user cannot reach the repo
+# (a clone under /root, say), that path becomes a symlink to a directory under /var/lib.
+readonly LINK_DIR="$LOCAL_DIR/neon-$CLUSTER"
+readonly LOCK_FILE="$LOCAL_DIR/neon-$CLUSTER.lock"
+readonly INSTALL_LOCK="$LOCAL_DIR/neon-install.lock"
+readonly APP_USER=app
+readonly APP_DB=app
+
+# All our paths are absolute; a cwd the postgres user cannot read would only cause warnings.
+cd /
+
+log() { echo "neon-local[$CLUSTER]: $*" >&2; }
+die() { echo "neon-local[$CLUSTER]: error: $*" >&2; exit 1; }
+
+if [[ $EUID -eq 0 ]]; then IS_ROOT=1; else IS_ROOT=0; fi
+
+# Runs a command as the OS user that owns the cluster, with the lock fd closed so that
+# daemons never inherit (and hold) the lock.
+as_pg() {
+  if (( IS_ROOT )); then
+    runuser -u postgres -- "$@" 9>&-
+  else
+    "$@" 9>&-
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Paths derived from the cluster directory.
+set_paths() {
+  DIR="$1"
+  DATA="$DIR/data"
+  CERTS="$DIR/certs"
+  BOUNCER="$DIR/pgbouncer"
+  PW_FILE="$DIR/app-password"
+  READY="$DIR/.ready"
+  PORTS_FILE="$DIR/ports"
+  PG_LOG="$DIR/postgres.log"
+  # A unix socket name is limited to 107 bytes; fall back to a short /tmp directory.
+  if (( ${#DIR} + 20 > 100 )); then
+    SOCK_DIR="/tmp/neon-local-$(printf '%s' "$DIR" | sha1sum | cut -c1-12)"
+  else
+    SOCK_DIR="$DIR"
+  fi
+}
+
+resolve_dir() {
+  if [[ -L "$LINK_DIR" ]]; then
+    set_paths "$(readlink -f "$LINK_DIR")"
+  else
+    set_paths "$LINK_DIR"
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Binaries.
+pg_bindir() {
+  local version=""
+  if [[ -n "${DATA:-}" && -f "$DATA/PG_VERSION" ]]; then
+    version="$(cat "$DATA/PG_VERSION")"
+    [[ -x "/usr/lib/postgresql/$version/bin/postgres" ]] && { echo "/usr/lib/postgresql/$version/bin"; return; }
+  fi
+  local dir
+  dir="$(printf '%s\n' /usr/lib/postgresql/*/bin | grep -v '\*' | sort -V | tail -n 1 || true)"
+  if [[ -n "$dir" && -x "$dir/initdb" && -x "$dir/postgres" ]]; then
+    if [[ -n "$version" ]]; then
+      die "the cluster in $DIR was made by PostgreSQL $version, whose server binaries are missing; delete it with: $0 $CLUSTER_FLAG reset"
+    fi
+    echo "$dir"
+  fi
+}
+
+have_binaries() {
+  [[ -n "$(pg_bindir)" ]] && { command -v pgbouncer >/dev/null 2>&1 || [[ -x /usr/sbin/pgbouncer ]]; }
+}
+
+install_packages() {
+  have_binaries && return 0
+  (( IS_ROOT )) || die "PostgreSQL server binaries or pgbouncer are missing; install Debian's postgresql and pgbouncer packages (as root: apt-get install postgresql pgbouncer)"
+  exec 8>"$INSTALL_LOCK"
+  flock 8
+  if ! have_binaries; then
+    log "installing Debian packages postgresql and pgbouncer (one time)"
+    # Debian's postgresql package may create and start its own cluster on 5432; we neither
+    # depend on it nor touch it.
+    # Services the packages start must not inherit (and hold) our lock files.
+    apt-get -o DPkg::Lock::Timeout=300 -q update >&2 8>&- 9>&-
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 -q install -y postgresql pgbouncer >&2 8>&- 9>&-
+  fi
+  exec 8>&-
+  have_binaries || die "postgresql/pgbouncer still missing after apt-get install"
+  PATH="$PATH:/usr/sbin"
+}
+
+ensure_os_user() {
+  (( IS_ROOT )) || return 0
+  if ! id -u postgres >/dev/null 2>&1; then
+    log "creating OS user postgres"
+    useradd --system --user-group --home-dir /var/lib/postgresql --shell /bin/bash postgres
+  fi
+}
+
+ipv6_loopback() {
+  [[ -r /proc/net/if_inet6 ]] && grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6
+}
+
+# ---------------------------------------------------------------------------------------------
+# Liveness, by pid file (cheap enough for every `url` call).
+pid_alive() { # pid expected-comm-prefix
+  local pid="$1" want="$2" comm
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  # A dead daemon stays a zombie until PID 1 reaps it, which in containers may take a while.
+  local stat
+  stat="$(cat "/proc/$pid/stat" 2>/dev/null || true)"
+  [[ "${stat##*) }" != Z* ]] || return 1
+  comm="$(cat "/proc/$pid/comm" 2>/dev/null || true)"
+  [[ -z "$comm" || "$comm" == "$want"* ]]
+}
+
+pg_pid() { [[ -f "$DATA/postmaster.pid" ]] && head -n 1 "$DATA/postmaster.pid" || true; }
+bouncer_pid() { [[ -f "$BOUNCER/pgbouncer.pid" ]] && head -n 1 "$BOUNCER/pgbouncer.pid" || true; }
+pg_running() { pid_alive "$(pg_pid)" postgres; }
+bouncer_running() { pid_alive "$(bouncer_pid)" pgbouncer; }
+
+# ---------------------------------------------------------------------------------------------
+# Creation.
+choose_dir() {
+  mkdir -p "$LOCAL_DIR"
+  [[ -e "$LINK_DIR" ]] && { resolve_dir; return; }
+  local target="$LINK_DIR"
+  if (( IS_ROOT )) && ! runuser -u postgres -- test -x "$LOCAL_DIR" 2>/dev/null; then
+    target="/var/lib/neon-local/$(printf '%s' "$LINK_DIR" | sha1sum | cut -c1-12)-$CLUSTER"
+    log "the postgres user cannot reach $LOCAL_DIR; keeping the cluster in $target (symlinked)"
+    rm -rf "$target"
+    mkdir -p "$target"
+    chmod 755 /var/lib/neon-local
+    ln -sfn "$target" "$LINK_DIR"
+  fi
+  set_paths "$target"
+}
+
+make_certs() {
+  local ext="$CERTS/server.ext"
+  mkdir -p "$CERTS"
+  # ECDSA P-256 with SHA-256: tokio-postgres-rustls offers no channel binding for Ed25519.
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$CERTS/ca.key" 2>/dev/null
+  openssl req -x509 -new -key "$CERTS/ca.key" -sha256 -days 3650 \
+    -subj "/CN=neon-local throwaway CA ($CLUSTER)" \
+    -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -out "$CERTS/ca.pem" 2>/dev/null
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$CERTS/server.key" 2>/dev/null
+  openssl req -new -key "$CERTS/server.key" -subj "/CN=localhost" -out "$CERTS/server.csr" 2>/dev/null
+  cat >"$ext" <<'EOF'
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid
+EOF
+  openssl x509 -req -in "$CERTS/server.csr" -CA "$CERTS/ca.pem" -CAkey "$CERTS/ca.key" \
+    -set_serial "0x$(openssl rand -hex 16)" -days 825 -sha256 -extfile "$ext" \
+    -out "$CERTS/server.pem" 2>/dev/null
+  rm -f "$CERTS/server.csr" "$ext"
+  chmod 600 "$CERTS/ca.key" "$CERTS/server.key"
+  chmod 644 "$CERTS/ca.pem" "$CERTS/server.pem"
+}
+
+create_cluster() {
+  local bindir="$1"
+  log "creating cluster in $DIR (port $PORT)"
+  rm -rf "$DATA" "$CERTS" "$BOUNCER" "$READY"
+  mkdir -p "$DIR" "$BOUNCER"
+  make_certs
+  if [[ ! -s "$PW_FILE" ]]; then
+    (umask 077; openssl rand -hex 24 >"$PW_FILE")
+  fi
+  chmod 600 "$PW_FILE"
+  (( IS_ROOT )) && chown -R postgres:postgres "$DIR"
+  # ca.pem is public; the keys, the password file and the data directory are private.
+  chmod 755 "$DIR" "$CERTS"
+
+  local initdb_flags=(-D "$DATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C)
+  # The test cluster skips initdb's final fsync, as it runs with fsync off anyway.
+  [[ "$CLUSTER" == test ]] && initdb_flags+=(-N)
+  as_pg "$bindir/initdb" "${initdb_flags[@]}" >"$DIR/initdb.log" 2>&1 \
+    || { tail -n 20 "$DIR/initdb.log" >&2; die "initdb failed (log: $DIR/initdb.log)"; }
+
+  local listen="127.0.0.1"
+  ipv6_loopback && listen="127.0.0.1,::1"
+  {
+    echo "# neon-local settings"
+    echo "port = $PORT"
+    echo "listen_addresses = '$listen'"
+    echo "unix_socket_directories = '$SOCK_DIR'"
+    echo "max_connections = 200"
+    echo "ssl = on"
+    echo "ssl_cert_file = '$CERTS/server.pem'"
+    echo "ssl_key_file = '$CERTS/server.key'"
+    echo "ssl_min_protocol_version = 'TLSv1.2'"
+    echo "password_encryption = 'scram-sha-256'"
+    echo "timezone = 'UTC'"
+    echo "log_timezone = 'UTC'"
+    if [[ "$CLUSTER" == test ]]; then
+      echo "fsync = off"
+      echo "synchronous_commit = off"
+      echo "full_page_writes = off"
+    else
+      echo "fsync = on"
+    fi
+  } | as_pg tee "$DATA/neon-local.conf" >/dev/null
+  echo "include 'neon-local.conf'" | as_pg tee -a "$DATA/postgresql.conf" >/dev/null
+
+  {
+    echo "# neon-local: TLS + SCRAM only; the unix socket is for local admin use."
+    echo "local   all all                 trust"
+    echo "hostssl all all 127.0.0.1/32    scram-sha-256"
+    echo "hostssl all all ::1/128         scram-sha-256"
+  } | as_pg tee "$DATA/pg_hba.conf" >/dev/null
+}
+
+start_server() {
+  local bindir="$1"
+  mkdir -p "$SOCK_DIR"
+  (( IS_ROOT )) && chown postgres:postgres "$SOCK_DIR"
+  log "starting PostgreSQL on port $PORT"
+  if ! as_pg "$bindir/pg_ctl" -D "$DATA" -l "$PG_LOG" -w -t 120 -s start >/dev/null 2>&1; then
+    tail -n 20 "$PG_LOG" >&2 || true
+    die "PostgreSQL did not start (log: $PG_LOG)"
+  fi
+}
+
+psql_admin() {
+  local bindir="$1"; shift
+  as_pg "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCK_DIR" -p "$PORT" -U postgres -d postgres "$@"
+}
+
+bootstrap_roles() {
+  local bindir="$1" pw
+  pw="$(cat "$PW_FILE")"
+  [[ "$pw" =~ ^[0-9a-f]+$ ]] || die "unexpected password format in $PW_FILE"
+  # The password travels on stdin, never on a command line.
+  psql_admin "$bindir" -f - >/dev/null <<EOF
+SELECT format('CREATE ROLE %I LOGIN CREATEDB PASSWORD %L', '$APP_USER', '$pw')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$APP_USER')
+\gexec
+SELECT format('ALTER ROLE %I LOGIN CREATEDB PASSWORD %L', '$APP_USER', '$pw')
+ WHERE EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$APP_USER')
+   AND NOT EXISTS (SELECT 1 FROM pg_authid WHERE rolname = '$APP_USER' AND rolpassword LIKE 'SCRAM-SHA-256\$%')
+\gexec
+SELECT format('CREATE DATABASE %I OWNER %I', '$APP_DB', '$APP_USER')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$APP_DB')
+\gexec
+EOF
+}
+
+write_bouncer_config() {
+  local bindir="$1" secret listen="127.0.0.1"
+  ipv6_loopback && listen="127.0.0.1,::1"
+  mkdir -p "$BOUNCER"
+  secret="$(psql_admin "$bindir" -At -c "SELECT rolpassword FROM pg_authid WHERE rolname = '$APP_USER'")"
+  [[ "$secret" == SCRAM-SHA-256\$* ]] || die "role $APP_USER has no SCRAM secret"
+  (umask 077; printf '"%s" "%s"\n' "$APP_USER" "$secret" >"$BOUNCER/userlist.txt")
+  cat >"$BOUNCER/pgbouncer.ini" <<EOF
+;; neon-local: PgBouncer in front of the $CLUSTER cluster, shaped like Neon's pooled endpoint
+;; but on Debian's PgBouncer 1.18 (no prepared statements across transactions, no channel binding).
+[databases]
+;; Any database the app role creates is reachable: the name the client asks for is used.
+* = host=localhost port=$PORT
+
+[pgbouncer]
+listen_addr = $listen
+listen_port = $POOLER_PORT
+unix_socket_dir =
+pool_mode = transaction
+default_pool_size = 5
+min_pool_size = 0
+reserve_pool_size = 0
+max_client_conn = 2000
+query_wait_timeout = 120
+auth_type = scram-sha-256
+auth_file = $BOUNCER/userlist.txt
+;; Like Neon's pooler: no startup parameters beyond the ones PgBouncer tracks itself.
+ignore_startup_parameters =
+client_tls_sslmode = require
+client_tls_cert_file = $CERTS/server.pem
+client_tls_key_file = $CERTS/server.key
+client_tls_protocols = secure
+server_tls_sslmode = verify-full
+server_tls_ca_file = $CERTS/ca.pem
+server_tls_protocols = secure
+logfile = $BOUNCER/pgbouncer.log
+pidfile = $BOUNCER/pgbouncer.pid
+log_connections = 0
+log_disconnections = 0
+EOF
+  (( IS_ROOT )) && chown -R postgres:postgres "$BOUNCER"
+  chmod 600 "$BOUNCER/userlist.txt"
+}
+
+start_bouncer() {
+  local bindir="$1" pgb
+  pgb="$(command -v pgbouncer || echo /usr/sbin/pgbouncer)"
+  write_bouncer_config "$bindir"
+  rm -f "$BOUNCER/pgbouncer.pid"
+  log "starting PgBouncer on port $POOLER_PORT"
+  # max_client_conn 2000 needs file descriptors; runuser's PAM session resets the soft limit,
+  # so it is raised in the daemon's own shell.
+  # shellcheck disable=SC2016 # expanded by that inner shell
+  if ! as_pg bash -c 'ulimit -n 4096 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; exec "$0" -d -q "$1"' \
+      "$pgb" "$BOUNCER/pgbouncer.ini" >/dev/null 2>"$BOUNCER/start.err"; then
+    cat "$BOUNCER/start.err" >&2 || true
+    tail -n 20 "$BOUNCER/pgbouncer.log" >&2 || true
+    die "PgBouncer did not start (log: $BOUNCER/pgbouncer.log)"
+  fi
+  # -d returns once the daemon forked; wait until it listens.
+  local i
+  for i in $(seq 1 100); do
+    if bouncer_running && port_listening "$POOLER_PORT"; then return 0; fi
+    sleep 0.05
+  done
+  tail -n 20 "$BOUNCER/pgbouncer.log" >&2 || true
+  die "PgBouncer did not come up on port $POOLER_PORT (log: $BOUNCER/pgbouncer.log)"
+}
+
+ports_match() { [[ "$(cat "$PORTS_FILE" 2>/dev/null || true)" == "$PORT $POOLER_PORT" ]]; }
+
+port_listening() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# ---------------------------------------------------------------------------------------------
+# Subcommands (called with the cluster lock held).
+do_start() {
+  if [[ -e "$LINK_DIR" ]]; then resolve_dir; fi
+  if [[ -n "${DIR:-}" && -f "$READY" ]] && ports_match && pg_running && bouncer_running; then
+    return 0
+  fi
+  install_packages
+  ensure_os_user
+  choose_dir
+  local bindir
+  bindir="$(pg_bindir)"
+  [[ -n "$bindir" ]] || die "no PostgreSQL server binaries under /usr/lib/postgresql"
+  if [[ ! -f "$READY" || ! -f "$DATA/PG_VERSION" ]]; then
+    # A directory without the ready marker is a half-made cluster: make it again.
+    if pg_running; then as_pg "$bindir/pg_ctl" -D "$DATA" -m immediate -w -s stop >/dev/null 2>&1 || true; fi
+    create_cluster "$bindir"
+    start_server "$bindir"
+    bootstrap_roles "$bindir"
+    touch "$READY"
+  else
+    if ! ports_match; then
+      log "ports changed to $PORT/$POOLER_PORT: reconfiguring"
+      do_stop
+      as_pg sed -i "s/^port = .*/port = $PORT/" "$DATA/neon-local.conf"
+    fi
+    pg_running || start_server "$bindir"
+  fi
+  echo "$PORT $POOLER_PORT" >"$PORTS_FILE"
+  if ! bouncer_running; then
+    start_bouncer "$bindir"
+  fi
+}
+
+do_stop() {
+  [[ -e "$LINK_DIR" ]] || { log "no cluster"; return 0; }
+  resolve_dir
+  local pid i
+  if bouncer_running; then
+    pid="$(bouncer_pid)"
+    # PgBouncer 1.18 notices SIGTERM only on its next once-a-second tick; nothing in a
+    # throwaway pooler is worth waiting for, so it gets a short grace period, then SIGKILL.
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in 1 2 3 4 5 6 7 8 9 10; do pid_alive "$pid" pgbouncer || break; sleep 0.05; done
+    if pid_alive "$pid" pgbouncer; then
+      kill -KILL "$pid" 2>/dev/null || true
+      for i in $(seq 1 40); do pid_alive "$pid" pgbouncer || break; sleep 0.05; done
+    fi
+    log "PgBouncer stopped"
+  fi
+  rm -f "$BOUNCER/pgbouncer.pid"
+  if pg_running; then
+    local bindir
+    bindir="$(pg_bindir)"
+    as_pg "$bindir/pg_ctl" -D "$DATA" -m fast -w -t 60 -s stop >/dev/null \
+      || as_pg "$bindir/pg_ctl" -D "$DATA" -m immediate -w -s stop >/dev/null
+    log "PostgreSQL stopped"
+  fi
+}
+
+do_restart() {
+  do_start
+  local bindir
+  bindir="$(pg_bindir)"
+  log "restarting PostgreSQL (fast shutdown)"
+  as_pg "$bindir/pg_ctl" -D "$DATA" -m fast -w -t 60 -s stop >/dev/null
+  start_server "$bindir"
+  bouncer_running || start_bouncer "$bindir"
+}
+
+do_reset() {
+  do_stop
+  if [[ -L "$LINK_DIR" ]]; then
+    rm -rf "$(readlink -f "$LINK_DIR")"
+    rm -f "$LINK_DIR"
+  else
+    rm -rf "$LINK_DIR"
+  fi
+  [[ -n "${SOCK_DIR:-}" && "$SOCK_DIR" == /tmp/neon-local-* ]] && rm -rf "$SOCK_DIR"
+  log "cluster deleted"
+}
+
+do_status() {
+  local rc=0
+  if [[ ! -e "$LINK_DIR" ]]; then
+    echo "$CLUSTER: no cluster ($LINK_DIR absent)"
+    return 3
+  fi
+  resolve_dir
+  if pg_running; then
+    echo "$CLUSTER: PostgreSQL running (pid $(pg_pid)) on port $PORT, data $DATA"
+  else
+    echo "$CLUSTER: PostgreSQL not running (port $PORT, data $DATA)"; rc=3
+  fi
+  if bouncer_running; then
+    echo "$CLUSTER: PgBouncer running (pid $(bouncer_pid)) on port $POOLER_PORT"
+  else
+    echo "$CLUSTER: PgBouncer not running (port $POOLER_PORT)"; rc=3
+  fi
+  return $rc
+}
+
+# Percent-encodes a string for a URL query value (keeps unreserved characters and '/').
+urlencode() {
+  local s="$1" out="" c i
+  for ((i = 0; i < ${#s}; i++)); do
+    c="${s:i:1}"
+    case "$c" in
+      [a-zA-Z0-9.~_/-]) out+="$c" ;;
+      *) out+="$(printf '%%%02X' "'$c")" ;;
+    esac
+  done
+  printf '%s' "$out"
+}
+
+print_url() { # port channel_binding
+  local pw
+  pw="$(cat "$PW_FILE")"
+  printf 'postgresql://%s:%s@localhost:%s/%s?sslmode=require&channel_binding=%s&sslrootcert=%s\n' \
+    "$APP_USER" "$(urlencode "$pw")" "$1" "$APP_DB" "$2" "$(urlencode "$CERTS/ca.pem")"
+}
+
+print_admin_url() {
+  local host="$SOCK_DIR"
+  if [[ "$host" =~ [[:space:]\'\\] ]]; then
+    host="${host//\\/\\\\}"
+    host="'${host//\'/\\\'}'"
+  fi
+  printf 'host=%s port=%s user=postgres dbname=postgres\n' "$host" "$PORT"
+}
+
+main() {
+  mkdir -p "$LOCAL_DIR"
+  if [[ "$COMMAND" == status ]]; then do_status; return; fi
+  exec 9>"$LOCK_FILE"
+  flock 9
+  case "$COMMAND" in
+    start) do_start ;;
+    url) do_start; print_url "$PORT" require ;;
+    pooler-url) do_start; print_url "$POOLER_PORT" prefer ;;
+    admin-url) do_start; print_admin_url ;;
+    stop) do_stop ;;
+    restart) do_restart ;;
+    reset) do_reset ;;
+    status) do_status ;;
+  esac
+}
+
+main
