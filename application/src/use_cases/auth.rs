@@ -123,9 +123,9 @@ impl AuthService {
                 return Err(AppError::Unauthorized);
             }
         };
-        self.limiter.record_success(&limiter_key, client);
         let session = Session::start(user.id, now, self.session_lifetime);
         self.sessions.create(&session).await?;
+        self.limiter.record_success(&limiter_key, client);
         let access_token = self.tokens.issue(&session)?;
         Ok(LoggedIn {
             access_token,
@@ -144,8 +144,9 @@ impl AuthService {
     /// The token's user, provided the token is valid AND its session is
     /// active right now.
     pub async fn authenticate(&self, token: &str) -> Result<User, AppError> {
-        let principal = self.principal(token)?;
-        self.current_user(&principal).await
+        let now = self.clock.now();
+        let principal = self.tokens.verify(token, now)?;
+        Ok(self.sessions.active_user(&principal, now).await?)
     }
 
     /// The principal's user, provided its session is active right now.

@@ -4,6 +4,13 @@ mod auth;
 mod task_input;
 mod tasks;
 
+#[cfg(test)]
+mod auth_tests;
+#[cfg(test)]
+mod task_input_tests;
+#[cfg(test)]
+mod tasks_tests;
+
 pub use auth::{AuthService, LoggedIn, LoginInput, RegisterInput};
 pub use task_input::{CreateTaskInput, ListTasksInput, UpdateTaskInput};
 pub use tasks::{TaskPage, TaskService};

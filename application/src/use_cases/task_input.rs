@@ -1,7 +1,7 @@
 //! Raw task input as a front end receives it, and its validation into
 //! domain values. Every invalid field is reported, not just the first.
 
-use chrono::{DateTime, Datelike, DurationRound, Utc};
+use chrono::{DateTime, DurationRound, Utc};
 use domain::task_query::{MAX_LIMIT, MAX_SEARCH_CHARS};
 use domain::{
     Cursor, Description, NewTask, Priority, TaskPatch, TaskQuery, TaskSort, Timestamp, Title,
@@ -63,14 +63,12 @@ impl Fields {
     }
 }
 
-/// RFC 3339, kept to PostgreSQL's microsecond precision and year range.
+/// RFC 3339 (chrono accepts four-digit years only, inside PostgreSQL's
+/// range), kept to PostgreSQL's microsecond precision.
 fn parse_due_at(raw: &str) -> Result<Timestamp, &'static str> {
     let parsed = DateTime::parse_from_rfc3339(raw)
         .map_err(|_| "must be an RFC 3339 timestamp")?
         .with_timezone(&Utc);
-    if !(-4713..=294_276).contains(&parsed.year()) {
-        return Err("is out of range");
-    }
     parsed
         .duration_trunc(chrono::Duration::microseconds(1))
         .map_err(|_| "is out of range")
