@@ -10,6 +10,9 @@ pub struct UserName(String);
 
 impl UserName {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        if raw.contains('\0') {
+            return Err(ValidationError::NulCharacter);
+        }
         if raw.chars().count() > MAX_NAME_CHARS {
             return Err(ValidationError::TooLong {
                 max: MAX_NAME_CHARS,
@@ -59,5 +62,6 @@ mod tests {
     fn names_longer_than_100_characters_are_refused() {
         assert!(UserName::parse(&"n".repeat(100)).is_ok());
         assert!(UserName::parse(&"n".repeat(101)).is_err());
+        assert_eq!(UserName::parse("a\0b"), Err(ValidationError::NulCharacter));
     }
 }

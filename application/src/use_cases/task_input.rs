@@ -1,7 +1,7 @@
 //! Raw task input as a front end receives it, and its validation into
 //! domain values. Every invalid field is reported, not just the first.
 
-use chrono::{DateTime, DurationRound, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use domain::task_query::{MAX_LIMIT, MAX_SEARCH_CHARS};
 use domain::{
     Cursor, Description, NewTask, Priority, TaskPatch, TaskQuery, TaskSort, Timestamp, Title,
@@ -69,9 +69,8 @@ fn parse_due_at(raw: &str) -> Result<Timestamp, &'static str> {
     let parsed = DateTime::parse_from_rfc3339(raw)
         .map_err(|_| "must be an RFC 3339 timestamp")?
         .with_timezone(&Utc);
-    parsed
-        .duration_trunc(chrono::Duration::microseconds(1))
-        .map_err(|_| "is out of range")
+    let micros = parsed.timestamp_subsec_nanos() / 1_000 * 1_000;
+    parsed.with_nanosecond(micros).ok_or("is out of range")
 }
 
 impl CreateTaskInput {

@@ -377,3 +377,21 @@ fn list_reports_every_invalid_parameter_together() {
         ["completed", "q", "limit", "sort", "cursor"]
     );
 }
+
+#[test]
+fn due_at_accepts_every_four_digit_year() {
+    for raw in [
+        "0000-01-01T00:00:00Z",
+        "1600-02-29T12:00:00.1234567Z",
+        "9999-12-31T23:59:59.999999Z",
+    ] {
+        let input = CreateTaskInput {
+            title: Some("t".into()),
+            due_at: Some(raw.into()),
+            ..CreateTaskInput::default()
+        };
+        let task = input.validate().unwrap_or_else(|e| panic!("{raw}: {e:?}"));
+        let due = task.due_at.unwrap();
+        assert_eq!(due.timestamp_subsec_nanos() % 1_000, 0, "{raw}");
+    }
+}

@@ -1,0 +1,134 @@
+//! `/api/v1/auth/*`: register, login, logout, me.
+
+use application::use_cases::{LoginInput, RegisterInput};
+use application::{AppError, FieldError};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::bodies::{LoginBody, LoginRequest, RegisterRequest, UserBody};
+use crate::extract::{Authenticated, ClientIp, JsonBody};
+use crate::problem::{ApiError, Problem};
+use crate::routes::json;
+use crate::state::AppState;
+
+/// Creates an account.
+#[utoipa::path(
+    post, path = "/api/v1/auth/register", operation_id = "register", tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "The new user", body = UserBody),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Email already registered", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn register(
+    State(state): State<AppState>,
+    JsonBody { value: body, .. }: JsonBody<RegisterRequest>,
+) -> Result<Response, ApiError> {
+    let mut missing = Vec::new();
+    if body.email.is_none() {
+        missing.push(FieldError::new("email", "is required"));
+    }
+    if body.password.is_none() {
+        missing.push(FieldError::new("password", "is required"));
+    }
+    // PostgreSQL text cannot hold NUL; the domain's name rule does not say
+    // so yet, so refuse it here rather than fail in the database.
+    if body.name.as_deref().is_some_and(|n| n.contains('\0')) {
+        missing.push(FieldError::new("name", "must not contain NUL characters"));
+    }
+    let (Some(email), Some(password), true) = (body.email, body.password, missing.is_empty())
+    else {
+        return Err(ApiError::validation(missing));
+    };
+    let user = state
+        .auth
+        .register(RegisterInput {
+            email,
+            password,
+            name: body.name,
+        })
+        .await?;
+    Ok(json(StatusCode::CREATED, &UserBody::from(&user)))
+}
+
+/// Checks the credentials and starts a session.
+#[utoipa::path(
+    post, path = "/api/v1/auth/login", operation_id = "login", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "A bearer token for a new session", body = LoginBody),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Unknown email or wrong password (one answer for both)", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "Bearer"))),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing fields", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed logins", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    JsonBody { value: body, .. }: JsonBody<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let mut missing = Vec::new();
+    if body.email.is_none() {
+        missing.push(FieldError::new("email", "is required"));
+    }
+    if body.password.is_none() {
+        missing.push(FieldError::new("password", "is required"));
+    }
+    let (Some(email), Some(password)) = (body.email, body.password) else {
+        return Err(ApiError::validation(missing));
+    };
+    match state
+        .auth
+        .login(LoginInput {
+            email,
+            password,
+            client,
+        })
+        .await
+    {
+        Ok(logged_in) => Ok(json(StatusCode::OK, &LoginBody::from(&logged_in))),
+        Err(AppError::Unauthorized) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid email or password",
+        )),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Revokes the caller's session; its token is refused from then on.
+#[utoipa::path(
+    post, path = "/api/v1/auth/logout", operation_id = "logout", tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 204, description = "Session revoked"))
+)]
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<Response, ApiError> {
+    state.auth.logout(&principal).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The caller's account.
+#[utoipa::path(
+    get, path = "/api/v1/auth/me", operation_id = "current_user", tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The caller", body = UserBody))
+)]
+pub(crate) async fn me(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<Response, ApiError> {
+    let user = state.auth.current_user(&principal).await?;
+    Ok(json(StatusCode::OK, &UserBody::from(&user)))
+}

@@ -1,0 +1,136 @@
+//! `/metrics` in the Prometheus text format (0.0.4).
+//!
+//! - `http_requests_total{method,route,status}` and
+//!   `http_request_duration_seconds{method,route,status}`: `route` is the
+//!   route template (`/api/v1/tasks/{id}`), never the raw path, and
+//!   `unmatched` for paths no route serves, so labels stay few.
+//! - `db_pool_size`, `db_pool_available`, `db_pool_waiting`,
+//!   `db_pool_max_size`: read from [`crate::Readiness::pool_stats`] at
+//!   each scrape.
+//! - `db_errors_total{kind}`: answers that were a database error:
+//!   `unavailable` (503: unreachable or pool exhausted) and `internal`
+//!   (500 from an internal error of the use cases, almost always storage).
+//!
+//! Each router has its own registry, so tests never share counters.
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+use crate::problem::DbErrorKind;
+use crate::PoolStats;
+
+pub(crate) struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    db_errors: IntCounterVec,
+    pool_size: IntGauge,
+    pool_available: IntGauge,
+    pool_waiting: IntGauge,
+    pool_max_size: IntGauge,
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+impl Metrics {
+    pub(crate) fn new() -> Self {
+        let registry = Registry::new();
+        let labels = &["method", "route", "status"];
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests answered, by route template and status.",
+            ),
+            labels,
+        )
+        .expect("valid metric");
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "Time to answer an HTTP request, by route template and status.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            labels,
+        )
+        .expect("valid metric");
+        let db_errors = IntCounterVec::new(
+            Opts::new(
+                "db_errors_total",
+                "Answers caused by a database error: unavailable (503) or internal (500).",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
+        for kind in [DbErrorKind::Unavailable, DbErrorKind::Internal] {
+            db_errors.with_label_values(&[kind.label()]);
+        }
+        let gauge = |name: &str, help: &str| IntGauge::new(name, help).expect("valid metric");
+        let pool_size = gauge("db_pool_size", "Connections the pool holds now.");
+        let pool_available = gauge("db_pool_available", "Idle connections ready for use.");
+        let pool_waiting = gauge("db_pool_waiting", "Requests waiting for a connection.");
+        let pool_max_size = gauge("db_pool_max_size", "Most connections the pool may hold.");
+        for collector in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(db_errors.clone()),
+            Box::new(pool_size.clone()),
+            Box::new(pool_available.clone()),
+            Box::new(pool_waiting.clone()),
+            Box::new(pool_max_size.clone()),
+        ] {
+            registry
+                .register(collector)
+                .expect("metric names are unique");
+        }
+        Self {
+            registry,
+            requests,
+            latency,
+            db_errors,
+            pool_size,
+            pool_available,
+            pool_waiting,
+            pool_max_size,
+        }
+    }
+
+    pub(crate) fn observe_request(
+        &self,
+        method: &str,
+        route: &str,
+        status: u16,
+        latency: Duration,
+        db_error: Option<DbErrorKind>,
+    ) {
+        let status = status.to_string();
+        let labels = [method, route, status.as_str()];
+        self.requests.with_label_values(&labels).inc();
+        self.latency
+            .with_label_values(&labels)
+            .observe(latency.as_secs_f64());
+        if let Some(kind) = db_error {
+            self.db_errors.with_label_values(&[kind.label()]).inc();
+        }
+    }
+
+    /// The text exposition, with the pool's numbers as of now.
+    pub(crate) fn render(&self, pool: PoolStats) -> String {
+        let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.pool_size.set(as_i64(pool.size));
+        self.pool_available.set(as_i64(pool.available));
+        self.pool_waiting.set(as_i64(pool.waiting));
+        self.pool_max_size.set(as_i64(pool.max_size));
+        let mut buffer = Vec::new();
+        if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
+            tracing::error!(error = %err, "encoding metrics failed");
+        }
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+pub(crate) const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;

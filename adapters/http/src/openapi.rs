@@ -1,0 +1,159 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+//! A modifier adds the answers every operation can give (500, 503 and,
+//! for operations that need a token, 401) so they are documented once.
+
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+
+use crate::bodies::{
+    CreateTaskRequest, LoginBody, LoginRequest, PriorityName, RegisterRequest, SortName,
+    StatusBody, TaskBody, TaskListBody, TokenType, UpdateTaskRequest, UserBody,
+};
+use crate::problem::{FieldErrorBody, Problem, PROBLEM_CONTENT_TYPE};
+use crate::{auth_routes, ops_routes, task_routes};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "todo API", version = "1", description = "The HTTP contract v1 of the todo service."),
+    paths(
+        auth_routes::register,
+        auth_routes::login,
+        auth_routes::logout,
+        auth_routes::me,
+        task_routes::list,
+        task_routes::create,
+        task_routes::get_one,
+        task_routes::update,
+        task_routes::delete,
+        ops_routes::healthz,
+        ops_routes::readyz,
+        ops_routes::metrics,
+        ops_routes::openapi,
+    ),
+    components(schemas(
+        Problem, FieldErrorBody, RegisterRequest, LoginRequest, LoginBody, TokenType, UserBody,
+        CreateTaskRequest, UpdateTaskRequest, TaskBody, TaskListBody, PriorityName, SortName,
+        StatusBody,
+    )),
+    modifiers(&CommonAnswers),
+    tags(
+        (name = "auth", description = "Accounts and sessions"),
+        (name = "tasks", description = "The caller's tasks"),
+        (name = "operations", description = "Health, readiness, metrics, this document"),
+    )
+)]
+struct ApiDoc;
+
+struct CommonAnswers;
+
+fn problem_answer(description: &str, header: Option<(&str, &str)>) -> utoipa::openapi::Response {
+    let mut builder = ResponseBuilder::new().description(description).content(
+        PROBLEM_CONTENT_TYPE,
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .build(),
+    );
+    if let Some((name, about)) = header {
+        builder = builder.header(
+            name,
+            utoipa::openapi::header::HeaderBuilder::new()
+                .schema(String::schema_for_header())
+                .description(Some(about))
+                .build(),
+        );
+    }
+    builder.build()
+}
+
+/// Helper so header schemas read naturally above.
+trait HeaderSchema {
+    fn schema_for_header() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>;
+}
+
+impl HeaderSchema for String {
+    fn schema_for_header() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .into()
+    }
+}
+
+fn add_answer(operation: &mut Operation, status: &str, answer: utoipa::openapi::Response) {
+    operation
+        .responses
+        .responses
+        .entry(status.to_owned())
+        .or_insert_with(|| answer.into());
+}
+
+impl Modify for CommonAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+                &mut item.put,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                headers_are_never_null(operation);
+                if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    add_answer(
+                        operation,
+                        "401",
+                        problem_answer(
+                            "Missing, malformed, expired, tampered or revoked token",
+                            Some(("WWW-Authenticate", "Bearer")),
+                        ),
+                    );
+                }
+                add_answer(operation, "500", problem_answer("Internal error", None));
+                add_answer(
+                    operation,
+                    "503",
+                    problem_answer(
+                        "Database unavailable or the request took too long",
+                        Some(("Retry-After", "Seconds to wait before retrying")),
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// An optional header is absent, never `null`: drop the `null` type utoipa
+/// gives `Option<String>`, so generated clients and fuzzers send text.
+fn headers_are_never_null(operation: &mut Operation) {
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if !matches!(parameter.parameter_in, ParameterIn::Header) {
+            continue;
+        }
+        if let Some(RefOr::T(Schema::Object(object))) = parameter.schema.as_mut() {
+            object.schema_type = SchemaType::Type(Type::String);
+        }
+    }
+}
+
+/// The document as JSON text.
+pub(crate) fn document_json() -> String {
+    ApiDoc::openapi()
+        .to_json()
+        .expect("the OpenAPI document serializes")
+}

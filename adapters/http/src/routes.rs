@@ -1,0 +1,149 @@
+//! The router: every route of the contract and the middleware around them.
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Serialize;
+use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::metrics::Metrics;
+use crate::middleware::{
+    enforce_timeout, observe, panic_response, problem_for_bare_errors, REQUEST_ID,
+};
+use crate::problem::ApiError;
+use crate::state::AppState;
+use crate::{auth_routes, openapi, ops_routes, task_routes, HttpSettings, Services};
+
+/// A JSON answer with the contract's content type.
+pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            )],
+            bytes,
+        )
+            .into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "serializing an answer failed");
+            ApiError::internal().into_response()
+        }
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::for_status(StatusCode::NOT_FOUND)
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::for_status(StatusCode::METHOD_NOT_ALLOWED)
+}
+
+/// The whole HTTP service, ready for
+/// `axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())`
+/// (the peer address feeds the per-client login limit).
+pub fn router(services: Services, settings: HttpSettings) -> Router {
+    let state = AppState {
+        auth: services.auth,
+        tasks: services.tasks,
+        readiness: services.readiness,
+        metrics: Arc::new(Metrics::new()),
+        openapi_json: Arc::new(openapi::document_json()),
+        body_limit_bytes: settings.body_limit_bytes,
+        trust_forwarded_for: settings.trust_forwarded_for,
+    };
+    let routes = Router::new()
+        .route("/api/v1/auth/register", post(auth_routes::register))
+        .route("/api/v1/auth/login", post(auth_routes::login))
+        .route("/api/v1/auth/logout", post(auth_routes::logout))
+        .route("/api/v1/auth/me", get(auth_routes::me))
+        .route(
+            "/api/v1/tasks",
+            get(task_routes::list).post(task_routes::create),
+        )
+        .route(
+            "/api/v1/tasks/{id}",
+            get(task_routes::get_one)
+                .patch(task_routes::update)
+                .delete(task_routes::delete),
+        )
+        .route("/healthz", get(ops_routes::healthz))
+        .route("/readyz", get(ops_routes::readyz))
+        .route("/metrics", get(ops_routes::metrics))
+        .route("/openapi.json", get(ops_routes::openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+
+    // Innermost first: each `.layer` wraps everything above it.
+    let routes = routes
+        .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn(problem_for_bare_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            settings.request_timeout,
+            enforce_timeout,
+        ));
+    let routes = match cors_layer(&settings.cors_allowed_origins) {
+        Some(cors) => routes.layer(cors),
+        None => routes,
+    };
+    routes
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// CORS for the configured origins; `None` (no CORS headers) when there
+/// are none. `"*"` allows any origin. Invalid origins are skipped with a
+/// warning.
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow_origin = if origins.iter().any(|o| o.trim() == "*") {
+        AllowOrigin::any()
+    } else {
+        let list: Vec<HeaderValue> = origins
+            .iter()
+            .filter_map(|origin| {
+                HeaderValue::from_str(origin.trim().trim_end_matches('/'))
+                    .map_err(
+                        |_| tracing::warn!(origin = %origin, "ignoring an invalid CORS origin"),
+                    )
+                    .ok()
+            })
+            .collect();
+        AllowOrigin::list(list)
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow_origin)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PATCH,
+                Method::DELETE,
+                Method::OPTIONS,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::IF_MATCH,
+                HeaderName::from_static("idempotency-key"),
+                HeaderName::from_static(REQUEST_ID),
+            ])
+            .expose_headers([
+                header::ETAG,
+                header::LOCATION,
+                header::RETRY_AFTER,
+                header::WWW_AUTHENTICATE,
+                HeaderName::from_static(REQUEST_ID),
+            ])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
+}

@@ -1,0 +1,241 @@
+//! Malformed and hostile requests: each gets a 4xx problem, never a 5xx,
+//! and the use cases are never reached (the mocks have no expectations, so
+//! reaching one would panic and answer 500).
+
+use axum::body::Body;
+use axum::http::Request;
+
+use crate::support::*;
+
+fn create_with(content_type: Option<&str>, body: impl Into<Body>) -> Request<Body> {
+    let mut builder = authed("POST", "/api/v1/tasks");
+    if let Some(value) = content_type {
+        builder = builder.header("content-type", value);
+    }
+    builder.body(body.into()).unwrap()
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_content_type_is_415() {
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let answer = send(
+            Harness::new().router(),
+            create_with(content_type, r#"{"title": "x"}"#),
+        )
+        .await;
+        answer.problem(415);
+    }
+}
+
+#[tokio::test]
+async fn malformed_json_is_400() {
+    for body in [
+        &b"{\"title\": "[..],
+        b"{title: 'x'}",
+        b"",
+        b"{\"title\": \"x\"} trailing",
+        b"\xff\xfe{\"title\": \"x\"}",
+        b"{\"title\": \"\xc3\x28\"}",
+    ] {
+        let answer = send(
+            Harness::new().router(),
+            create_with(Some("application/json"), body.to_vec()),
+        )
+        .await;
+        answer.problem(400);
+    }
+}
+
+#[tokio::test]
+async fn wrong_json_types_are_422_naming_the_field() {
+    for (body, field) in [
+        (r#"{"title": 5}"#, "title"),
+        (r#"{"title": "x", "completed": "yes"}"#, "completed"),
+        (r#"{"title": ["x"]}"#, "title"),
+        (r#"["x"]"#, "body"),
+        (r#""just a string""#, "body"),
+    ] {
+        let answer = send(
+            Harness::new().router(),
+            create_with(Some("application/json"), body),
+        )
+        .await;
+        assert_eq!(answer.problem(422)["errors"][0]["field"], field, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn a_body_over_64_kib_is_413() {
+    let big = format!(r#"{{"title": "{}"}}"#, "x".repeat(70 * 1024));
+    let answer = send(
+        Harness::new().router(),
+        create_with(Some("application/json"), big),
+    )
+    .await;
+    answer.problem(413);
+
+    // Also when the length is not announced up front.
+    let chunks = futures_chunks(70 * 1024);
+    let answer = send(
+        Harness::new().router(),
+        create_with(Some("application/json"), chunks),
+    )
+    .await;
+    answer.problem(413);
+}
+
+/// A streamed body without `Content-Length`.
+fn futures_chunks(total: usize) -> Body {
+    let chunk = axum::body::Bytes::from(vec![b' '; 1024]);
+    let stream = tokio_stream_of(chunk, total / 1024);
+    Body::from_stream(stream)
+}
+
+fn tokio_stream_of(
+    chunk: axum::body::Bytes,
+    count: usize,
+) -> impl futures_core::Stream<Item = Result<axum::body::Bytes, std::io::Error>> {
+    struct Repeat(axum::body::Bytes, usize);
+    impl futures_core::Stream for Repeat {
+        type Item = Result<axum::body::Bytes, std::io::Error>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            if self.1 == 0 {
+                return std::task::Poll::Ready(None);
+            }
+            self.1 -= 1;
+            std::task::Poll::Ready(Some(Ok(self.0.clone())))
+        }
+    }
+    Repeat(chunk, count)
+}
+
+#[tokio::test]
+async fn deeply_nested_json_is_a_4xx() {
+    for depth in [200, 20_000] {
+        for body in [
+            format!(r#"{{"title": {}{}}}"#, "[".repeat(depth), "]".repeat(depth)),
+            format!(
+                r#"{{"unknown": {}{}, "title": "x"}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            ),
+            format!("{}{}", "[".repeat(depth), "]".repeat(depth)),
+        ] {
+            let answer = send(
+                Harness::new().router(),
+                create_with(Some("application/json"), body),
+            )
+            .await;
+            assert!(answer.status.is_client_error(), "{}", answer.status);
+            assert_eq!(answer.content_type(), "application/problem+json");
+        }
+    }
+}
+
+#[tokio::test]
+async fn huge_numbers_are_a_4xx() {
+    for body in [
+        r#"{"title": "x", "completed": 1e400}"#,
+        r#"{"title": "x", "completed": 123456789012345678901234567890}"#,
+        r#"{"title": 1e999}"#,
+        r#"{"title": "x", "unknown": 1e999}"#,
+    ] {
+        let answer = send(
+            Harness::new().router(),
+            create_with(Some("application/json"), body),
+        )
+        .await;
+        assert!(answer.status.is_client_error(), "{body}: {}", answer.status);
+        assert_eq!(answer.content_type(), "application/problem+json");
+    }
+}
+
+#[tokio::test]
+async fn nul_in_a_title_is_422() {
+    let answer = send(
+        Harness::new().router(),
+        create_with(Some("application/json"), r#"{"title": "a\u0000b"}"#),
+    )
+    .await;
+    assert_eq!(answer.problem(422)["errors"][0]["field"], "title");
+}
+
+#[tokio::test]
+async fn nul_in_a_name_is_422_at_registration() {
+    let request = Request::builder()
+        .method("POST")
+        .uri("/api/v1/auth/register")
+        .header("content-type", "application/json")
+        .body(Body::from(
+            r#"{"email": "a@x.io", "password": "12345678", "name": "a\u0000"}"#,
+        ))
+        .unwrap();
+    let answer = send(Harness::new().router(), request).await;
+    assert_eq!(answer.problem(422)["errors"][0]["field"], "name");
+}
+
+#[tokio::test]
+async fn very_long_or_binary_headers_are_a_4xx() {
+    let long = "x".repeat(60_000);
+    let request = Request::builder()
+        .method("PATCH")
+        .uri(format!("/api/v1/tasks/{}", task().id))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("content-type", "application/json")
+        .header("if-match", long.as_str())
+        .header("x-request-id", long.as_str())
+        .body(Body::from("{}"))
+        .unwrap();
+    let answer = send(Harness::new().router(), request).await;
+    answer.problem(400);
+    assert_ne!(answer.header("x-request-id").unwrap(), long);
+
+    let binary = axum::http::HeaderValue::from_bytes(b"Bearer \xff\xfe").unwrap();
+    let request = Request::builder()
+        .uri("/api/v1/auth/me")
+        .header("authorization", binary)
+        .body(Body::empty())
+        .unwrap();
+    send(Harness::new().router(), request).await.problem(401);
+}
+
+#[tokio::test]
+async fn a_path_id_with_bad_percent_escapes_is_404() {
+    let answer = send(
+        Harness::new().router(),
+        empty(authed("GET", "/api/v1/tasks/%ff%fe")),
+    )
+    .await;
+    answer.problem(404);
+}
+
+#[tokio::test]
+async fn an_unknown_route_is_a_404_problem_and_a_wrong_method_a_405_problem() {
+    let answer = send(
+        Harness::new().router(),
+        empty(authed("GET", "/api/v1/nope")),
+    )
+    .await;
+    answer.problem(404);
+    assert!(answer.header("x-request-id").is_some());
+
+    let answer = send(
+        Harness::new().router(),
+        empty(authed("PUT", "/api/v1/tasks")),
+    )
+    .await;
+    answer.problem(405);
+    let allow = answer
+        .header("allow")
+        .expect("405 names the allowed methods");
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+    let answer = send(Harness::new().router(), empty(authed("DELETE", "/healthz"))).await;
+    answer.problem(405);
+}

@@ -1,0 +1,9 @@
+//! HTTP tests of the router against mocked ports: no database, no network.
+//! Each module covers one part of the contract.
+
+mod support;
+
+mod auth;
+mod hostile_input;
+mod operations;
+mod tasks;

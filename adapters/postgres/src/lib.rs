@@ -1,0 +1,40 @@
+//! PostgreSQL (Neon) implementation of the repository ports.
+//!
+//! Layout:
+//! - [`connection_url`]: `DATABASE_URL` under the Neon-only rules (TLS
+//!   verified, known parameters only, pooled/direct endpoint).
+//! - `tls`: the rustls client configuration (ring, P-256 first).
+//! - `pool`: the deadpool pool and the statement runner (one round trip,
+//!   unnamed statements, timeouts with cancel, replay after a dead
+//!   connection only where safe).
+//! - [`database`]: [`Database`], the handle bootstrap builds: connect with
+//!   retries, migrate, check the schema, ping, pool status, repositories.
+//! - `migrations`, `schema_check`: embedded SQL migrations and the
+//!   start-up comparison of the live catalog with what the code expects.
+//! - `user_repo`, `session_repo`, `task_repo`: the ports, one statement each.
+//! - [`errors`]: [`StartupError`] (a message and exit code per class) and
+//!   the classification of driver errors by SQLSTATE and source chain.
+//!
+//! The database is Neon (or a local PostgreSQL that behaves like it, see
+//! `scripts/neon-local.sh`) and nothing else.
+
+pub mod connection_url;
+pub mod database;
+pub mod errors;
+mod migrations;
+mod pool;
+mod rows;
+mod schema_check;
+mod session_repo;
+mod settings;
+mod task_repo;
+mod tls;
+mod user_repo;
+
+pub use connection_url::{ConnectionUrl, NeonEndpoint, UrlError};
+pub use database::{ConnectionInfo, Database};
+pub use errors::StartupError;
+pub use migrations::MigrationReport;
+pub use pool::PoolStatus;
+pub use settings::{DatabaseUrl, PostgresSettings};
+pub use tls::TlsSetupError;

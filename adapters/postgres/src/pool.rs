@@ -1,0 +1,260 @@
+//! The connection pool and the one way repositories run statements.
+//!
+//! Pool: deadpool with the tokio runtime (its timeouts need one), `Fast`
+//! recycling (no round trip on checkout: a connection the server closed is
+//! already `is_closed()` because its task read the 57P01 or the EOF), a
+//! whole-setup create timeout, and age/idle limits enforced both on checkout
+//! (a `pre_recycle` hook) and by a periodic `retain` sweep.
+//!
+//! Statements: only `query_typed` (the unnamed statement, one round trip),
+//! which PgBouncer in transaction mode carries safely. Each call is bounded
+//! client-side by `statement_timeout`; on expiry a cancel request goes to the
+//! server (PgBouncer and Neon's proxy forward it) and the connection is
+//! discarded. This works through the pooler, unlike a session `SET
+//! statement_timeout`; a role-level `ALTER ROLE … SET statement_timeout`
+//! can be added by operators as a server-side backstop.
+//!
+//! Replays: a statement that failed because its connection died runs again,
+//! once, on a fresh connection only when repeating it cannot change the
+//! outcome ([`Replay::Safe`]: reads, and writes made idempotent by client
+//! ids and `ON CONFLICT`). Others ([`Replay::Once`]: delete, update,
+//! revoke) are retried only when the connection was found dead before the
+//! statement was sent; after sending, the server may have committed it,
+//! and a repeat would turn success into NotFound/VersionMismatch or bump the
+//! version twice, so the caller gets `Unavailable` and decides. The same
+//! holds for a write that timed out: the cancel normally stops it, but a
+//! cancel that arrives after the commit cannot undo it, so `Unavailable`
+//! after a write means "outcome unknown, safe to retry with the same
+//! version or idempotency key".
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use application::ports::RepoError;
+use deadpool_postgres::{
+    Hook, HookError, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime,
+};
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::Row;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use crate::connection_url::ConnectionUrl;
+use crate::errors::{is_connection_lost, pool_repo_error, repo_error, StartupError, RETRY_AFTER};
+use crate::settings::PostgresSettings;
+
+/// Typed parameters for `query_typed`.
+pub(crate) type Params<'a> = &'a [(&'a (dyn ToSql + Sync), Type)];
+
+/// Whether a statement may run a second time after its connection died.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Replay {
+    Safe,
+    Once,
+}
+
+/// Pool size and use, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    pub max_size: usize,
+    /// Connections open now.
+    pub size: usize,
+    /// Open connections idle in the pool.
+    pub available: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+}
+
+pub(crate) fn build_pool(
+    url: &ConnectionUrl,
+    tls: MakeRustlsConnect,
+    settings: &PostgresSettings,
+    connect_timeout: Duration,
+) -> Result<Pool, StartupError> {
+    let manager = Manager::from_config(
+        url.pg_config(connect_timeout),
+        tls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let max_lifetime = settings.max_lifetime;
+    let idle_timeout = settings.idle_timeout;
+    Pool::builder(manager)
+        .max_size(settings.max_size.max(1))
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(settings.wait_timeout))
+        .create_timeout(Some(connect_timeout))
+        .recycle_timeout(Some(Duration::from_secs(5)))
+        .pre_recycle(Hook::sync_fn(move |_, metrics| {
+            if metrics.age() >= max_lifetime || metrics.last_used() >= idle_timeout {
+                Err(HookError::message(
+                    "connection past its lifetime or idle limit",
+                ))
+            } else {
+                Ok(())
+            }
+        }))
+        .build()
+        .map_err(|e| StartupError::ConnectFailed {
+            cause: format!("cannot build the connection pool: {e}"),
+        })
+}
+
+/// Drops connections past their age or idle limit even when nobody checks
+/// them out, so an idle service holds no connection Neon would kill.
+pub(crate) fn spawn_maintenance(
+    pool: &Pool,
+    max_lifetime: Duration,
+    idle_timeout: Duration,
+) -> tokio::task::JoinHandle<()> {
+    let weak = pool.weak();
+    let period = (max_lifetime.min(idle_timeout) / 4)
+        .clamp(Duration::from_millis(200), Duration::from_secs(15));
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let Some(pool) = weak.upgrade() else { break };
+            if pool.is_closed() {
+                break;
+            }
+            let removed = pool
+                .retain(|client, metrics| {
+                    !client.is_closed()
+                        && metrics.age() < max_lifetime
+                        && metrics.last_used() < idle_timeout
+                })
+                .removed
+                .len();
+            if removed > 0 {
+                tracing::debug!(removed, "closed expired or idle database connections");
+            }
+        }
+    })
+}
+
+/// Runs statements for the repositories.
+#[derive(Clone)]
+pub(crate) struct Executor {
+    inner: Arc<ExecutorInner>,
+}
+
+struct ExecutorInner {
+    pool: Pool,
+    tls: MakeRustlsConnect,
+    statement_timeout: Duration,
+}
+
+impl Executor {
+    pub(crate) fn new(pool: Pool, tls: MakeRustlsConnect, statement_timeout: Duration) -> Self {
+        Self {
+            inner: Arc::new(ExecutorInner {
+                pool,
+                tls,
+                statement_timeout,
+            }),
+        }
+    }
+
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    /// Runs one statement in one round trip and returns its rows.
+    pub(crate) async fn query(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+        replay: Replay,
+    ) -> Result<Vec<Row>, RepoError> {
+        // At most: one connection found dead before sending, plus one replay.
+        let mut dead_before_send = 0;
+        let mut replayed = false;
+        loop {
+            let client = self.inner.pool.get().await.map_err(pool_repo_error)?;
+            if client.is_closed() {
+                // Not sent: trying another connection is always safe.
+                discard(client);
+                dead_before_send += 1;
+                if dead_before_send <= 2 {
+                    continue;
+                }
+                return Err(RepoError::Unavailable {
+                    retry_after: RETRY_AFTER,
+                });
+            }
+            match tokio::time::timeout(
+                self.inner.statement_timeout,
+                client.query_typed(sql, params),
+            )
+            .await
+            {
+                Ok(Ok(rows)) => return Ok(rows),
+                Ok(Err(err)) if is_connection_lost(&err) => {
+                    discard(client);
+                    if replay == Replay::Safe && !replayed {
+                        replayed = true;
+                        tracing::info!(
+                            error = %crate::errors::chain_text(&err),
+                            "database connection lost; running the statement again on a fresh connection"
+                        );
+                        continue;
+                    }
+                    tracing::warn!(error = %crate::errors::chain_text(&err), "database connection lost during a statement");
+                    return Err(repo_error(err));
+                }
+                Ok(Err(err)) => return Err(repo_error(err)),
+                Err(_elapsed) => {
+                    self.cancel_and_discard(client);
+                    tracing::warn!(timeout = ?self.inner.statement_timeout, "statement timed out and was cancelled");
+                    return Err(RepoError::Unavailable {
+                        retry_after: RETRY_AFTER,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Like [`Executor::query`] for statements that return exactly one row.
+    pub(crate) async fn query_one(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+        replay: Replay,
+    ) -> Result<Row, RepoError> {
+        let mut rows = self.query(sql, params, replay).await?;
+        match rows.len() {
+            1 => Ok(rows.remove(0)),
+            n => Err(RepoError::Internal(
+                format!("statement returned {n} rows where exactly one was expected").into(),
+            )),
+        }
+    }
+
+    fn cancel_and_discard(&self, client: Object) {
+        let token = client.cancel_token();
+        let tls = self.inner.tls.clone();
+        tokio::spawn(async move {
+            if let Err(err) = token.cancel_query(tls).await {
+                tracing::warn!(error = %crate::errors::chain_text(&err), "could not cancel a timed-out statement");
+            }
+        });
+        discard(client);
+    }
+
+    pub(crate) fn status(&self) -> PoolStatus {
+        let status = self.inner.pool.status();
+        PoolStatus {
+            max_size: status.max_size,
+            size: status.size,
+            available: status.available,
+            waiting: status.waiting,
+        }
+    }
+}
+
+/// Removes a connection from the pool for good (closing it).
+fn discard(client: Object) {
+    drop(Object::take(client));
+}

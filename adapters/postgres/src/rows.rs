@@ -1,0 +1,72 @@
+//! Reading domain values back from result rows. Stored data that breaks a
+//! domain rule is a storage failure (`Internal`), never a panic.
+
+use application::ports::RepoError;
+use domain::{
+    Description, Email, PasswordHash, Task, TaskId, Timestamp, Title, User, UserId, UserName,
+};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+/// The task columns, in the order [`task_at`] reads them.
+pub(crate) const TASK_COLUMNS: &str =
+    "id, user_id, title, description, completed, priority, due_at, created_at, updated_at, version";
+pub(crate) const TASK_COLUMN_COUNT: usize = 10;
+
+/// The user columns, in the order [`user_at`] reads them.
+pub(crate) const USER_COLUMNS: &str = "id, email, name, password_hash, created_at, updated_at";
+
+fn corrupt(what: &str, err: impl std::fmt::Display) -> RepoError {
+    RepoError::Internal(format!("stored {what} is invalid: {err}").into())
+}
+
+fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a Row,
+    idx: usize,
+) -> Result<T, RepoError> {
+    row.try_get(idx)
+        .map_err(|e| RepoError::Internal(Box::new(e)))
+}
+
+/// The task whose columns start at `start` (see [`TASK_COLUMNS`]), or
+/// `None` when its id is NULL (an outer join found nothing).
+pub(crate) fn task_at(row: &Row, start: usize) -> Result<Option<Task>, RepoError> {
+    let Some(id) = get::<Option<Uuid>>(row, start)? else {
+        return Ok(None);
+    };
+    let title: String = get(row, start + 2)?;
+    let description: Option<String> = get(row, start + 3)?;
+    let priority: String = get(row, start + 5)?;
+    Ok(Some(Task {
+        id: TaskId::from_uuid(id),
+        user_id: UserId::from_uuid(get(row, start + 1)?),
+        title: Title::parse(&title).map_err(|e| corrupt("title", e))?,
+        description: description
+            .map(|d| Description::parse(&d))
+            .transpose()
+            .map_err(|e| corrupt("description", e))?,
+        completed: get(row, start + 4)?,
+        priority: priority.parse().map_err(|e| corrupt("priority", e))?,
+        due_at: get::<Option<Timestamp>>(row, start + 6)?,
+        created_at: get(row, start + 7)?,
+        updated_at: get(row, start + 8)?,
+        version: get(row, start + 9)?,
+    }))
+}
+
+/// The user whose columns start at `start` (see [`USER_COLUMNS`]).
+pub(crate) fn user_at(row: &Row, start: usize) -> Result<User, RepoError> {
+    let email: String = get(row, start + 1)?;
+    let name: Option<String> = get(row, start + 2)?;
+    Ok(User {
+        id: UserId::from_uuid(get(row, start)?),
+        email: Email::parse(&email).map_err(|e| corrupt("email", e))?,
+        name: name
+            .map(|n| UserName::parse(&n))
+            .transpose()
+            .map_err(|e| corrupt("name", e))?,
+        password_hash: PasswordHash::new(get(row, start + 3)?),
+        created_at: get(row, start + 4)?,
+        updated_at: get(row, start + 5)?,
+    })
+}

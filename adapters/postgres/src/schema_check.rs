@@ -1,0 +1,372 @@
+//! The start-up check that the live schema is the one this build expects.
+//!
+//! After migrating, the catalog is compared with the expectation below:
+//! tables, columns with types and nullability, primary keys, foreign keys
+//! with their delete rule, unique constraints and the indexes the queries
+//! rely on. Names of constraints and indexes do not matter, their shape
+//! does. Every difference is collected, so one start shows them all.
+
+use tokio_postgres::types::Type;
+use tokio_postgres::Row;
+
+use crate::errors::StartupError;
+use crate::pool::{Executor, Replay};
+
+struct Column {
+    name: &'static str,
+    sql_type: &'static str,
+    not_null: bool,
+}
+
+struct Table {
+    name: &'static str,
+    columns: &'static [Column],
+}
+
+const fn col(name: &'static str, sql_type: &'static str, not_null: bool) -> Column {
+    Column {
+        name,
+        sql_type,
+        not_null,
+    }
+}
+
+const UUID: &str = "uuid";
+const TEXT: &str = "text";
+const TSTZ: &str = "timestamp with time zone";
+
+const TABLES: &[Table] = &[
+    Table {
+        name: "users",
+        columns: &[
+            col("id", UUID, true),
+            col("email", TEXT, true),
+            col("name", TEXT, false),
+            col("password_hash", TEXT, true),
+            col("created_at", TSTZ, true),
+            col("updated_at", TSTZ, true),
+        ],
+    },
+    Table {
+        name: "sessions",
+        columns: &[
+            col("id", UUID, true),
+            col("user_id", UUID, true),
+            col("created_at", TSTZ, true),
+            col("expires_at", TSTZ, true),
+            col("revoked_at", TSTZ, false),
+        ],
+    },
+    Table {
+        name: "tasks",
+        columns: &[
+            col("id", UUID, true),
+            col("user_id", UUID, true),
+            col("title", TEXT, true),
+            col("description", TEXT, false),
+            col("completed", "boolean", true),
+            col("priority", TEXT, true),
+            col("priority_rank", "smallint", true),
+            col("due_at", TSTZ, false),
+            col("created_at", TSTZ, true),
+            col("updated_at", TSTZ, true),
+            col("version", "bigint", true),
+            col("idempotency_key", TEXT, false),
+            col("idempotency_fingerprint", TEXT, false),
+        ],
+    },
+    Table {
+        name: "schema_migrations",
+        columns: &[
+            col("version", "integer", true),
+            col("name", TEXT, true),
+            col("checksum", TEXT, true),
+            col("applied_at", TSTZ, true),
+        ],
+    },
+];
+
+/// A primary key, unique constraint or foreign key the code relies on.
+struct Constraint {
+    table: &'static str,
+    /// `p` primary key, `u` unique, `f` foreign key (as `pg_constraint.contype`).
+    kind: &'static str,
+    columns: &'static [&'static str],
+    /// For foreign keys: the referenced table and columns; the delete rule
+    /// must be CASCADE.
+    references: Option<(&'static str, &'static [&'static str])>,
+}
+
+const fn key(
+    kind: &'static str,
+    table: &'static str,
+    columns: &'static [&'static str],
+) -> Constraint {
+    Constraint {
+        table,
+        kind,
+        columns,
+        references: None,
+    }
+}
+
+const fn cascade_to_users(table: &'static str) -> Constraint {
+    Constraint {
+        table,
+        kind: "f",
+        columns: &["user_id"],
+        references: Some(("users", &["id"])),
+    }
+}
+
+const CONSTRAINTS: &[Constraint] = &[
+    key("p", "users", &["id"]),
+    key("p", "sessions", &["id"]),
+    key("p", "tasks", &["id"]),
+    key("p", "schema_migrations", &["version"]),
+    cascade_to_users("sessions"),
+    cascade_to_users("tasks"),
+    key("u", "tasks", &["user_id", "idempotency_key"]),
+];
+
+/// One row of [`CONSTRAINTS_SQL`].
+struct LiveConstraint {
+    table: String,
+    kind: String,
+    columns: Vec<String>,
+    ref_table: String,
+    ref_columns: Vec<String>,
+    /// `c` for ON DELETE CASCADE.
+    on_delete: String,
+}
+
+/// (table, unique, key definition as `pg_get_indexdef` prints it, why).
+const INDEXES: &[(&str, bool, &str, &str)] = &[
+    (
+        "users",
+        true,
+        "(lower(email))",
+        "case-insensitive unique email",
+    ),
+    ("sessions", false, "(user_id)", "sessions by user"),
+    (
+        "tasks",
+        false,
+        "(user_id, created_at DESC, id DESC)",
+        "list by creation time",
+    ),
+    ("tasks", false, "(user_id, due_at, id)", "list by due date"),
+    (
+        "tasks",
+        false,
+        "(user_id, priority_rank, created_at DESC, id DESC)",
+        "list by priority",
+    ),
+];
+
+const COLUMNS_SQL: &str = "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atthasdef
+    FROM pg_attribute a
+    JOIN pg_class c ON c.oid = a.attrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname = ANY($1)
+      AND a.attnum > 0 AND NOT a.attisdropped";
+
+const CONSTRAINTS_SQL: &str = "SELECT t.relname::text, c.contype::text,
+        ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY AS k(num, ord)
+              JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.num ORDER BY k.ord),
+        COALESCE(r.relname::text, ''),
+        ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY AS k(num, ord)
+              JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.num ORDER BY k.ord),
+        CASE WHEN c.contype = 'f' THEN c.confdeltype::text ELSE '' END
+    FROM pg_constraint c
+    JOIN pg_class t ON t.oid = c.conrelid
+    JOIN pg_namespace n ON n.oid = t.relnamespace
+    LEFT JOIN pg_class r ON r.oid = c.confrelid
+    WHERE n.nspname = 'public' AND c.contype IN ('p', 'u', 'f') AND t.relname = ANY($1)";
+
+const INDEXES_SQL: &str =
+    "SELECT t.relname::text, ix.indisunique, pg_get_indexdef(ix.indexrelid), ix.indisvalid
+    FROM pg_index ix
+    JOIN pg_class t ON t.oid = ix.indrelid
+    JOIN pg_namespace n ON n.oid = t.relnamespace
+    WHERE n.nspname = 'public' AND t.relname = ANY($1)";
+
+/// Compares the live catalog with [`TABLES`], [`CONSTRAINTS`] and [`INDEXES`].
+pub(crate) async fn check(executor: &Executor) -> Result<(), StartupError> {
+    let names: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
+    let params: &[(&(dyn tokio_postgres::types::ToSql + Sync), Type)] =
+        &[(&names, Type::TEXT_ARRAY)];
+    let failed = |e: application::ports::RepoError| StartupError::Query {
+        cause: format!("reading the catalog failed: {e}"),
+    };
+    let columns = executor
+        .query(COLUMNS_SQL, params, Replay::Safe)
+        .await
+        .map_err(failed)?;
+    let constraints = executor
+        .query(CONSTRAINTS_SQL, params, Replay::Safe)
+        .await
+        .map_err(failed)?;
+    let indexes = executor
+        .query(INDEXES_SQL, params, Replay::Safe)
+        .await
+        .map_err(failed)?;
+    let differences = differences(&columns, &constraints, &indexes);
+    if differences.is_empty() {
+        Ok(())
+    } else {
+        Err(StartupError::SchemaMismatch { differences })
+    }
+}
+
+fn differences(columns: &[Row], constraints: &[Row], indexes: &[Row]) -> Vec<String> {
+    let columns: Vec<(String, String, String, bool, bool)> = columns
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    let constraints: Vec<LiveConstraint> = constraints
+        .iter()
+        .map(|r| LiveConstraint {
+            table: r.get(0),
+            kind: r.get(1),
+            columns: r.get(2),
+            ref_table: r.get(3),
+            ref_columns: r.get(4),
+            on_delete: r.get(5),
+        })
+        .collect();
+    let indexes: Vec<(String, bool, String, bool)> = indexes
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+
+    let mut out = Vec::new();
+    for table in TABLES {
+        let live: Vec<_> = columns.iter().filter(|c| c.0 == table.name).collect();
+        if live.is_empty() {
+            out.push(format!("table `{}` is missing", table.name));
+            continue;
+        }
+        for expected in table.columns {
+            match live.iter().find(|c| c.1 == expected.name) {
+                None => out.push(format!(
+                    "column `{}.{}` is missing",
+                    table.name, expected.name
+                )),
+                Some(c) => {
+                    if c.2 != expected.sql_type {
+                        out.push(format!(
+                            "column `{}.{}` has type {}, expected {}",
+                            table.name, expected.name, c.2, expected.sql_type
+                        ));
+                    }
+                    if c.3 != expected.not_null {
+                        out.push(format!(
+                            "column `{}.{}` is {}, expected {}",
+                            table.name,
+                            expected.name,
+                            null_text(c.3),
+                            null_text(expected.not_null)
+                        ));
+                    }
+                }
+            }
+        }
+        for extra in live
+            .iter()
+            .filter(|c| !table.columns.iter().any(|e| e.name == c.1))
+        {
+            // An extra column only breaks our INSERTs if it demands a value.
+            if extra.3 && !extra.4 {
+                out.push(format!(
+                    "unexpected column `{}.{}` is NOT NULL without a default",
+                    table.name, extra.1
+                ));
+            }
+        }
+    }
+    for expected in CONSTRAINTS {
+        let table = expected.table;
+        if columns.iter().all(|c| c.0 != table) {
+            continue; // already reported as a missing table
+        }
+        let found = constraints.iter().any(|c| {
+            c.table == table
+                && c.kind == expected.kind
+                && c.columns == expected.columns
+                && expected.references.is_none_or(|(ref_table, ref_columns)| {
+                    c.ref_table == ref_table && c.ref_columns == ref_columns && c.on_delete == "c"
+                })
+        });
+        if !found {
+            let cols = expected.columns.join(", ");
+            let what = match expected.references {
+                Some((ref_table, ref_columns)) => format!(
+                    "foreign key ({cols}) references {ref_table}({}) ON DELETE CASCADE",
+                    ref_columns.join(", ")
+                ),
+                None if expected.kind == "p" => format!("primary key ({cols})"),
+                None => format!("unique constraint ({cols})"),
+            };
+            out.push(format!("table `{table}` lacks {what}"));
+        }
+    }
+    for (table, unique, keys, why) in INDEXES {
+        if columns.iter().all(|c| c.0 != *table) {
+            continue;
+        }
+        let found = indexes
+            .iter()
+            .any(|i| i.0 == *table && i.1 == *unique && i.3 && index_keys(&i.2) == Some(keys));
+        if !found {
+            let kind = if *unique { "unique index" } else { "index" };
+            out.push(format!(
+                "table `{table}` lacks the {kind} on {keys} ({why})"
+            ));
+        }
+    }
+    out
+}
+
+/// `CREATE INDEX x ON public.t USING btree (a, b DESC)` -> `(a, b DESC)`;
+/// partial indexes (with WHERE) do not count.
+fn index_keys(definition: &str) -> Option<&str> {
+    let (_, keys) = definition.split_once(" USING btree ")?;
+    (!keys.contains(" WHERE ")).then_some(keys)
+}
+
+fn null_text(not_null: bool) -> &'static str {
+    if not_null {
+        "NOT NULL"
+    } else {
+        "nullable"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_keys_are_read_from_the_definition() {
+        assert_eq!(
+            index_keys("CREATE UNIQUE INDEX users_email_lower_key ON public.users USING btree (lower(email))"),
+            Some("(lower(email))")
+        );
+        assert_eq!(
+            index_keys("CREATE INDEX x ON public.t USING btree (a) WHERE (b)"),
+            None
+        );
+        assert_eq!(
+            index_keys("CREATE INDEX x ON public.t USING hash (a)"),
+            None
+        );
+    }
+
+    #[test]
+    fn an_empty_catalog_reports_every_table() {
+        let out = differences(&[], &[], &[]);
+        assert_eq!(out.len(), TABLES.len());
+        assert!(out.iter().any(|d| d.contains("`tasks` is missing")));
+    }
+}

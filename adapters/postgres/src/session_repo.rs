@@ -1,0 +1,103 @@
+//! [`SessionRepo`] on PostgreSQL.
+
+use application::ports::{Principal, RepoError, SessionRepo};
+use async_trait::async_trait;
+use domain::{Session, Timestamp, User};
+use tokio_postgres::types::Type;
+
+use crate::pool::{Executor, Replay};
+use crate::rows::user_at;
+
+pub(crate) struct PgSessionRepo {
+    executor: Executor,
+}
+
+impl PgSessionRepo {
+    pub(crate) fn new(executor: Executor) -> Self {
+        Self { executor }
+    }
+}
+
+/// Idempotent on the client-made id, hence safe to replay.
+const CREATE_SQL: &str = "INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at)
+    VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (id) DO NOTHING";
+
+/// Not replayed after sending: a repeat of a committed revoke would find
+/// the session revoked and report `SessionInactive`.
+const REVOKE_SQL: &str = "UPDATE sessions SET revoked_at = $3
+    WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3
+    RETURNING id";
+
+const ACTIVE_USER_SQL: &str =
+    "SELECT u.id, u.email, u.name, u.password_hash, u.created_at, u.updated_at
+    FROM sessions s JOIN users u ON u.id = s.user_id
+    WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $3";
+
+#[async_trait]
+impl SessionRepo for PgSessionRepo {
+    #[tracing::instrument(skip_all, fields(session_id = %session.id))]
+    async fn create(&self, session: &Session) -> Result<(), RepoError> {
+        let id = session.id.as_uuid();
+        let user_id = session.user_id.as_uuid();
+        self.executor
+            .query(
+                CREATE_SQL,
+                &[
+                    (&id, Type::UUID),
+                    (&user_id, Type::UUID),
+                    (&session.created_at, Type::TIMESTAMPTZ),
+                    (&session.expires_at, Type::TIMESTAMPTZ),
+                    (&session.revoked_at, Type::TIMESTAMPTZ),
+                ],
+                Replay::Safe,
+            )
+            .await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(session_id = %principal.session_id))]
+    async fn revoke(&self, principal: &Principal, now: Timestamp) -> Result<(), RepoError> {
+        let session_id = principal.session_id.as_uuid();
+        let user_id = principal.user_id.as_uuid();
+        let rows = self
+            .executor
+            .query(
+                REVOKE_SQL,
+                &[
+                    (&session_id, Type::UUID),
+                    (&user_id, Type::UUID),
+                    (&now, Type::TIMESTAMPTZ),
+                ],
+                Replay::Once,
+            )
+            .await?;
+        if rows.is_empty() {
+            Err(RepoError::SessionInactive)
+        } else {
+            Ok(())
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(session_id = %principal.session_id))]
+    async fn active_user(&self, principal: &Principal, now: Timestamp) -> Result<User, RepoError> {
+        let session_id = principal.session_id.as_uuid();
+        let user_id = principal.user_id.as_uuid();
+        let rows = self
+            .executor
+            .query(
+                ACTIVE_USER_SQL,
+                &[
+                    (&session_id, Type::UUID),
+                    (&user_id, Type::UUID),
+                    (&now, Type::TIMESTAMPTZ),
+                ],
+                Replay::Safe,
+            )
+            .await?;
+        match rows.first() {
+            Some(row) => user_at(row, 0),
+            None => Err(RepoError::SessionInactive),
+        }
+    }
+}

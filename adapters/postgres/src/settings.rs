@@ -1,0 +1,95 @@
+//! What the composition root configures: the URL (a secret) and the pool's
+//! limits. Defaults follow the system this replaces and Neon's advice.
+
+use std::fmt;
+use std::time::Duration;
+
+/// `DATABASE_URL`, which holds the database password. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL with its password, for the parser only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DatabaseUrl([redacted])")
+    }
+}
+
+impl From<String> for DatabaseUrl {
+    fn from(url: String) -> Self {
+        Self(url)
+    }
+}
+
+/// Connection pool and start-up settings.
+#[derive(Debug, Clone)]
+pub struct PostgresSettings {
+    pub url: DatabaseUrl,
+    /// Refuse hosts outside Neon's domains (on in production).
+    pub require_neon_host: bool,
+    /// Most connections open at once (the old system: 5 + 10 overflow).
+    pub max_size: usize,
+    /// How long a caller waits for a free connection before getting
+    /// `Unavailable` (HTTP 503 with Retry-After).
+    pub wait_timeout: Duration,
+    /// Bound on one whole connection setup: TCP, TLS, SCRAM and Neon's
+    /// compute wake-up. A URL `connect_timeout` overrides it.
+    pub connect_timeout: Duration,
+    /// Connections older than this are replaced.
+    pub max_lifetime: Duration,
+    /// Connections unused for this long are closed, before Neon's suspend
+    /// would kill them under us.
+    pub idle_timeout: Duration,
+    /// Client-side bound on one statement; past it the statement is
+    /// cancelled and the caller gets `Unavailable`.
+    pub statement_timeout: Duration,
+    /// Total time start-up may spend retrying transient connect failures.
+    pub connect_retry_budget: Duration,
+    /// First delay between start-up retries; doubles up to `max_backoff`,
+    /// with jitter.
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl PostgresSettings {
+    /// The defaults around a URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: DatabaseUrl::new(url),
+            require_neon_host: false,
+            max_size: 15,
+            wait_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(10),
+            max_lifetime: Duration::from_secs(300),
+            idle_timeout: Duration::from_secs(60),
+            statement_timeout: Duration::from_secs(10),
+            connect_retry_budget: Duration::from_secs(20),
+            initial_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(4),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_url() {
+        let settings = PostgresSettings::new("postgresql://app:hunter2@h/db?sslmode=require");
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert_eq!(settings.max_size, 15);
+        assert_eq!(settings.max_lifetime, Duration::from_secs(300));
+    }
+}

@@ -1,0 +1,462 @@
+//! [`TaskRepo`] on PostgreSQL: every method is one statement.
+//!
+//! Each statement starts with the same CTE, `s`, which is one row saying
+//! whether the principal's session is active at `now` ($1 session, $2 user,
+//! $3 now). Everything else is joined on `s.ok`, so an inactive session
+//! reads and writes nothing, and the single result row tells apart
+//! SessionInactive, NotFound and VersionMismatch without a second trip.
+
+use std::sync::LazyLock;
+
+use application::ports::{CreatedTask, IdempotencyKey, Principal, RepoError, TaskRepo};
+use async_trait::async_trait;
+use domain::{Task, TaskId, TaskPatch, TaskQuery, TaskSort, Timestamp};
+use tokio_postgres::types::{ToSql, Type};
+use uuid::Uuid;
+
+use crate::pool::{Executor, Replay};
+use crate::rows::{task_at, TASK_COLUMNS, TASK_COLUMN_COUNT};
+
+pub(crate) struct PgTaskRepo {
+    executor: Executor,
+}
+
+impl PgTaskRepo {
+    pub(crate) fn new(executor: Executor) -> Self {
+        Self { executor }
+    }
+}
+
+const SESSION_CTE: &str = "WITH s AS (
+        SELECT EXISTS (
+            SELECT 1 FROM sessions
+            WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3
+        ) AS ok
+    )";
+
+/// The task columns qualified by `alias`.
+fn cols(alias: &str) -> String {
+    TASK_COLUMNS
+        .split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Create. `ins` inserts only for an active session. With an idempotency
+/// key, a conflict on (user_id, idempotency_key) returns the existing row
+/// when the fingerprint matches (the no-op `DO UPDATE` is what makes
+/// RETURNING yield it, even if it was committed concurrently after our
+/// snapshot) and nothing when it differs. `prior` finds a row with our own
+/// id that existed before the statement: an earlier attempt of this very
+/// call committed before its connection died, so replaying is safe.
+fn create_sql(with_key: bool) -> String {
+    let conflict = if with_key {
+        "ON CONFLICT (user_id, idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
+            WHERE tasks.idempotency_fingerprint = EXCLUDED.idempotency_fingerprint"
+    } else {
+        "ON CONFLICT (id) DO NOTHING"
+    };
+    format!(
+        "{SESSION_CTE},
+        ins AS (
+            INSERT INTO tasks (id, user_id, title, description, completed, priority, due_at,
+                               created_at, updated_at, version, idempotency_key, idempotency_fingerprint)
+            SELECT $4, $2, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 FROM s WHERE s.ok
+            {conflict}
+            RETURNING {TASK_COLUMNS}
+        )
+        SELECT s.ok, {ins}, {prior}
+        FROM s
+        LEFT JOIN ins ON true
+        LEFT JOIN tasks AS prior ON s.ok AND prior.id = $4 AND prior.user_id = $2",
+        ins = cols("ins"),
+        prior = cols("prior"),
+    )
+}
+
+fn get_sql() -> String {
+    format!(
+        "{SESSION_CTE}
+        SELECT s.ok, {t} FROM s LEFT JOIN tasks AS t ON s.ok AND t.id = $4 AND t.user_id = $2",
+        t = cols("t")
+    )
+}
+
+/// The order of one sort and the keyset condition "strictly after the
+/// cursor" in it ($7 created_at, $8 id, $9 due_at, $10 priority rank).
+fn sort_parts(sort: TaskSort, alias: &str) -> (String, String) {
+    let t = alias;
+    match sort {
+        TaskSort::CreatedDesc => (
+            format!("{t}.created_at DESC, {t}.id DESC"),
+            format!("({t}.created_at, {t}.id) < ($7, $8)"),
+        ),
+        TaskSort::CreatedAsc => (
+            format!("{t}.created_at ASC, {t}.id ASC"),
+            format!("({t}.created_at, {t}.id) > ($7, $8)"),
+        ),
+        TaskSort::DueAsc => (
+            format!("{t}.due_at ASC NULLS LAST, {t}.id ASC"),
+            format!(
+                "CASE WHEN $9::timestamptz IS NULL THEN {t}.due_at IS NULL AND {t}.id > $8
+                      ELSE {t}.due_at IS NULL OR {t}.due_at > $9 OR ({t}.due_at = $9 AND {t}.id > $8) END"
+            ),
+        ),
+        TaskSort::Priority => (
+            format!("{t}.priority_rank ASC, {t}.created_at DESC, {t}.id DESC"),
+            format!(
+                "({t}.priority_rank > $10 OR ({t}.priority_rank = $10 AND ({t}.created_at, {t}.id) < ($7, $8)))"
+            ),
+        ),
+    }
+}
+
+/// List: $4 completed filter, $5 search text, $6 whether a cursor is
+/// given, $7..$10 the cursor, $11 the limit. The search is a plain
+/// case-insensitive substring (`strpos`, so `%` and `_` in it are literal).
+fn list_sql(sort: TaskSort) -> String {
+    let (inner_order, after) = sort_parts(sort, "t");
+    let (outer_order, _) = sort_parts(sort, "p");
+    format!(
+        "{SESSION_CTE}
+        SELECT s.ok, {p}
+        FROM s
+        LEFT JOIN LATERAL (
+            SELECT {t}, t.priority_rank
+            FROM tasks AS t
+            WHERE s.ok AND t.user_id = $2
+              AND ($4::boolean IS NULL OR t.completed = $4)
+              AND ($5::text IS NULL OR strpos(lower(t.title), lower($5)) > 0)
+              AND (NOT $6 OR {after})
+            ORDER BY {inner_order}
+            LIMIT $11
+        ) AS p ON true
+        ORDER BY {outer_order}",
+        p = cols("p"),
+        t = cols("t"),
+    )
+}
+
+/// Update mirroring `TaskPatch::apply`: absent fields keep their value,
+/// `$6`/`$10` say whether description/due_at are set (possibly to NULL),
+/// any non-empty patch bumps the version and sets `updated_at = now`; an
+/// empty patch ($13) writes nothing. `cur` is the row before, `upd` after.
+fn update_sql() -> String {
+    format!(
+        "{SESSION_CTE},
+        cur AS (
+            SELECT {t} FROM tasks AS t JOIN s ON s.ok WHERE t.id = $4 AND t.user_id = $2
+        ),
+        upd AS (
+            UPDATE tasks AS t SET
+                title = COALESCE($5, t.title),
+                description = CASE WHEN $6 THEN $7 ELSE t.description END,
+                completed = COALESCE($8, t.completed),
+                priority = COALESCE($9, t.priority),
+                due_at = CASE WHEN $10 THEN $11 ELSE t.due_at END,
+                version = t.version + 1,
+                updated_at = $3
+            FROM s
+            WHERE s.ok AND NOT $13 AND t.id = $4 AND t.user_id = $2
+              AND ($12::bigint IS NULL OR t.version = $12)
+            RETURNING {t}
+        )
+        SELECT s.ok, {cur}, {upd}
+        FROM s LEFT JOIN cur ON true LEFT JOIN upd ON true",
+        t = cols("t"),
+        cur = cols("cur"),
+        upd = cols("upd"),
+    )
+}
+
+// The statement texts, built once.
+static CREATE_KEYED_SQL: LazyLock<String> = LazyLock::new(|| create_sql(true));
+static CREATE_PLAIN_SQL: LazyLock<String> = LazyLock::new(|| create_sql(false));
+static GET_SQL: LazyLock<String> = LazyLock::new(get_sql);
+static UPDATE_SQL: LazyLock<String> = LazyLock::new(update_sql);
+static LIST_SQL: LazyLock<[String; 4]> = LazyLock::new(|| {
+    [
+        list_sql(TaskSort::CreatedDesc),
+        list_sql(TaskSort::CreatedAsc),
+        list_sql(TaskSort::DueAsc),
+        list_sql(TaskSort::Priority),
+    ]
+});
+
+fn list_sql_for(sort: TaskSort) -> &'static str {
+    let index = match sort {
+        TaskSort::CreatedDesc => 0,
+        TaskSort::CreatedAsc => 1,
+        TaskSort::DueAsc => 2,
+        TaskSort::Priority => 3,
+    };
+    &LIST_SQL[index]
+}
+
+const DELETE_SQL: &str = "WITH s AS (
+        SELECT EXISTS (
+            SELECT 1 FROM sessions
+            WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3
+        ) AS ok
+    ),
+    del AS (
+        DELETE FROM tasks AS t USING s WHERE s.ok AND t.id = $4 AND t.user_id = $2 RETURNING t.id
+    )
+    SELECT s.ok, EXISTS (SELECT 1 FROM del) FROM s";
+
+/// The three session parameters every statement starts with.
+struct SessionParams {
+    session_id: Uuid,
+    user_id: Uuid,
+    now: Timestamp,
+}
+
+impl SessionParams {
+    fn new(principal: &Principal, now: Timestamp) -> Self {
+        Self {
+            session_id: principal.session_id.as_uuid(),
+            user_id: principal.user_id.as_uuid(),
+            now,
+        }
+    }
+
+    fn params(&self) -> Vec<(&(dyn ToSql + Sync), Type)> {
+        vec![
+            (&self.session_id, Type::UUID),
+            (&self.user_id, Type::UUID),
+            (&self.now, Type::TIMESTAMPTZ),
+        ]
+    }
+}
+
+fn session_ok(row: &tokio_postgres::Row) -> Result<(), RepoError> {
+    if row
+        .try_get::<_, bool>(0)
+        .map_err(|e| RepoError::Internal(Box::new(e)))?
+    {
+        Ok(())
+    } else {
+        Err(RepoError::SessionInactive)
+    }
+}
+
+#[async_trait]
+impl TaskRepo for PgTaskRepo {
+    #[tracing::instrument(skip_all, fields(task_id = %task.id))]
+    async fn create(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        task: &Task,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Result<CreatedTask, RepoError> {
+        let idempotency = idempotency.as_ref();
+        let session = SessionParams::new(principal, now);
+        let id = task.id.as_uuid();
+        let title = task.title.as_str();
+        let description = task.description.as_ref().map(|d| d.as_str());
+        let priority = task.priority.as_str();
+        let key = idempotency.map(|k| k.key.as_str());
+        let fingerprint = idempotency.map(|k| k.fingerprint.as_str());
+        let mut params = session.params();
+        params.extend_from_slice(&[
+            (&id, Type::UUID),
+            (&title, Type::TEXT),
+            (&description, Type::TEXT),
+            (&task.completed, Type::BOOL),
+            (&priority, Type::TEXT),
+            (&task.due_at, Type::TIMESTAMPTZ),
+            (&task.created_at, Type::TIMESTAMPTZ),
+            (&task.updated_at, Type::TIMESTAMPTZ),
+            (&task.version, Type::INT8),
+            (&key, Type::TEXT),
+            (&fingerprint, Type::TEXT),
+        ]);
+        let row = self
+            .executor
+            .query_one(
+                if idempotency.is_some() {
+                    &CREATE_KEYED_SQL
+                } else {
+                    &CREATE_PLAIN_SQL
+                },
+                &params,
+                Replay::Safe,
+            )
+            .await?;
+        session_ok(&row)?;
+        if let Some(stored) = task_at(&row, 1)? {
+            let created = stored.id == task.id;
+            return Ok(CreatedTask {
+                task: stored,
+                created,
+            });
+        }
+        if let Some(prior) = task_at(&row, 1 + TASK_COLUMN_COUNT)? {
+            // Our own earlier attempt committed; this is its replay.
+            return Ok(CreatedTask {
+                task: prior,
+                created: true,
+            });
+        }
+        if idempotency.is_some() {
+            Err(RepoError::IdempotencyKeyReused)
+        } else {
+            Err(RepoError::Internal(
+                "task insert neither stored nor found its row".into(),
+            ))
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(task_id = %id))]
+    async fn get(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        id: TaskId,
+    ) -> Result<Task, RepoError> {
+        let session = SessionParams::new(principal, now);
+        let task_id = id.as_uuid();
+        let mut params = session.params();
+        params.push((&task_id, Type::UUID));
+        let row = self
+            .executor
+            .query_one(&GET_SQL, &params, Replay::Safe)
+            .await?;
+        session_ok(&row)?;
+        task_at(&row, 1)?.ok_or(RepoError::NotFound)
+    }
+
+    #[tracing::instrument(skip_all, fields(sort = query.sort.as_str(), limit = query.limit))]
+    async fn list(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        query: &TaskQuery,
+    ) -> Result<Vec<Task>, RepoError> {
+        let session = SessionParams::new(principal, now);
+        let search = query.search.as_deref().filter(|s| !s.is_empty());
+        let has_cursor = query.after.is_some();
+        let cursor = query.after;
+        let after_created = cursor.map(|c| c.created_at).unwrap_or_default();
+        let after_id = cursor.map(|c| c.id.as_uuid()).unwrap_or_default();
+        let after_due = cursor.and_then(|c| c.due_at);
+        let after_rank = cursor.map(|c| c.priority.rank()).unwrap_or_default();
+        let limit = i64::from(query.limit.max(1));
+        let mut params = session.params();
+        params.extend_from_slice(&[
+            (&query.completed, Type::BOOL),
+            (&search, Type::TEXT),
+            (&has_cursor, Type::BOOL),
+            (&after_created, Type::TIMESTAMPTZ),
+            (&after_id, Type::UUID),
+            (&after_due, Type::TIMESTAMPTZ),
+            (&after_rank, Type::INT2),
+            (&limit, Type::INT8),
+        ]);
+        let rows = self
+            .executor
+            .query(list_sql_for(query.sort), &params, Replay::Safe)
+            .await?;
+        let Some(first) = rows.first() else {
+            return Err(RepoError::Internal("list returned no row".into()));
+        };
+        session_ok(first)?;
+        let mut tasks = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Some(task) = task_at(row, 1)? {
+                tasks.push(task);
+            }
+        }
+        Ok(tasks)
+    }
+
+    #[tracing::instrument(skip_all, fields(task_id = %id))]
+    async fn update(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        id: TaskId,
+        patch: &TaskPatch,
+        expected_version: Option<i64>,
+    ) -> Result<Task, RepoError> {
+        let session = SessionParams::new(principal, now);
+        let task_id = id.as_uuid();
+        let title = patch.title.as_ref().map(|t| t.as_str());
+        let set_description = patch.description.is_some();
+        let description = patch
+            .description
+            .as_ref()
+            .and_then(|d| d.as_ref().map(|d| d.as_str()));
+        let priority = patch.priority.map(|p| p.as_str());
+        let set_due = patch.due_at.is_some();
+        let due_at = patch.due_at.flatten();
+        let empty = patch.is_empty();
+        let mut params = session.params();
+        params.extend_from_slice(&[
+            (&task_id, Type::UUID),
+            (&title, Type::TEXT),
+            (&set_description, Type::BOOL),
+            (&description, Type::TEXT),
+            (&patch.completed, Type::BOOL),
+            (&priority, Type::TEXT),
+            (&set_due, Type::BOOL),
+            (&due_at, Type::TIMESTAMPTZ),
+            (&expected_version, Type::INT8),
+            (&empty, Type::BOOL),
+        ]);
+        let row = self
+            .executor
+            .query_one(&UPDATE_SQL, &params, Replay::Once)
+            .await?;
+        session_ok(&row)?;
+        let Some(before) = task_at(&row, 1)? else {
+            return Err(RepoError::NotFound);
+        };
+        if let Some(after) = task_at(&row, 1 + TASK_COLUMN_COUNT)? {
+            return Ok(after);
+        }
+        match expected_version {
+            Some(expected) if expected != before.version => Err(RepoError::VersionMismatch {
+                expected,
+                current: before.version,
+            }),
+            _ if empty => Ok(before),
+            // A concurrent writer changed the row after our snapshot: its
+            // version is now at least one more than we saw.
+            Some(expected) => Err(RepoError::VersionMismatch {
+                expected,
+                current: before.version + 1,
+            }),
+            // Deleted concurrently after our snapshot.
+            None => Err(RepoError::NotFound),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(task_id = %id))]
+    async fn delete(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        id: TaskId,
+    ) -> Result<(), RepoError> {
+        let session = SessionParams::new(principal, now);
+        let task_id = id.as_uuid();
+        let mut params = session.params();
+        params.push((&task_id, Type::UUID));
+        let row = self
+            .executor
+            .query_one(DELETE_SQL, &params, Replay::Once)
+            .await?;
+        session_ok(&row)?;
+        if row
+            .try_get::<_, bool>(1)
+            .map_err(|e| RepoError::Internal(Box::new(e)))?
+        {
+            Ok(())
+        } else {
+            Err(RepoError::NotFound)
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Shared helpers for the adapter's integration tests: the local Neon-like
+//! PostgreSQL (started by `scripts/neon-local.sh --test`), fresh users and
+//! sessions, and throwaway databases.
+#![allow(dead_code)]
+
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+pub mod suite;
+
+use adapter_postgres::{Database, PostgresSettings};
+use application::ports::{Principal, SessionRepo, TaskRepo, UserRepo};
+use chrono::{DurationRound, TimeDelta, Utc};
+use domain::{Email, PasswordHash, Session, Timestamp, User};
+use tokio_postgres::NoTls;
+use uuid::Uuid;
+
+fn script(command: &str) -> String {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let output = Command::new(format!("{root}/scripts/neon-local.sh"))
+        .args(["--test", command])
+        .output()
+        .expect("run scripts/neon-local.sh");
+    assert!(
+        output.status.success(),
+        "scripts/neon-local.sh --test {command} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// The direct URL (TLS, channel_binding=require) of the test cluster.
+pub fn direct_url() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| script("url"))
+}
+
+/// The same database through PgBouncer in transaction mode.
+pub fn pooler_url() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| script("pooler-url"))
+}
+
+/// A superuser over the unix socket (libpq key=value form).
+pub fn admin_url() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| script("admin-url"))
+}
+
+/// Settings for tests: small pool, short budgets.
+pub fn settings(url: &str) -> PostgresSettings {
+    let mut settings = PostgresSettings::new(url);
+    settings.max_size = 4;
+    settings.connect_timeout = Duration::from_secs(10);
+    settings.connect_retry_budget = Duration::from_secs(3);
+    settings.initial_backoff = Duration::from_millis(50);
+    settings
+}
+
+/// The test database, migrated once per process, through the direct URL.
+pub async fn direct_db() -> Database {
+    let db = Database::connect(settings(direct_url()))
+        .await
+        .expect("connect");
+    db.migrate().await.expect("migrate");
+    db
+}
+
+/// The test database through PgBouncer; migrations go through the direct URL.
+pub async fn pooler_db() -> Database {
+    direct_db().await.close();
+    Database::connect(settings(pooler_url()))
+        .await
+        .expect("connect via pooler")
+}
+
+/// Runs SQL as the superuser in the `postgres` database (no parameters:
+/// test set-up only).
+pub async fn admin(sql: &str) -> Vec<tokio_postgres::SimpleQueryMessage> {
+    admin_in("postgres", sql).await
+}
+
+/// Runs SQL as the superuser in `database`.
+pub async fn admin_in(database: &str, sql: &str) -> Vec<tokio_postgres::SimpleQueryMessage> {
+    let config: tokio_postgres::Config = format!("{} dbname={database}", admin_url())
+        .parse()
+        .expect("admin url");
+    let (client, connection) = config.connect(NoTls).await.expect("admin connect");
+    tokio::spawn(connection);
+    client.simple_query(sql).await.expect("admin sql")
+}
+
+/// `url` aimed at another database on the same server.
+pub fn url_for_database(url: &str, database: &str) -> String {
+    let (base, query) = url.split_once('?').unwrap();
+    let (server, _) = base.rsplit_once('/').unwrap();
+    format!("{server}/{database}?{query}")
+}
+
+/// `url` with one more query parameter.
+pub fn with_param(url: &str, param: &str) -> String {
+    format!("{url}&{param}")
+}
+
+/// A throwaway database owned by `app`; dropped by [`drop_database`].
+pub async fn create_database() -> String {
+    let name = format!("t_{}", Uuid::now_v7().simple());
+    admin(&format!("CREATE DATABASE {name} OWNER app")).await;
+    name
+}
+
+pub async fn drop_database(name: &str) {
+    admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+}
+
+/// Now, at PostgreSQL's microsecond precision.
+pub fn now() -> Timestamp {
+    Utc::now()
+        .duration_trunc(TimeDelta::microseconds(1))
+        .unwrap()
+}
+
+pub fn unique_email() -> Email {
+    Email::parse(&format!("user-{}@example.com", Uuid::now_v7())).unwrap()
+}
+
+pub fn new_user() -> User {
+    User::register(
+        unique_email(),
+        None,
+        PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        now(),
+    )
+}
+
+pub struct Repos {
+    pub users: Arc<dyn UserRepo>,
+    pub sessions: Arc<dyn SessionRepo>,
+    pub tasks: Arc<dyn TaskRepo>,
+}
+
+pub fn repos(db: &Database) -> Repos {
+    Repos {
+        users: db.user_repo(),
+        sessions: db.session_repo(),
+        tasks: db.task_repo(),
+    }
+}
+
+/// A stored user with an active one-hour session.
+pub async fn signed_in(repos: &Repos) -> (User, Session, Principal) {
+    let user = new_user();
+    repos.users.create(&user).await.expect("create user");
+    let session = Session::start(user.id, now(), TimeDelta::hours(1));
+    repos
+        .sessions
+        .create(&session)
+        .await
+        .expect("create session");
+    let principal = Principal {
+        user_id: user.id,
+        session_id: session.id,
+    };
+    (user, session, principal)
+}

@@ -1,0 +1,305 @@
+//! Layered configuration: built-in defaults (`config/default.toml`, compiled
+//! in), then `config/{APP_ENV}.toml`, then `APP__SECTION__KEY` variables,
+//! then `DATABASE_URL`, `JWT_SECRET` and `PORT`, which win.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+const DEFAULTS: &str = include_str!("../../config/default.toml");
+const MIN_JWT_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub request_timeout_ms: u64,
+    pub body_limit_bytes: usize,
+    pub shutdown_grace_ms: u64,
+    pub cors_allowed_origins: Vec<String>,
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DatabaseSettings {
+    /// From `DATABASE_URL`; `None` is a start-up error, never a default.
+    pub url: Option<SecretString>,
+    pub require_neon_host: bool,
+    pub max_size: usize,
+    pub wait_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    pub startup_retry_budget_ms: u64,
+    pub max_lifetime_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub statement_timeout_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuthSettings {
+    /// From `JWT_SECRET`: at least 32 bytes.
+    pub jwt_secret: Option<SecretString>,
+    pub issuer: String,
+    pub audience: String,
+    pub session_ttl_secs: u64,
+    pub login_max_failures_per_email: u32,
+    pub login_max_failures_per_client: u32,
+    pub login_window_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// A configuration problem, naming the key at fault. Never holds a secret.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct SettingsError(pub String);
+
+/// Where configuration comes from; tests pass their own.
+pub struct Sources {
+    pub config_dir: PathBuf,
+    pub app_env: String,
+    pub vars: Vec<(String, String)>,
+}
+
+impl Sources {
+    /// The process environment, after reading `.env` if one exists.
+    pub fn from_process() -> Self {
+        let _ = dotenvy::dotenv();
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        let lookup = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        Self {
+            config_dir: lookup("APP_CONFIG_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("config")),
+            app_env: lookup("APP_ENV").unwrap_or_else(|| "development".to_owned()),
+            vars,
+        }
+    }
+
+    fn var(&self, name: &str) -> Option<&str> {
+        self.vars
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Settings {
+    pub fn load(sources: &Sources) -> Result<Self, SettingsError> {
+        if !["development", "test", "production"].contains(&sources.app_env.as_str()) {
+            return Err(SettingsError(format!(
+                "APP_ENV must be development, test or production, not {:?}",
+                sources.app_env
+            )));
+        }
+        let env_file: PathBuf =
+            Path::new(&sources.config_dir).join(format!("{}.toml", sources.app_env));
+        let mut builder = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .add_source(File::from(env_file).required(false))
+            .add_source(
+                Environment::with_prefix("APP")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .list_separator(",")
+                    .with_list_parse_key("server.cors_allowed_origins")
+                    .try_parsing(true)
+                    .source(Some(sources.vars.iter().cloned().collect())),
+            );
+        for (name, key) in [
+            ("DATABASE_URL", "database.url"),
+            ("JWT_SECRET", "auth.jwt_secret"),
+            ("PORT", "server.port"),
+        ] {
+            if let Some(value) = sources.var(name) {
+                builder = builder
+                    .set_override(key, value)
+                    .map_err(|e| SettingsError(format!("{name}: {e}")))?;
+            }
+        }
+        let settings: Settings = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| SettingsError(describe(e)))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let fail = |msg: &str| Err(SettingsError(msg.to_owned()));
+        match &self.auth.jwt_secret {
+            None => return fail("JWT_SECRET is required (at least 32 bytes of random text)"),
+            Some(secret) if secret.expose_secret().len() < MIN_JWT_SECRET_BYTES => {
+                return fail("JWT_SECRET is too short: it must be at least 32 bytes")
+            }
+            _ => {}
+        }
+        if self.database.max_size == 0 {
+            return fail("database.max_size must be at least 1");
+        }
+        for (key, value) in [
+            ("server.request_timeout_ms", self.server.request_timeout_ms),
+            ("database.wait_timeout_ms", self.database.wait_timeout_ms),
+            (
+                "database.connect_timeout_ms",
+                self.database.connect_timeout_ms,
+            ),
+            (
+                "database.statement_timeout_ms",
+                self.database.statement_timeout_ms,
+            ),
+            (
+                "database.max_lifetime_secs",
+                self.database.max_lifetime_secs,
+            ),
+            (
+                "database.idle_timeout_secs",
+                self.database.idle_timeout_secs,
+            ),
+            ("auth.session_ttl_secs", self.auth.session_ttl_secs),
+            ("auth.login_window_secs", self.auth.login_window_secs),
+        ] {
+            if value == 0 {
+                return Err(SettingsError(format!("{key} must be greater than 0")));
+            }
+        }
+        if self.server.body_limit_bytes < 1024 {
+            return fail("server.body_limit_bytes must be at least 1024");
+        }
+        Ok(())
+    }
+}
+
+/// The config crate's messages name the key; make sure a secret value
+/// never rides along (they only quote values for type errors, and the
+/// secret keys are strings, so this is belt and braces).
+fn describe(err: config::ConfigError) -> String {
+    err.to_string()
+}
+
+pub fn millis(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn sources(vars: &[(&str, &str)]) -> Sources {
+        Sources {
+            config_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config")),
+            app_env: "development".into(),
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn defaults_load_with_the_required_secrets() {
+        let s = Settings::load(&sources(&[
+            ("JWT_SECRET", SECRET),
+            ("DATABASE_URL", "postgresql://x"),
+        ]))
+        .unwrap();
+        assert_eq!(s.server.port, 8080);
+        assert_eq!(s.database.max_size, 15);
+        assert_eq!(s.database.url.unwrap().expose_secret(), "postgresql://x");
+    }
+
+    #[test]
+    fn well_known_names_win_over_app_variables() {
+        let s = Settings::load(&sources(&[
+            ("JWT_SECRET", SECRET),
+            ("PORT", "9001"),
+            ("APP__SERVER__PORT", "9000"),
+            ("APP__DATABASE__MAX_SIZE", "7"),
+        ]))
+        .unwrap();
+        assert_eq!(s.server.port, 9001);
+        assert_eq!(s.database.max_size, 7);
+    }
+
+    #[test]
+    fn missing_or_short_jwt_secret_is_refused() {
+        let err = Settings::load(&sources(&[])).unwrap_err().to_string();
+        assert!(err.contains("JWT_SECRET is required"), "{err}");
+        let err = Settings::load(&sources(&[("JWT_SECRET", "short-secret")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("JWT_SECRET is too short"), "{err}");
+        assert!(!err.contains("short-secret"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let err = Settings::load(&sources(&[("JWT_SECRET", SECRET), ("PORT", "eighty")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.port"), "{err}");
+        let err = Settings::load(&sources(&[
+            ("JWT_SECRET", SECRET),
+            ("APP__DATABASE__MAX_SIZE", "0"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("database.max_size"), "{err}");
+    }
+
+    #[test]
+    fn production_requires_neon_hosts_and_logs_json() {
+        let mut src = sources(&[("JWT_SECRET", SECRET)]);
+        src.app_env = "production".into();
+        let s = Settings::load(&src).unwrap();
+        assert!(s.database.require_neon_host);
+        assert_eq!(s.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn unknown_app_env_is_refused() {
+        let mut src = sources(&[("JWT_SECRET", SECRET)]);
+        src.app_env = "staging".into();
+        assert!(Settings::load(&src)
+            .unwrap_err()
+            .to_string()
+            .contains("APP_ENV"));
+    }
+
+    #[test]
+    fn debug_of_settings_hides_secrets() {
+        let s = Settings::load(&sources(&[
+            ("JWT_SECRET", SECRET),
+            ("DATABASE_URL", "postgresql://u:pw-XYZ@h/db"),
+        ]))
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains(SECRET) && !shown.contains("pw-XYZ"),
+            "{shown}"
+        );
+    }
+}

@@ -1,0 +1,31 @@
+//! End-to-end test helpers: the real `todo-server` binary, spawned on port 0
+//! against a real PostgreSQL over TLS, driven over HTTP and checked in the
+//! database directly.
+//!
+//! Layout:
+//! - [`paths`]: where the repository, the config and the server binary are.
+//! - [`database`]: which database the suite uses (the local test cluster, or
+//!   a real Neon branch through `TEST_DATABASE_URL`) and a direct client for
+//!   assertions on the `users`, `sessions` and `tasks` rows.
+//! - [`server`]: starting the binary with a given environment and capturing
+//!   everything it prints.
+//! - [`app`]: [`TestApp`], one running server per test, which deletes the
+//!   users its test registered when it is dropped.
+//! - [`api`]: typed request helpers for every endpoint of the contract.
+//! - [`tokens`]: reading, tampering with and re-signing JWTs.
+//! - [`hostile`]: raw HTTP requests, JWTs under other algorithms, a
+//!   PostgreSQL without TLS and a foreign CA, for the security tests.
+//! - [`tree`]: the "no SQLite file anywhere in the repository" check.
+
+pub mod api;
+pub mod app;
+pub mod database;
+pub mod paths;
+pub mod server;
+pub mod tokens;
+pub mod tree;
+
+pub use api::{unique_email, Api, Task, TaskPage, TestUser};
+pub use app::{TestApp, TestAppBuilder};
+pub use database::{database_url, SessionRow, TaskRow, TestDb, UserRow};
+pub use server::{start_expecting_failure, FailedStart, ServerEnv};

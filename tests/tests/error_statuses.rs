@@ -1,0 +1,475 @@
+//! Every status of the contract's error table (but 503, which the fault
+//! tests cover), plus 400, 413, 415 and 422, each as problem+json.
+
+use chrono::Utc;
+use e2e_tests::api::{expect_json, expect_problem};
+use e2e_tests::{tokens, TestApp};
+use reqwest::header::{RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// Checks a 401 with `WWW-Authenticate: Bearer` and a problem body.
+async fn assert_unauthorized(response: Response) -> Value {
+    let challenge = response
+        .headers()
+        .get(WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = expect_problem(response, StatusCode::UNAUTHORIZED).await;
+    assert!(
+        challenge
+            .as_deref()
+            .is_some_and(|c| c.starts_with("Bearer")),
+        "a 401 carries `WWW-Authenticate: Bearer`, got {challenge:?}"
+    );
+    body
+}
+
+fn field_names(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a 422 lists its field errors in `errors`: {problem}"))
+        .iter()
+        .map(|error| {
+            assert!(
+                error["message"].as_str().is_some_and(|m| !m.is_empty()),
+                "each field error has a message: {problem}"
+            );
+            error["field"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect()
+}
+
+// ---- 401 ----
+
+#[tokio::test]
+async fn a_request_without_a_token_is_401_with_a_bearer_challenge() {
+    let app = TestApp::spawn().await;
+
+    let response = app
+        .request(Method::GET, "/api/v1/tasks")
+        .send()
+        .await
+        .unwrap();
+
+    assert_unauthorized(response).await;
+}
+
+#[tokio::test]
+async fn a_malformed_token_is_401() {
+    let app = TestApp::spawn().await;
+
+    assert_unauthorized(app.list_tasks("not-a-jwt", &[]).await).await;
+    assert_unauthorized(app.me("a.b.c").await).await;
+    let basic = app
+        .request(Method::GET, "/api/v1/auth/me")
+        .header("Authorization", "Basic dXNlcjpwYXNz")
+        .send()
+        .await
+        .unwrap();
+    assert_unauthorized(basic).await;
+}
+
+#[tokio::test]
+async fn a_tampered_token_is_401() {
+    let app = TestApp::spawn().await;
+    let victim = app.new_user().await;
+    let attacker = app.new_user().await;
+
+    let forged = tokens::tampered(&attacker.token, |claims| {
+        claims["sub"] = json!(victim.id.to_string());
+    });
+
+    assert_unauthorized(app.me(&forged).await).await;
+    assert_unauthorized(app.list_tasks(&forged, &[]).await).await;
+}
+
+#[tokio::test]
+async fn a_token_with_alg_none_is_401() {
+    let app = TestApp::spawn().await;
+    let user = app.new_user().await;
+
+    assert_unauthorized(app.me(&tokens::unsigned(&user.token)).await).await;
+}
+
+#[tokio::test]
+async fn an_expired_token_is_401() {
+    let app = TestApp::spawn().await;
+    let user = app.new_user().await;
+    let claims = tokens::claims(&user.token);
+    // Re-signing the unchanged claims with the server's secret must work,
+    // or the expired case below would prove nothing.
+    let resigned = tokens::signed(&claims, app.jwt_secret());
+    expect_json(app.me(&resigned).await, StatusCode::OK).await;
+
+    let mut expired = claims.clone();
+    let an_hour_ago = Utc::now().timestamp() - 3600;
+    expired["iat"] = json!(an_hour_ago - 60);
+    expired["exp"] = json!(an_hour_ago);
+    let expired = tokens::signed(&expired, app.jwt_secret());
+
+    assert_unauthorized(app.me(&expired).await).await;
+}
+
+#[tokio::test]
+async fn a_token_signed_with_another_secret_is_401() {
+    let app = TestApp::spawn().await;
+    let user = app.new_user().await;
+
+    let foreign = tokens::signed(
+        &tokens::claims(&user.token),
+        "another-secret-that-is-long-enough-for-hs256",
+    );
+
+    assert_unauthorized(app.me(&foreign).await).await;
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_401() {
+    let app = TestApp::spawn().await;
+    let user = app.new_user().await;
+    let task = app.new_task(&user, &json!({"title": "Mine"})).await;
+    assert_eq!(
+        app.logout(&user.token).await.status(),
+        StatusCode::NO_CONTENT
+    );
+
+    assert_unauthorized(app.get_task(&user.token, &task.id.to_string()).await).await;
+    assert_unauthorized(app.logout(&user.token).await).await;
+}
+
+// ---- 404 for another user's task ----
+
+#[tokio::test]
+async fn another_users_task_is_404_for_read_update_and_delete_and_stays_unchanged() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user().await;
+    let intruder = app.new_user().await;
+    let task = app
+        .new_task(
+            &owner,
+            &json!({"title": "Private", "description": "secret plans"}),
+        )
+        .await;
+    let id = task.id.to_string();
+    let row_before = app.db().await.task(task.id).await.expect("row");
+    let missing = expect_problem(
+        app.get_task(&intruder.token, &Uuid::now_v7().to_string())
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+
+    let read = expect_problem(
+        app.get_task(&intruder.token, &id).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let update = expect_problem(
+        app.patch_task(&intruder.token, &id, &json!({"title": "Mine now"}), None)
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let update_if_match = expect_problem(
+        app.patch_task(&intruder.token, &id, &json!({"completed": true}), Some(1))
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let delete = expect_problem(
+        app.delete_task(&intruder.token, &id).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+
+    for answer in [&read, &update, &update_if_match, &delete] {
+        for field in ["type", "title", "status", "detail"] {
+            assert_eq!(
+                answer[field], missing[field],
+                "another user's task answers exactly like a missing one ({field})"
+            );
+        }
+        assert!(!answer.to_string().contains("secret plans"));
+    }
+    let row_after = app
+        .db()
+        .await
+        .task(task.id)
+        .await
+        .expect("the row is still there");
+    assert_eq!(row_after, row_before);
+    let listed = app.task_page(&intruder, &[]).await;
+    assert!(
+        listed.items.is_empty(),
+        "the list shows the caller's tasks only"
+    );
+}
+
+#[tokio::test]
+async fn a_task_id_that_is_not_a_uuid_is_404_or_400_never_500() {
+    let app = TestApp::spawn().await;
+    let user = app.new_user().await;
+
+    for id in [
+        "not-a-uuid",
+        "12345",
+        "00000000-0000-0000-0000-00000000000g",
+    ] {
+        let response = app.get_task(&user.token, id).await;
+        let status = response.status();
+        assert!(
+            status == StatusCode::NOT_FOUND || status == StatusCode::BAD_REQUEST,
+            "GET /api/v1/tasks/{id}: expected 404 or 400, got {status}"
+        );
+        expect_problem(response, status).await;
+    }
+}
+
+// ---- 409 ----
+
+#[tokio::test]
+async fn registering_a_taken_email_is_409() {
+    let app = TestApp::spawn().await;
+    let user = app.new_user().await;
+
+    expect_problem(
+        app.register(&user.email, "another-password").await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+}
+
+// ---- 412 ----
+
+#[tokio::test]
+async fn a_stale_if_match_is_412_and_the_row_keeps_the_newer_change() {
+    let app = TestApp::spawn().await;
+    let user = app.new_user().await;
+    let task = app.new_task(&user, &json!({"title": "v1"})).await;
+    let id = task.id.to_string();
+    let v2 = expect_json(
+        app.patch_task(&user.token, &id, &json!({"title": "v2"}), Some(1))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(v2["version"], 2);
+
+    expect_problem(
+        app.patch_task(&user.token, &id, &json!({"title": "lost update"}), Some(1))
+            .await,
+        StatusCode::PRECONDITION_FAILED,
+    )
+    .await;
+
+    let row = app.db().await.task(task.id).await.expect("row");
+    assert_eq!(row.title, "v2");
+    assert_eq!(row.version, 2);
+}
+
+// ---- 422 ----
+
+#[tokio::test]
+async fn an_invalid_task_is_422_with_field_errors() {
+    let app = TestApp::spawn().await;
+    let user = app.new_user().await;
+
+    let blank = expect_problem(
+        app.create_task(&user.token, &json!({"title": "   "})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(field_names(&blank).contains(&"title".to_owned()), "{blank}");
+
+    let long = expect_problem(
+        app.create_task(&user.token, &json!({"title": "x".repeat(201)}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(field_names(&long).contains(&"title".to_owned()), "{long}");
+
+    let description = expect_problem(
+        app.create_task(
+            &user.token,
+            &json!({"title": "ok", "description": "d".repeat(5001)}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(
+        field_names(&description).contains(&"description".to_owned()),
+        "{description}"
+    );
+    assert!(app.db().await.tasks_of(user.id).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_invalid_patch_is_422_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let user = app.new_user().await;
+    let task = app.new_task(&user, &json!({"title": "Keep me"})).await;
+
+    let problem = expect_problem(
+        app.patch_task(
+            &user.token,
+            &task.id.to_string(),
+            &json!({"title": ""}),
+            None,
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+
+    assert!(
+        field_names(&problem).contains(&"title".to_owned()),
+        "{problem}"
+    );
+    let row = app.db().await.task(task.id).await.expect("row");
+    assert_eq!(row.title, "Keep me");
+    assert_eq!(row.version, 1);
+}
+
+#[tokio::test]
+async fn an_invalid_registration_is_422_with_field_errors() {
+    let app = TestApp::spawn().await;
+
+    let bad_email = expect_problem(
+        app.register("not-an-email", "long-enough-password").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(
+        field_names(&bad_email).contains(&"email".to_owned()),
+        "{bad_email}"
+    );
+
+    let short_password = expect_problem(
+        app.register(&e2e_tests::unique_email(), "short").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(
+        field_names(&short_password).contains(&"password".to_owned()),
+        "{short_password}"
+    );
+    assert!(!short_password.to_string().contains("\"short\""));
+}
+
+// ---- 400, 415, 413 ----
+
+#[tokio::test]
+async fn malformed_json_is_400() {
+    let app = TestApp::spawn().await;
+    let user = app.new_user().await;
+
+    expect_problem(
+        app.post_raw(
+            "/api/v1/tasks",
+            Some(&user.token),
+            Some("application/json"),
+            "{\"title\": ",
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    expect_problem(
+        app.post_raw(
+            "/api/v1/auth/login",
+            None,
+            Some("application/json"),
+            "not json at all",
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(app.db().await.tasks_of(user.id).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_declared_as_json_is_415() {
+    let app = TestApp::spawn().await;
+    let user = app.new_user().await;
+
+    expect_problem(
+        app.post_raw(
+            "/api/v1/tasks",
+            Some(&user.token),
+            Some("text/plain"),
+            "{\"title\": \"plain\"}",
+        )
+        .await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    )
+    .await;
+    assert!(app.db().await.tasks_of(user.id).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_body_over_64_kib_is_413() {
+    let app = TestApp::spawn().await;
+    let user = app.new_user().await;
+    let body = json!({"title": "big", "description": "x".repeat(70 * 1024)}).to_string();
+    assert!(body.len() > 64 * 1024);
+
+    expect_problem(
+        app.post_raw(
+            "/api/v1/tasks",
+            Some(&user.token),
+            Some("application/json"),
+            body,
+        )
+        .await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
+    assert!(app.db().await.tasks_of(user.id).await.is_empty());
+}
+
+// ---- 429 ----
+
+#[tokio::test]
+async fn too_many_failed_logins_for_one_email_is_429_with_retry_after() {
+    let app = TestApp::builder()
+        .env("APP__AUTH__LOGIN_MAX_FAILURES_PER_EMAIL", "3")
+        .spawn()
+        .await;
+    let user = app.new_user().await;
+    for attempt in 1..=3 {
+        let response = app
+            .login(&user.email, &format!("wrong-password-{attempt}"))
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "failed login {attempt} of 3 is still a plain 401"
+        );
+    }
+
+    let limited = app.login(&user.email, "wrong-password-4").await;
+
+    let retry_after = limited
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    expect_problem(limited, StatusCode::TOO_MANY_REQUESTS).await;
+    let seconds: u64 = retry_after
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("429 carries Retry-After in seconds, got {retry_after:?}"));
+    assert!(seconds >= 1);
+    // The limit is per email: another account from the same client is not
+    // limited yet.
+    let other = app.new_user().await;
+    assert_eq!(
+        app.login(&other.email, "wrong-password").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}

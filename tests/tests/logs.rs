@@ -1,0 +1,62 @@
+//! Secrets never reach the logs: not the users' passwords, not the tokens,
+//! not the JWT secret, not the database password, even at debug level.
+
+use e2e_tests::api::expect_json;
+use e2e_tests::database::url_password;
+use e2e_tests::{database_url, TestApp};
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_whole_session_at_debug_level_logs_no_secret() {
+    let mut app = TestApp::builder()
+        .env("APP__LOG__LEVEL", "debug")
+        .env("RUST_LOG", "debug")
+        .spawn()
+        .await;
+    let user = app.new_user().await;
+    let wrong_password = "wrong-password-that-must-not-be-logged";
+    assert_eq!(
+        app.login(&user.email, wrong_password).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let task = app.new_task(&user, &json!({"title": "Logged?"})).await;
+    expect_json(
+        app.patch_task(
+            &user.token,
+            &task.id.to_string(),
+            &json!({"completed": true}),
+            Some(1),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        app.logout(&user.token).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(app.me(&user.token).await.status(), StatusCode::UNAUTHORIZED);
+
+    app.stop().await;
+
+    let logs = app.logs();
+    assert!(!logs.is_empty(), "at debug level the server logs something");
+    let db_password = url_password(database_url()).expect("the URL has a password");
+    let token_signature = user.token.rsplit('.').next().unwrap().to_owned();
+    let secrets = [
+        ("the user's password", user.password.as_str()),
+        ("a wrong password", wrong_password),
+        ("the access token", user.token.as_str()),
+        ("the token's signature", token_signature.as_str()),
+        ("the JWT secret", app.jwt_secret()),
+        ("the database password", db_password.as_str()),
+    ];
+    for (what, secret) in secrets {
+        assert!(
+            !logs.contains(secret),
+            "the logs contain {what}:\n{}",
+            logs.replace(secret, "<SECRET>")
+        );
+    }
+}
