@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace against the local Neon-like PostgreSQL
-# (TLS only, SCRAM with channel binding), starting it first if needed.
-# With TEST_DATABASE_URL set, the end-to-end tests use that database instead
-# (a Neon branch, say).
+# Runs every test: the workspace's unit, adapter and end-to-end tests against
+# the local Neon-like PostgreSQL (TLS only, SCRAM with channel binding),
+# started first if needed, then Schemathesis against the running service's
+# /openapi.json. With TEST_DATABASE_URL set, the end-to-end tests use that
+# database instead (a Neon branch, say).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/neon-local.sh --test start >&2
-# The end-to-end tests start the real binary.
+# The end-to-end tests and Schemathesis start the real binary.
 cargo build --bin todo-server
 cargo test --workspace --all-targets "$@"
+scripts/schemathesis.sh

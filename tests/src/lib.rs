@@ -20,6 +20,7 @@
 pub mod api;
 pub mod app;
 pub mod database;
+pub mod hostile;
 pub mod paths;
 pub mod server;
 pub mod tokens;

@@ -65,7 +65,8 @@ pub(crate) struct CreateTaskRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = PriorityName, required = false)]
     pub(crate) priority: Option<Option<String>>,
-    /// RFC 3339; years 1700 to 2199.
+    /// RFC 3339 date-time with a mandatory `Z` or `±hh:mm` offset; years
+    /// 1700 to 2199. Fractional seconds are truncated to microseconds.
     #[schema(value_type = Option<String>, format = DateTime, pattern = "^(1[7-9]|2[01])[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")]
     pub(crate) due_at: Option<String>,
 }
@@ -110,6 +111,9 @@ pub(crate) struct UpdateTaskRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = PriorityName, required = false)]
     pub(crate) priority: Option<Option<String>>,
+    /// RFC 3339 date-time with a mandatory `Z` or `±hh:mm` offset; years
+    /// 1700 to 2199. Fractional seconds are truncated to microseconds.
+    /// `null` clears it.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, required = false, format = DateTime, pattern = "^(1[7-9]|2[01])[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")]
     pub(crate) due_at: Option<Option<String>>,

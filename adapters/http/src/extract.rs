@@ -69,6 +69,14 @@ fn is_json(headers: &HeaderMap) -> bool {
 /// then the shape, which can only fail as "wrong type" (422).
 pub(crate) fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     let document: serde_json::Value = serde_json::from_slice(raw).map_err(|err| not_json(&err))?;
+    // serde's derived structs also accept an array, matched by position:
+    // every body of the contract is an object, so refuse anything else.
+    if !document.is_object() {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "body",
+            "must be a JSON object",
+        )]));
+    }
     serde_path_to_error::deserialize(document).map_err(|err| {
         let path = err.path().to_string();
         ApiError::validation(vec![shape_error(&path, err.inner())])

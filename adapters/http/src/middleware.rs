@@ -130,6 +130,41 @@ pub(crate) fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response 
     ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
 }
 
+/// Largest total size of the request headers we read (hyper alone allows
+/// about 400 KiB); above it, 431 before any handler runs.
+pub(crate) const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Refuses what can be judged from the request head alone: oversized
+/// headers (431), and a declared `Content-Length` above the body limit
+/// (413 at once, instead of waiting for bytes that may never come).
+pub(crate) async fn limit_request_head(
+    State(body_limit): State<usize>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("the request headers exceed {MAX_HEADER_BYTES} bytes"),
+        )
+        .into_response();
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > body_limit as u64) {
+        return ApiError::payload_too_large(body_limit).into_response();
+    }
+    next.run(req).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

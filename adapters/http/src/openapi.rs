@@ -1,9 +1,11 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 //! A modifier adds the answers every operation can give (500, 503 and,
-//! for operations that need a token, 401) so they are documented once.
+//! for operations that need a token, 401) so they are documented once;
+//! the JSON then marks the headers the server always sends as required.
 
+use serde_json::Value;
 use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::schema::{Schema, SchemaType, Type};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
@@ -133,6 +135,7 @@ impl Modify for CommonAnswers {
                         Some(("Retry-After", "Seconds to wait before retrying")),
                     ),
                 );
+                retry_after_is_whole_seconds(operation);
             }
         }
     }
@@ -151,9 +154,59 @@ fn headers_are_never_null(operation: &mut Operation) {
     }
 }
 
+/// `Retry-After` is always whole seconds, at least 1 (see
+/// `problem::retry_after_secs`): one integer schema on every answer that
+/// carries it, whatever Rust type the annotation named.
+fn retry_after_is_whole_seconds(operation: &mut Operation) {
+    for answer in operation.responses.responses.values_mut() {
+        let RefOr::T(answer) = answer else { continue };
+        if let Some(header) = answer.headers.get_mut("Retry-After") {
+            header.schema = ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .into();
+        }
+    }
+}
+
+/// Headers the server always sends with the answer that documents them.
+/// utoipa 5's `Header` has no `required`, so it is set on the JSON; a
+/// required header lets a checker notice one that goes missing.
+const ALWAYS_SENT_HEADERS: [&str; 4] = ["ETag", "Location", "WWW-Authenticate", "Retry-After"];
+
+fn mark_always_sent_headers_required(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let operations = paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut());
+    for operation in operations {
+        let Some(answers) = operation
+            .get_mut("responses")
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        for answer in answers.values_mut() {
+            let Some(headers) = answer.get_mut("headers").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            let always_sent = headers
+                .iter_mut()
+                .filter(|(name, _)| ALWAYS_SENT_HEADERS.contains(&name.as_str()))
+                .filter_map(|(_, header)| header.as_object_mut());
+            for header in always_sent {
+                header.insert("required".to_owned(), Value::Bool(true));
+            }
+        }
+    }
+}
+
 /// The document as JSON text.
 pub(crate) fn document_json() -> String {
-    ApiDoc::openapi()
-        .to_json()
-        .expect("the OpenAPI document serializes")
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes");
+    mark_always_sent_headers_required(&mut doc);
+    serde_json::to_string(&doc).expect("a JSON value serializes")
 }

@@ -12,7 +12,8 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::metrics::Metrics;
 use crate::middleware::{
-    enforce_timeout, observe, panic_response, problem_for_bare_errors, REQUEST_ID,
+    enforce_timeout, limit_request_head, observe, panic_response, problem_for_bare_errors,
+    REQUEST_ID,
 };
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -94,6 +95,10 @@ pub fn router(services: Services, settings: HttpSettings) -> Router {
         None => routes,
     };
     routes
+        .layer(axum::middleware::from_fn_with_state(
+            settings.body_limit_bytes,
+            limit_request_head,
+        ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

@@ -51,7 +51,7 @@ pub(crate) async fn list(
 #[utoipa::path(
     post, path = "/api/v1/tasks", operation_id = "create_task", tag = "tasks",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[ -~]*[!-~][ -~]*$",
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, pattern = "^[ -~]*[!-~][ -~]*$",
         description = "Makes retries safe: the same key and body return the first answer")),
     request_body = CreateTaskRequest,
     responses(
@@ -130,7 +130,7 @@ pub(crate) async fn get_one(
     security(("bearer" = [])),
     params(
         ("id" = String, Path, format = Uuid, description = "The task's id"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^[ \t]*(\*|(W/)?"[!#-~]*"([ \t]*,[ \t]*(W/)?"[!#-~]*")*|[0-9]+)[ \t]*$"#, description = "\"<version>\" (also W/\"<version>\" or a bare number), or *"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^[ \t]*(\*|(W/)?"[!#-~]*"([ \t]*,[ \t]*(W/)?"[!#-~]*")*|[0-9]+)[ \t]*$"#, description = "\"<version>\" (also W/\"<version>\" or a bare number), or *"),
     ),
     request_body(content = UpdateTaskRequest, content_type = "application/json"),
     responses(

@@ -194,7 +194,7 @@ async fn very_long_or_binary_headers_are_a_4xx() {
         .body(Body::from("{}"))
         .unwrap();
     let answer = send(Harness::new().router(), request).await;
-    answer.problem(400);
+    answer.problem(431);
     assert_ne!(answer.header("x-request-id").unwrap(), long);
 
     let binary = axum::http::HeaderValue::from_bytes(b"Bearer \xff\xfe").unwrap();
@@ -238,4 +238,46 @@ async fn an_unknown_route_is_a_404_problem_and_a_wrong_method_a_405_problem() {
     assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
     let answer = send(Harness::new().router(), empty(authed("DELETE", "/healthz"))).await;
     answer.problem(405);
+}
+
+#[tokio::test]
+async fn array_bodies_are_422_not_fields_by_position() {
+    let id = "01934b6e-0000-7000-8000-000000000000";
+    for (method, uri, body, authed_request) in [
+        ("PATCH", format!("/api/v1/tasks/{id}"), "[]", true),
+        (
+            "PATCH",
+            format!("/api/v1/tasks/{id}"),
+            r#"["new title"]"#,
+            true,
+        ),
+        (
+            "POST",
+            "/api/v1/auth/login".to_owned(),
+            r#"["x@example.com", "password123"]"#,
+            false,
+        ),
+        (
+            "POST",
+            "/api/v1/auth/register".to_owned(),
+            r#"["x@example.com", "password123"]"#,
+            false,
+        ),
+    ] {
+        let builder = if authed_request {
+            authed(method, &uri)
+        } else {
+            Request::builder().method(method).uri(&uri)
+        };
+        let request = builder
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .unwrap();
+        let answer = send(Harness::new().router(), request).await;
+        assert_eq!(
+            answer.problem(422)["errors"][0]["field"],
+            "body",
+            "{method} {uri} {body}"
+        );
+    }
 }

@@ -232,3 +232,120 @@ async fn configured_origins_get_cors_headers_and_others_do_not() {
     let answer = send(router, request).await;
     assert!(answer.header("access-control-allow-origin").is_none());
 }
+
+async fn openapi_document() -> serde_json::Value {
+    let answer = send(Harness::new().router(), get("/openapi.json")).await;
+    assert_eq!(answer.status, 200);
+    answer.json()
+}
+
+/// Every documented answer as (`METHOD path`, status, answer).
+fn documented_answers(doc: &serde_json::Value) -> Vec<(String, String, &serde_json::Value)> {
+    let mut all = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for (status, answer) in operation["responses"].as_object().unwrap() {
+                all.push((format!("{method} {path}"), status.clone(), answer));
+            }
+        }
+    }
+    all
+}
+
+#[tokio::test]
+async fn openapi_marks_the_headers_the_server_always_sends_as_required() {
+    let doc = openapi_document().await;
+    let answers = documented_answers(&doc);
+    let mut expected = vec![
+        ("get /api/v1/tasks/{id}", "200", "ETag"),
+        ("patch /api/v1/tasks/{id}", "200", "ETag"),
+        ("post /api/v1/tasks", "201", "ETag"),
+        ("post /api/v1/tasks", "201", "Location"),
+        ("post /api/v1/auth/login", "429", "Retry-After"),
+        ("get /readyz", "503", "Retry-After"),
+    ];
+    // Every 401 carries WWW-Authenticate, every 429 and 503 Retry-After.
+    for (operation, status, _) in &answers {
+        match status.as_str() {
+            "401" => expected.push((operation, "401", "WWW-Authenticate")),
+            "429" | "503" => expected.push((operation, status, "Retry-After")),
+            _ => {}
+        }
+    }
+    assert!(expected.len() > 15, "{expected:?}");
+    for (operation, status, header) in expected {
+        let (_, _, answer) = answers
+            .iter()
+            .find(|(o, s, _)| o == operation && s == status)
+            .unwrap_or_else(|| panic!("{operation} does not document {status}"));
+        assert_eq!(
+            answer["headers"][header]["required"], true,
+            "{header} not required on {status} of {operation}: {answer}"
+        );
+    }
+    // Protected operations document their 401.
+    let me_401 = answers
+        .iter()
+        .any(|(o, s, _)| o == "get /api/v1/auth/me" && s == "401");
+    assert!(me_401, "GET /api/v1/auth/me lacks its 401");
+}
+
+#[tokio::test]
+async fn openapi_retry_after_is_whole_seconds_of_at_least_one_everywhere() {
+    let doc = openapi_document().await;
+    let mut seen = 0;
+    for (operation, status, answer) in documented_answers(&doc) {
+        let Some(header) = answer["headers"].get("Retry-After") else {
+            continue;
+        };
+        seen += 1;
+        assert_eq!(
+            header["schema"]["type"], "integer",
+            "{status} of {operation}: {header}"
+        );
+        assert_eq!(
+            header["schema"]["minimum"], 1,
+            "{status} of {operation}: {header}"
+        );
+    }
+    // One shared 503 per operation, plus login's 429.
+    assert!(seen > 10, "only {seen} Retry-After headers");
+}
+
+#[tokio::test]
+async fn openapi_optional_request_headers_are_text_never_null() {
+    let doc = openapi_document().await;
+    for (path, method, name) in [
+        ("/api/v1/tasks/{id}", "patch", "If-Match"),
+        ("/api/v1/tasks", "post", "Idempotency-Key"),
+    ] {
+        let parameter = doc["paths"][path][method]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name && p["in"] == "header")
+            .unwrap_or_else(|| panic!("{method} {path} lacks {name}"));
+        assert_eq!(parameter["required"], false, "{parameter}");
+        assert_eq!(parameter["schema"]["type"], "string", "{parameter}");
+    }
+}
+
+#[tokio::test]
+async fn openapi_due_at_is_an_rfc3339_pattern_truncated_to_microseconds() {
+    let doc = openapi_document().await;
+    for body in ["CreateTaskRequest", "UpdateTaskRequest"] {
+        let due_at = &doc["components"]["schemas"][body]["properties"]["due_at"];
+        let pattern = due_at["pattern"].as_str().unwrap_or_default();
+        // Anchored, so "" and other non-timestamps are outside the schema.
+        assert!(
+            pattern.starts_with('^') && pattern.ends_with('$'),
+            "{due_at}"
+        );
+        assert!(
+            due_at["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("truncated to microseconds")),
+            "{body}: {due_at}"
+        );
+    }
+}
