@@ -6,7 +6,8 @@
 # This script gives every developer and CI run the same throwaway cluster inside the repo.
 #
 # Usage:
-#   scripts/neon-local.sh [--test] start|stop|restart|reset|url|pooler-url|admin-url|status
+#   scripts/neon-local.sh [--test | --cluster NAME] [--port N] [--pooler-port N]
+#                         start|stop|restart|reset|url|pooler-url|admin-url|status
 #
 # Clusters (paths relative to the repo root, so any cwd and any clone folder work):
 #   default  "dev"  cluster: .local/neon-dev,  port $NEON_LOCAL_PORT (55432),
@@ -14,7 +15,15 @@
 #   --test   "test" cluster: .local/neon-test, port $NEON_LOCAL_TEST_PORT (56432),
 #                   PgBouncer on $NEON_LOCAL_TEST_POOLER_PORT (56433);
 #                   fsync, synchronous_commit and full_page_writes OFF for speed.
-# Both clusters can run at the same time.
+#   --cluster NAME  a cluster of its own (NAME: lowercase letters, digits, '-', '_'), e.g. one a
+#                   fault test may stop and restart without touching the shared test cluster:
+#                   .local/neon-NAME, port from --port, else $NEON_LOCAL_CLUSTER_PORT, else the
+#                   port it last ran on; PgBouncer on --pooler-port, else
+#                   $NEON_LOCAL_CLUSTER_POOLER_PORT, else the last one, else port + 1.
+#                   Set up like the test cluster (fsync off). `--cluster dev` and
+#                   `--cluster test` are the two clusters above.
+#   --port N, --pooler-port N  override the ports of any cluster.
+# All clusters can run at the same time.
 #
 # Subcommands:
 #   start       Install Debian's postgresql + pgbouncer if missing (one-time apt-get), create the
@@ -48,28 +57,75 @@ ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 readonly SCRIPT_DIR ROOT
 readonly LOCAL_DIR="$ROOT/.local"
 
+readonly USAGE="neon-local.sh [--test | --cluster NAME] [--port N] [--pooler-port N] start|stop|restart|reset|url|pooler-url|admin-url|status"
 CLUSTER=dev
 CLUSTER_FLAG=""
 COMMAND=""
-for arg in "$@"; do
+PORT_ARG=""
+POOLER_PORT_ARG=""
+# Sets the cluster by name; dev and test are the two built-in ones.
+pick_cluster() {
+  local name="$1"
+  [[ "$name" =~ ^[a-z0-9][a-z0-9_-]{0,39}$ ]] \
+    || { echo "neon-local: cluster names are lowercase letters, digits, '-' and '_' (got '$name')" >&2; exit 2; }
+  CLUSTER="$name"
+  case "$name" in
+    dev) CLUSTER_FLAG="" ;;
+    test) CLUSTER_FLAG="--test" ;;
+    *) CLUSTER_FLAG="--cluster $name" ;;
+  esac
+}
+while (( $# > 0 )); do
+  arg="$1"
+  shift
   case "$arg" in
     --test) CLUSTER="test"; CLUSTER_FLAG="--test" ;;
+    --cluster|--port|--pooler-port)
+      (( $# > 0 )) || { echo "neon-local: $arg needs a value (usage: $USAGE)" >&2; exit 2; }
+      case "$arg" in
+        --cluster) pick_cluster "$1" ;;
+        --port) PORT_ARG="$1" ;;
+        --pooler-port) POOLER_PORT_ARG="$1" ;;
+      esac
+      shift ;;
+    --cluster=*) pick_cluster "${arg#--cluster=}" ;;
+    --port=*) PORT_ARG="${arg#--port=}" ;;
+    --pooler-port=*) POOLER_PORT_ARG="${arg#--pooler-port=}" ;;
     -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     start|stop|restart|reset|url|pooler-url|admin-url|status)
       [[ -z "$COMMAND" ]] || { echo "neon-local: one subcommand only" >&2; exit 2; }
       COMMAND="$arg" ;;
-    *) echo "neon-local: unknown argument '$arg' (usage: neon-local.sh [--test] start|stop|restart|reset|url|pooler-url|admin-url|status)" >&2; exit 2 ;;
+    *) echo "neon-local: unknown argument '$arg' (usage: $USAGE)" >&2; exit 2 ;;
   esac
 done
-[[ -n "$COMMAND" ]] || { echo "usage: neon-local.sh [--test] start|stop|restart|reset|url|pooler-url|admin-url|status" >&2; exit 2; }
+[[ -n "$COMMAND" ]] || { echo "usage: $USAGE" >&2; exit 2; }
 
 if [[ "$CLUSTER" == test ]]; then
   PORT="${NEON_LOCAL_TEST_PORT:-56432}"
   POOLER_PORT="${NEON_LOCAL_TEST_POOLER_PORT:-56433}"
-else
+elif [[ "$CLUSTER" == dev ]]; then
   PORT="${NEON_LOCAL_PORT:-55432}"
   POOLER_PORT="${NEON_LOCAL_POOLER_PORT:-55433}"
+else
+  # A named cluster remembers its ports in .local/neon-NAME/ports ("PORT POOLER_PORT").
+  LAST_PORTS=""
+  [[ -r "$ROOT/.local/neon-$CLUSTER/ports" ]] && LAST_PORTS="$(cat "$ROOT/.local/neon-$CLUSTER/ports")"
+  PORT="${PORT_ARG:-${NEON_LOCAL_CLUSTER_PORT:-${LAST_PORTS%% *}}}"
+  # Without ports the cluster never ran: status, stop and reset then just say so.
+  [[ -n "$PORT" || ! "$COMMAND" =~ ^(status|stop|reset)$ ]] || PORT=0
+  [[ -n "$PORT" ]] || { echo "neon-local: cluster '$CLUSTER' needs a port: --port N or NEON_LOCAL_CLUSTER_PORT" >&2; exit 2; }
+  if [[ -n "$POOLER_PORT_ARG${NEON_LOCAL_CLUSTER_POOLER_PORT:-}" ]]; then
+    POOLER_PORT="${POOLER_PORT_ARG:-${NEON_LOCAL_CLUSTER_POOLER_PORT:-}}"
+  elif [[ -n "$LAST_PORTS" && "${LAST_PORTS%% *}" == "$PORT" ]]; then
+    POOLER_PORT="${LAST_PORTS##* }"
+  elif [[ "$PORT" =~ ^[0-9]+$ ]]; then
+    POOLER_PORT=$((PORT + 1))
+  else
+    POOLER_PORT=""
+  fi
 fi
+[[ -z "$PORT_ARG" ]] || PORT="$PORT_ARG"
+[[ -z "$POOLER_PORT_ARG" ]] || POOLER_PORT="$POOLER_PORT_ARG"
 [[ "$PORT" =~ ^[0-9]+$ && "$POOLER_PORT" =~ ^[0-9]+$ ]] || { echo "neon-local: ports must be numbers" >&2; exit 2; }
 
 # The cluster lives at .local/neon-<cluster>. When the postgres OS user cannot reach the repo
@@ -256,8 +312,8 @@ create_cluster() {
   chmod 755 "$DIR" "$CERTS"
 
   local initdb_flags=(-D "$DATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C)
-  # The test cluster skips initdb's final fsync, as it runs with fsync off anyway.
-  [[ "$CLUSTER" == test ]] && initdb_flags+=(-N)
+  # The test cluster (and any named one) skips initdb's final fsync, as it runs with fsync off anyway.
+  [[ "$CLUSTER" != dev ]] && initdb_flags+=(-N)
   as_pg "$bindir/initdb" "${initdb_flags[@]}" >"$DIR/initdb.log" 2>&1 \
     || { tail -n 20 "$DIR/initdb.log" >&2; die "initdb failed (log: $DIR/initdb.log)"; }
 
@@ -276,7 +332,7 @@ create_cluster() {
     echo "password_encryption = 'scram-sha-256'"
     echo "timezone = 'UTC'"
     echo "log_timezone = 'UTC'"
-    if [[ "$CLUSTER" == test ]]; then
+    if [[ "$CLUSTER" != dev ]]; then
       echo "fsync = off"
       echo "synchronous_commit = off"
       echo "full_page_writes = off"

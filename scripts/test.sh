@@ -7,6 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The overload test opens a thousand sockets on each side.
+ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 scripts/neon-local.sh --test start >&2
 # The end-to-end tests and Schemathesis start the real binary.
 cargo build --bin todo-server

@@ -77,6 +77,9 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: &Settings) -> Result<Self, StartError> {
+        // The hasher computes its dummy hash (tens of ms of CPU) while the
+        // database start-up waits on the network.
+        let hasher = tokio::task::spawn_blocking(Argon2Hasher::new);
         let database = prepare_database(settings).await?;
         let auth = &settings.auth;
         let secret = auth
@@ -89,7 +92,10 @@ impl Application {
             &auth.audience,
         )
         .map_err(|e| StartError::Config(format!("auth: {e}")))?;
-        let hasher = Argon2Hasher::new().map_err(|e| StartError::Config(e.to_string()))?;
+        let hasher = hasher
+            .await
+            .map_err(|e| StartError::Config(format!("password hasher: {e}")))?
+            .map_err(|e| StartError::Config(format!("password hasher: {e}")))?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let limiter = InMemoryLoginLimiter::new(LoginLimits {
             max_failures_per_email: auth.login_max_failures_per_email,

@@ -16,15 +16,25 @@
 //! - [`hostile`]: raw HTTP requests, JWTs under other algorithms, a
 //!   PostgreSQL without TLS and a foreign CA, for the security tests.
 //! - [`tree`]: the "no SQLite file anywhere in the repository" check.
+//! - [`hostile`]: raw HTTP, forged tokens, a server without TLS and a
+//!   foreign CA for the security and hostile-input suites.
+//! - [`fault_cluster`], [`fault_proxy`], [`write_load`], [`process_stats`]:
+//!   a PostgreSQL of the fault tests' own that they may stop, a TCP proxy
+//!   that cuts connections, a retrying write load that checks what was
+//!   acknowledged, and the server process's RSS.
 
 pub mod api;
 pub mod app;
 pub mod database;
+pub mod fault_cluster;
+pub mod fault_proxy;
 pub mod hostile;
 pub mod paths;
+pub mod process_stats;
 pub mod server;
 pub mod tokens;
 pub mod tree;
+pub mod write_load;
 
 pub use api::{unique_email, Api, Task, TaskPage, TestUser};
 pub use app::{TestApp, TestAppBuilder};

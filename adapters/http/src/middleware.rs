@@ -134,6 +134,11 @@ pub(crate) fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response 
 /// about 400 KiB); above it, 431 before any handler runs.
 pub(crate) const MAX_HEADER_BYTES: usize = 32 * 1024;
 
+/// How much of an oversized body is read and dropped before the 413, and
+/// for how long at most.
+const DRAIN_LIMIT_BYTES: usize = 1024 * 1024;
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Refuses what can be judged from the request head alone: oversized
 /// headers (431), and a declared `Content-Length` above the body limit
 /// (413 at once, instead of waiting for bytes that may never come).
@@ -159,7 +164,14 @@ pub(crate) async fn limit_request_head(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > body_limit as u64) {
+    if let Some(len) = declared.filter(|len| *len > body_limit as u64) {
+        // Answering with the body unread makes the kernel reset the
+        // connection, which can destroy the 413 before the client reads
+        // it. A body of honest, bounded size is read and dropped first.
+        if len <= DRAIN_LIMIT_BYTES as u64 {
+            let drain = axum::body::to_bytes(req.into_body(), DRAIN_LIMIT_BYTES);
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
+        }
         return ApiError::payload_too_large(body_limit).into_response();
     }
     next.run(req).await

@@ -5,15 +5,24 @@
 //! and jitter within a budget: a cold Neon compute takes a moment to wake)
 //! and logs where it landed. Then `migrate`, `check_schema`, and the
 //! repositories.
+//!
+//! Start-up round trips: `connect` asks one statement where it landed, what
+//! the migration ledger holds and what the catalog looks like. The first
+//! `migrate` and `check_schema` use that reading (once, while fresh): on a
+//! migrated database they send nothing more. Pending migrations run on the
+//! pool's own connection (a separate direct one only behind Neon's pooler),
+//! and leave a fresh catalog reading for the schema check.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use application::ports::{SessionRepo, TaskRepo, UserRepo};
 use rand::Rng;
 use tokio::task::JoinHandle;
-use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, Row};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::connection_url::ConnectionUrl;
@@ -21,13 +30,14 @@ use crate::errors::{
     chain_text, classify_connect_error, classify_pool_error, startup_error, ConnectFailure,
     StartupError,
 };
-use crate::migrations::{self, MigrationReport};
+use crate::migrations::{self, Ledger, MigrationReport};
 use crate::pool::{build_pool, spawn_maintenance, Executor, PoolStatus, Replay};
+use crate::schema_check::{self, Catalog};
 use crate::session_repo::PgSessionRepo;
 use crate::settings::PostgresSettings;
 use crate::task_repo::PgTaskRepo;
+use crate::tls;
 use crate::user_repo::PgUserRepo;
-use crate::{schema_check, tls};
 
 /// A connected pool plus what it was built from. Cheap to clone.
 #[derive(Clone)]
@@ -42,7 +52,20 @@ struct Inner {
     info: ConnectionInfo,
     executor: Executor,
     maintenance: JoinHandle<()>,
+    reading: Mutex<Reading>,
 }
+
+/// What a start-up statement read besides the probe, for the first
+/// `migrate` and `check_schema` after it. Each part is used once, and only
+/// while fresh: a later call reads the database again.
+struct Reading {
+    at: Instant,
+    ledger: Option<Ledger>,
+    catalog: Option<Catalog>,
+}
+
+/// How long a reading stands in for a new one (a start takes well under).
+const READING_FRESH_FOR: Duration = Duration::from_secs(10);
 
 impl Drop for Inner {
     fn drop(&mut self) {
@@ -74,7 +97,12 @@ impl Database {
         let tls = tls::connector(url.root_cert.as_deref(), url.direct_tls)?;
         let connect_timeout = url.connect_timeout.unwrap_or(settings.connect_timeout);
         let pool = build_pool(&url, tls.clone(), &settings, connect_timeout)?;
-        let info = with_retries(&settings, &url, || probe(&pool, &url)).await?;
+        let row = with_retries(&settings, &url, || async {
+            let client = pool.get().await.map_err(|e| classify_pool_error(&e))?;
+            read_start(&client).await
+        })
+        .await?;
+        let (info, reading) = decode_start(&row, &url)?;
         tracing::info!(
             url = %url.redacted(),
             host = %info.host,
@@ -97,6 +125,7 @@ impl Database {
                 info,
                 executor,
                 maintenance,
+                reading: Mutex::new(reading),
             }),
         })
     }
@@ -113,14 +142,25 @@ impl Database {
 
     /// Applies pending migrations on the direct endpoint (the host without
     /// `-pooler` when the URL names Neon's pooler), in one transaction under
-    /// an advisory lock.
+    /// an advisory lock. When the ledger already records every migration
+    /// (checksums verified), nothing is locked or sent beyond reading it.
     pub async fn migrate(&self) -> Result<MigrationReport, StartupError> {
-        let direct = self.inner.url.direct();
-        let mut client = with_retries(&self.inner.settings, &direct, || {
-            connect_direct(&direct, &self.inner.tls, &self.inner.settings)
-        })
-        .await?;
-        let report = migrations::apply(&mut client, migrations::MIGRATIONS).await?;
+        let ledger = match self.take_reading(|r| r.ledger.take()) {
+            Some(ledger) => ledger,
+            None => self.read_ledger().await?,
+        };
+        if let Some(report) = migrations::up_to_date(&ledger, migrations::MIGRATIONS)? {
+            tracing::info!(up_to_date = ?report.already_applied, "database schema is up to date");
+            return Ok(report);
+        }
+        // Whatever the catalog looked like, it is about to change.
+        self.take_reading(|r| r.catalog.take());
+        let (report, catalog) = self.apply_pending().await?;
+        *self.reading() = Reading {
+            at: Instant::now(),
+            ledger: None,
+            catalog: Some(catalog),
+        };
         if report.applied.is_empty() {
             tracing::info!(up_to_date = ?report.already_applied, "database schema is up to date");
         } else {
@@ -137,7 +177,67 @@ impl Database {
     /// Compares the live schema with what this build expects; the error
     /// lists every difference.
     pub async fn check_schema(&self) -> Result<(), StartupError> {
-        schema_check::check(&self.inner.executor).await
+        match self.take_reading(|r| r.catalog.take()) {
+            Some(catalog) => schema_check::compare(&catalog),
+            None => schema_check::check(&self.inner.executor).await,
+        }
+    }
+
+    fn reading(&self) -> std::sync::MutexGuard<'_, Reading> {
+        self.inner
+            .reading
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes one part of the start-up reading, if it is still fresh.
+    fn take_reading<T>(&self, part: impl FnOnce(&mut Reading) -> Option<T>) -> Option<T> {
+        let mut reading = self.reading();
+        if reading.at.elapsed() > READING_FRESH_FOR {
+            reading.ledger = None;
+            reading.catalog = None;
+        }
+        part(&mut reading)
+    }
+
+    /// The ledger, read again with the start-up statement (no lock).
+    async fn read_ledger(&self) -> Result<Ledger, StartupError> {
+        let pool = self.inner.executor.pool();
+        let row = with_retries(&self.inner.settings, &self.inner.url, || async {
+            let client = pool.get().await.map_err(|e| classify_pool_error(&e))?;
+            read_start(&client).await
+        })
+        .await?;
+        let (_, reading) = decode_start(&row, &self.inner.url)?;
+        Ok(reading.ledger.unwrap_or_default())
+    }
+
+    /// The slow path of `migrate`: the locked transaction, on the pool's
+    /// own connection, or on a separate direct one when the URL names
+    /// Neon's pooler (the transaction pooler is no place for DDL).
+    async fn apply_pending(&self) -> Result<(MigrationReport, Catalog), StartupError> {
+        let settings = &self.inner.settings;
+        if self.inner.url.is_pooled() {
+            let direct = self.inner.url.direct();
+            let client = with_retries(settings, &direct, || {
+                connect_direct(&direct, &self.inner.tls, settings)
+            })
+            .await?;
+            return migrations::apply(&client, migrations::MIGRATIONS).await;
+        }
+        let pool = self.inner.executor.pool();
+        let client = with_retries(settings, &self.inner.url, || async {
+            pool.get().await.map_err(|e| classify_pool_error(&e))
+        })
+        .await?;
+        match migrations::apply(&client, migrations::MIGRATIONS).await {
+            Ok(done) => Ok(done),
+            Err(err) => {
+                // Possibly still inside the transaction: close it, never reuse it.
+                drop(deadpool_postgres::Object::take(client));
+                Err(err)
+            }
+        }
     }
 
     /// Whether the database answers `SELECT 1` within `timeout` (readiness).
@@ -170,22 +270,56 @@ impl Database {
     }
 }
 
-const PROBE_SQL: &str = "SELECT current_user::text, current_database()::text, s.version, s.cipher,
-        current_setting('server_version')
+/// Where we are (user, database, TLS of our backend, server version), then
+/// the catalog as the schema check reads it, then (optionally) the ledger.
+fn start_sql(with_ledger: bool) -> String {
+    let ledger = if with_ledger {
+        format!(",\n    {}", migrations::LEDGER_ITEM)
+    } else {
+        String::new()
+    };
+    format!(
+        "SELECT current_user::text, current_database()::text, s.version, s.cipher,
+        current_setting('server_version'),
+    {}{ledger}
     FROM (SELECT 1) AS one
-    LEFT JOIN pg_stat_ssl AS s ON s.pid = pg_backend_pid() AND s.ssl";
+    LEFT JOIN pg_stat_ssl AS s ON s.pid = pg_backend_pid() AND s.ssl",
+        schema_check::CATALOG_ITEMS
+    )
+}
 
-/// One connection from the pool and one query that says where we are.
-async fn probe(
-    pool: &deadpool_postgres::Pool,
-    url: &ConnectionUrl,
-) -> Result<ConnectionInfo, ConnectFailure> {
-    let client = pool.get().await.map_err(|e| classify_pool_error(&e))?;
-    let row = client
-        .query_typed_one(PROBE_SQL, &[])
-        .await
-        .map_err(|e| classify_connect_error(&e))?;
-    Ok(ConnectionInfo {
+/// Columns of [`start_sql`] before the catalog's.
+const PROBE_WIDTH: usize = 5;
+
+/// The start-up statement: one round trip on a migrated database. On one
+/// never migrated, the ledger does not exist and the statement fails with
+/// `undefined_table` before doing anything: it is asked again without the
+/// ledger (the row then has no ledger column).
+async fn read_start(client: &Client) -> Result<Row, ConnectFailure> {
+    let names = schema_check::table_names();
+    let params: &[(&(dyn ToSql + Sync), Type)] = &[(&names, Type::TEXT_ARRAY)];
+    let rows = match client.query_typed(&start_sql(true), params).await {
+        Err(err) if err.code() == Some(&SqlState::UNDEFINED_TABLE) => {
+            client.query_typed(&start_sql(false), params).await
+        }
+        other => other,
+    }
+    .map_err(|e| classify_connect_error(&e))?;
+    rows.into_iter()
+        .next()
+        .ok_or_else(|| ConnectFailure::Other("the start-up statement returned no row".into()))
+}
+
+/// [`read_start`]'s row as where we are plus a fresh [`Reading`].
+fn decode_start(row: &Row, url: &ConnectionUrl) -> Result<(ConnectionInfo, Reading), StartupError> {
+    let catalog = Catalog::from_row(row, PROBE_WIDTH)?;
+    let ledger_column = PROBE_WIDTH + 3;
+    let ledger = if row.len() > ledger_column {
+        migrations::ledger_from_json(row.get(ledger_column))?
+    } else {
+        Vec::new()
+    };
+    let info = ConnectionInfo {
         host: url.host.clone(),
         neon_endpoint: url.neon_endpoint.as_ref().map(|e| e.id.clone()),
         pooled: url.is_pooled(),
@@ -194,7 +328,13 @@ async fn probe(
         tls_version: row.get(2),
         tls_cipher: row.get(3),
         server_version: row.get(4),
-    })
+    };
+    let reading = Reading {
+        at: Instant::now(),
+        ledger: Some(ledger),
+        catalog: Some(catalog),
+    };
+    Ok((info, reading))
 }
 
 /// A single unpooled connection (for migrations), its setup bounded as a whole.

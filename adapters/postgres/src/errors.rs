@@ -144,8 +144,14 @@ pub(crate) enum ConnectFailure {
 }
 
 impl ConnectFailure {
+    /// A refused connection is transient too: the database may be
+    /// restarting or not up yet, and start-up should wait for it within
+    /// its budget rather than exit at once.
     pub(crate) fn is_transient(&self) -> bool {
-        matches!(self, Self::Transient(_) | Self::TimedOut(_))
+        matches!(
+            self,
+            Self::Transient(_) | Self::TimedOut(_) | Self::Refused(_)
+        )
     }
 }
 

@@ -15,20 +15,21 @@
 //! can be added by operators as a server-side backstop.
 //!
 //! Replays: a statement that failed because its connection died runs again,
-//! once, on a fresh connection only when repeating it cannot change the
-//! outcome ([`Replay::Safe`]: reads, and writes made idempotent by client
-//! ids and `ON CONFLICT`). Others ([`Replay::Once`]: delete, update,
+//! once, on a fresh connection (one opened after the loss: the idle ones are
+//! closed then, as they are likely dead too) only when repeating it cannot
+//! change the outcome ([`Replay::Safe`]: reads, and writes made idempotent by
+//! client ids and `ON CONFLICT`). Others ([`Replay::Once`]: delete, update,
 //! revoke) are retried only when the connection was found dead before the
-//! statement was sent; after sending, the server may have committed it,
-//! and a repeat would turn success into NotFound/VersionMismatch or bump the
+//! statement was sent; after sending, the server may have committed it, and a
+//! repeat would turn success into NotFound/VersionMismatch or bump the
 //! version twice, so the caller gets `Unavailable` and decides. The same
 //! holds for a write that timed out: the cancel normally stops it, but a
 //! cancel that arrives after the commit cannot undo it, so `Unavailable`
-//! after a write means "outcome unknown, safe to retry with the same
-//! version or idempotency key".
+//! after a write means "outcome unknown, safe to retry with the same version
+//! or idempotency key".
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use application::ports::RepoError;
 use deadpool_postgres::{
@@ -171,8 +172,26 @@ impl Executor {
         // At most: one connection found dead before sending, plus one replay.
         let mut dead_before_send = 0;
         let mut replayed = false;
+        // When a connection died under this statement: connections opened
+        // before then may be dead too without knowing it yet, so the
+        // replay skips them.
+        let mut lost_at: Option<Instant> = None;
+        let mut skipped_stale = 0;
         loop {
-            let client = self.inner.pool.get().await.map_err(pool_repo_error)?;
+            let client = self.inner.pool.get().await.map_err(|err| {
+                // The caller answers 503 without the cause: say it here.
+                tracing::warn!(error = %err, "no database connection for the statement");
+                pool_repo_error(err)
+            })?;
+            if lost_at.is_some_and(|at| Object::metrics(&client).created < at)
+                && skipped_stale < self.inner.pool.status().max_size
+            {
+                // Not sent, and at most one skip per connection that was
+                // open at the loss.
+                discard(client);
+                skipped_stale += 1;
+                continue;
+            }
             if client.is_closed() {
                 // Not sent: trying another connection is always safe.
                 discard(client);
@@ -193,6 +212,8 @@ impl Executor {
                 Ok(Ok(rows)) => return Ok(rows),
                 Ok(Err(err)) if is_connection_lost(&err) => {
                     discard(client);
+                    lost_at = Some(Instant::now());
+                    self.discard_idle();
                     if replay == Replay::Safe && !replayed {
                         replayed = true;
                         tracing::info!(
@@ -229,6 +250,20 @@ impl Executor {
             n => Err(RepoError::Internal(
                 format!("statement returned {n} rows where exactly one was expected").into(),
             )),
+        }
+    }
+
+    /// A connection that dies under a statement rarely dies alone (a
+    /// restart, a compute suspend or a network cut ends them all) and the
+    /// others may not have noticed yet: the idle ones are closed so that
+    /// the next statements, replays included, run on fresh connections.
+    fn discard_idle(&self) {
+        let removed = self.inner.pool.retain(|_, _| false).removed.len();
+        if removed > 0 {
+            tracing::debug!(
+                removed,
+                "closed idle database connections after one was lost"
+            );
         }
     }
 

@@ -5,6 +5,10 @@
 //! with their delete rule, unique constraints and the indexes the queries
 //! rely on. Names of constraints and indexes do not matter, their shape
 //! does. Every difference is collected, so one start shows them all.
+//!
+//! The catalog is read by one statement ([`CATALOG_ITEMS`]), which the
+//! start-up statement and the migration transaction's last flight carry,
+//! so a start normally spends no round trip of its own on the check.
 
 use tokio_postgres::types::Type;
 use tokio_postgres::Row;
@@ -129,7 +133,8 @@ const CONSTRAINTS: &[Constraint] = &[
     key("u", "tasks", &["user_id", "idempotency_key"]),
 ];
 
-/// One row of [`CONSTRAINTS_SQL`].
+/// One constraint as [`CATALOG_ITEMS`] reads it.
+#[derive(Debug, Clone)]
 struct LiveConstraint {
     table: String,
     kind: String,
@@ -164,54 +169,113 @@ const INDEXES: &[(&str, bool, &str, &str)] = &[
     ),
 ];
 
-const COLUMNS_SQL: &str = "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atthasdef
-    FROM pg_attribute a
-    JOIN pg_class c ON c.oid = a.attrelid
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname = ANY($1)
-      AND a.attnum > 0 AND NOT a.attisdropped";
+/// The three catalog reads, as select-list items of one statement (`$1`:
+/// the table names), each a JSON array of rows as text: the start-up
+/// statement carries them next to the probe and the ledger, so the check
+/// costs no round trip of its own. JSON because one statement cannot return
+/// three row sets; `json` and `text` are built in, so no type lookup either.
+pub(crate) const CATALOG_ITEMS: &str = "(SELECT coalesce(json_agg(json_build_array(
+            c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atthasdef)), '[]')
+        FROM pg_attribute a
+        JOIN pg_class c ON c.oid = a.attrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname = ANY($1)
+          AND a.attnum > 0 AND NOT a.attisdropped)::text,
+    (SELECT coalesce(json_agg(json_build_array(
+            t.relname, c.contype::text,
+            ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY AS k(num, ord)
+                  JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.num ORDER BY k.ord),
+            COALESCE(r.relname::text, ''),
+            ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY AS k(num, ord)
+                  JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.num ORDER BY k.ord),
+            CASE WHEN c.contype = 'f' THEN c.confdeltype::text ELSE '' END)), '[]')
+        FROM pg_constraint c
+        JOIN pg_class t ON t.oid = c.conrelid
+        JOIN pg_namespace n ON n.oid = t.relnamespace
+        LEFT JOIN pg_class r ON r.oid = c.confrelid
+        WHERE n.nspname = 'public' AND c.contype IN ('p', 'u', 'f') AND t.relname = ANY($1))::text,
+    (SELECT coalesce(json_agg(json_build_array(
+            t.relname, ix.indisunique, pg_get_indexdef(ix.indexrelid), ix.indisvalid)), '[]')
+        FROM pg_index ix
+        JOIN pg_class t ON t.oid = ix.indrelid
+        JOIN pg_namespace n ON n.oid = t.relnamespace
+        WHERE n.nspname = 'public' AND t.relname = ANY($1))::text";
 
-const CONSTRAINTS_SQL: &str = "SELECT t.relname::text, c.contype::text,
-        ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY AS k(num, ord)
-              JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.num ORDER BY k.ord),
-        COALESCE(r.relname::text, ''),
-        ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY AS k(num, ord)
-              JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.num ORDER BY k.ord),
-        CASE WHEN c.contype = 'f' THEN c.confdeltype::text ELSE '' END
-    FROM pg_constraint c
-    JOIN pg_class t ON t.oid = c.conrelid
-    JOIN pg_namespace n ON n.oid = t.relnamespace
-    LEFT JOIN pg_class r ON r.oid = c.confrelid
-    WHERE n.nspname = 'public' AND c.contype IN ('p', 'u', 'f') AND t.relname = ANY($1)";
+/// The `$1` of [`CATALOG_ITEMS`]: the tables this build expects.
+pub(crate) fn table_names() -> Vec<&'static str> {
+    TABLES.iter().map(|t| t.name).collect()
+}
 
-const INDEXES_SQL: &str =
-    "SELECT t.relname::text, ix.indisunique, pg_get_indexdef(ix.indexrelid), ix.indisvalid
-    FROM pg_index ix
-    JOIN pg_class t ON t.oid = ix.indrelid
-    JOIN pg_namespace n ON n.oid = t.relnamespace
-    WHERE n.nspname = 'public' AND t.relname = ANY($1)";
+/// (table, column, type, NOT NULL, has a default).
+type LiveColumn = (String, String, String, bool, bool);
+/// (table, unique, definition, valid).
+type LiveIndex = (String, bool, String, bool);
+/// As [`CATALOG_ITEMS`] encodes a constraint.
+type ConstraintRow = (String, String, Vec<String>, String, Vec<String>, String);
 
-/// Compares the live catalog with [`TABLES`], [`CONSTRAINTS`] and [`INDEXES`].
+/// The live catalog of this build's tables, as [`CATALOG_ITEMS`] read it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Catalog {
+    columns: Vec<LiveColumn>,
+    constraints: Vec<LiveConstraint>,
+    indexes: Vec<LiveIndex>,
+}
+
+impl Catalog {
+    /// Decodes the three [`CATALOG_ITEMS`] columns of `row` from `first` on.
+    pub(crate) fn from_row(row: &Row, first: usize) -> Result<Self, StartupError> {
+        let text = |i: usize| -> Result<String, StartupError> {
+            row.try_get::<_, String>(first + i)
+                .map_err(|e| unreadable(&e.to_string()))
+        };
+        let constraints: Vec<ConstraintRow> = parse(&text(1)?)?;
+        Ok(Self {
+            columns: parse(&text(0)?)?,
+            constraints: constraints
+                .into_iter()
+                .map(
+                    |(table, kind, columns, ref_table, ref_columns, on_delete)| LiveConstraint {
+                        table,
+                        kind,
+                        columns,
+                        ref_table,
+                        ref_columns,
+                        on_delete,
+                    },
+                )
+                .collect(),
+            indexes: parse(&text(2)?)?,
+        })
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, StartupError> {
+    serde_json::from_str(json).map_err(|e| unreadable(&e.to_string()))
+}
+
+fn unreadable(reason: &str) -> StartupError {
+    StartupError::Query {
+        cause: format!("reading the catalog failed: {reason}"),
+    }
+}
+
+/// Reads the catalog with one statement and compares it: a check outside
+/// the start, or after the start's own reading was used up.
 pub(crate) async fn check(executor: &Executor) -> Result<(), StartupError> {
-    let names: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
+    let names = table_names();
     let params: &[(&(dyn tokio_postgres::types::ToSql + Sync), Type)] =
         &[(&names, Type::TEXT_ARRAY)];
-    let failed = |e: application::ports::RepoError| StartupError::Query {
-        cause: format!("reading the catalog failed: {e}"),
-    };
-    let columns = executor
-        .query(COLUMNS_SQL, params, Replay::Safe)
+    let row = executor
+        .query_one(&format!("SELECT {CATALOG_ITEMS}"), params, Replay::Safe)
         .await
-        .map_err(failed)?;
-    let constraints = executor
-        .query(CONSTRAINTS_SQL, params, Replay::Safe)
-        .await
-        .map_err(failed)?;
-    let indexes = executor
-        .query(INDEXES_SQL, params, Replay::Safe)
-        .await
-        .map_err(failed)?;
-    let differences = differences(&columns, &constraints, &indexes);
+        .map_err(|e| unreadable(&e.to_string()))?;
+    compare(&Catalog::from_row(&row, 0)?)
+}
+
+/// Every difference between `catalog` and [`TABLES`], [`CONSTRAINTS`] and
+/// [`INDEXES`], as one error.
+pub(crate) fn compare(catalog: &Catalog) -> Result<(), StartupError> {
+    let differences = differences(catalog);
     if differences.is_empty() {
         Ok(())
     } else {
@@ -219,26 +283,12 @@ pub(crate) async fn check(executor: &Executor) -> Result<(), StartupError> {
     }
 }
 
-fn differences(columns: &[Row], constraints: &[Row], indexes: &[Row]) -> Vec<String> {
-    let columns: Vec<(String, String, String, bool, bool)> = columns
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
-        .collect();
-    let constraints: Vec<LiveConstraint> = constraints
-        .iter()
-        .map(|r| LiveConstraint {
-            table: r.get(0),
-            kind: r.get(1),
-            columns: r.get(2),
-            ref_table: r.get(3),
-            ref_columns: r.get(4),
-            on_delete: r.get(5),
-        })
-        .collect();
-    let indexes: Vec<(String, bool, String, bool)> = indexes
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
-        .collect();
+fn differences(catalog: &Catalog) -> Vec<String> {
+    let Catalog {
+        columns,
+        constraints,
+        indexes,
+    } = catalog;
 
     let mut out = Vec::new();
     for table in TABLES {
@@ -365,7 +415,7 @@ mod tests {
 
     #[test]
     fn an_empty_catalog_reports_every_table() {
-        let out = differences(&[], &[], &[]);
+        let out = differences(&Catalog::default());
         assert_eq!(out.len(), TABLES.len());
         assert!(out.iter().any(|d| d.contains("`tasks` is missing")));
     }

@@ -331,6 +331,41 @@ async fn four_concurrent_migrators_apply_each_migration_once() {
 }
 
 #[tokio::test]
+async fn concurrent_migrators_through_the_transaction_pooler_apply_each_migration_once() {
+    // A URL that is not Neon's pooler host runs the migration transaction
+    // on its own pool, here PgBouncer in transaction mode: the pipelined
+    // transaction and its transaction-scoped lock must hold there too.
+    let name = create_database().await;
+    let url = url_for_database(support::pooler_url(), &name);
+    let mut dbs = Vec::new();
+    for _ in 0..3 {
+        dbs.push(Database::connect(settings(&url)).await.unwrap());
+    }
+    let handles: Vec<_> = dbs
+        .iter()
+        .cloned()
+        .map(|db| tokio::spawn(async move { db.migrate().await }))
+        .collect();
+    let mut applied = 0;
+    for handle in handles {
+        let report = handle.await.unwrap().expect("every migrator succeeds");
+        applied += report.applied.len();
+        assert!(
+            report.applied == ["0001_init"] || report.already_applied == ["0001_init"],
+            "{report:?}"
+        );
+    }
+    assert_eq!(applied, 1);
+    for db in &dbs {
+        db.check_schema().await.unwrap();
+    }
+    for db in dbs {
+        db.close();
+    }
+    drop_database(&name).await;
+}
+
+#[tokio::test]
 async fn changed_applied_migration_stops_the_start() {
     let name = create_database().await;
     let db = Database::connect(settings(&url_for_database(direct_url(), &name)))
@@ -354,6 +389,128 @@ async fn changed_applied_migration_stops_the_start() {
     assert_eq!(err.exit_code(), 31);
     db.close();
     drop_database(&name).await;
+}
+
+/// The key every replica's migration transaction locks ("todo_mig").
+const MIGRATION_LOCK_KEY: i64 = 0x746f_646f_5f6d_6967;
+
+/// A superuser session in `database` holding the migration lock until dropped.
+async fn hold_migration_lock(database: &str) -> tokio_postgres::Client {
+    let config: tokio_postgres::Config = format!("{} dbname={database}", support::admin_url())
+        .parse()
+        .unwrap();
+    let (holder, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    holder
+        .batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+        .await
+        .unwrap();
+    holder
+}
+
+/// Connects and migrates; panics instead of hanging when the start waits
+/// for the migration lock (a bound against a hang, not a timing check).
+async fn start_without_the_lock(url: &str) -> (Database, Result<(), StartupError>) {
+    let db = Database::connect(settings(url)).await.unwrap();
+    let migrated = tokio::time::timeout(Duration::from_secs(30), db.migrate())
+        .await
+        .expect("the start waited for the migration lock although nothing was pending");
+    let result = match migrated {
+        Ok(report) => {
+            assert!(report.applied.is_empty(), "{report:?}");
+            assert_eq!(report.already_applied, ["0001_init"]);
+            Ok(())
+        }
+        Err(err) => Err(err),
+    };
+    (db, result)
+}
+
+#[tokio::test]
+async fn a_migrated_database_starts_without_taking_the_migration_lock() {
+    let name = create_database().await;
+    let url = url_for_database(direct_url(), &name);
+    let first = Database::connect(settings(&url)).await.unwrap();
+    assert_eq!(first.migrate().await.unwrap().applied, ["0001_init"]);
+    first.close();
+
+    // Another replica is stuck holding the lock: a start with nothing to
+    // apply still gets through, and its schema check passes.
+    let _holder = hold_migration_lock(&name).await;
+    let (db, migrated) = start_without_the_lock(&url).await;
+    migrated.unwrap();
+    db.check_schema().await.unwrap();
+    // Asked again (no start-up reading left), still nothing to wait for.
+    db.migrate().await.unwrap();
+    db.check_schema().await.unwrap();
+    db.close();
+    drop_database(&name).await;
+}
+
+#[tokio::test]
+async fn a_changed_checksum_stops_a_later_start_without_the_lock() {
+    let name = create_database().await;
+    let url = url_for_database(direct_url(), &name);
+    let first = Database::connect(settings(&url)).await.unwrap();
+    first.migrate().await.unwrap();
+    first.close();
+    admin_in(
+        &name,
+        "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1",
+    )
+    .await;
+    let _holder = hold_migration_lock(&name).await;
+    let (db, migrated) = start_without_the_lock(&url).await;
+    let err = migrated.unwrap_err();
+    assert!(
+        matches!(err, StartupError::MigrationChecksum { version: 1, .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.exit_code(), 31);
+    db.close();
+    drop_database(&name).await;
+}
+
+#[tokio::test]
+async fn a_later_start_lists_every_schema_difference() {
+    let name = create_database().await;
+    let url = url_for_database(direct_url(), &name);
+    let first = Database::connect(settings(&url)).await.unwrap();
+    first.migrate().await.unwrap();
+    first.close();
+    admin_in(
+        &name,
+        "DROP INDEX tasks_user_due_idx;
+         ALTER TABLE tasks ALTER COLUMN title DROP NOT NULL;",
+    )
+    .await;
+    let (db, migrated) = start_without_the_lock(&url).await;
+    migrated.unwrap();
+    let err = db.check_schema().await.unwrap_err();
+    let StartupError::SchemaMismatch { differences } = &err else {
+        panic!("{err:?}")
+    };
+    let text = err.to_string();
+    assert!(
+        text.contains("lacks the index on (user_id, due_at, id)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("column `tasks.title` is nullable, expected NOT NULL"),
+        "{text}"
+    );
+    assert_eq!(differences.len(), 2, "{text}");
+    db.close();
+    drop_database(&name).await;
+}
+
+#[tokio::test]
+async fn a_start_through_the_pooler_on_a_migrated_database_applies_nothing() {
+    support::direct_db().await.close();
+    let (db, migrated) = start_without_the_lock(support::pooler_url()).await;
+    migrated.unwrap();
+    db.check_schema().await.unwrap();
+    db.close();
 }
 
 #[tokio::test]
