@@ -15,9 +15,9 @@ use clap::{Parser, Subcommand};
 use crate::settings::{Settings, Sources};
 
 /// jemalloc, configured in `.cargo/config.toml` to hand freed pages back
-/// to the system from a background thread within 100 ms: Argon2id's 19 MiB
-/// working blocks would otherwise stay resident after a burst of logins
-/// (glibc's arenas kept hundreds of MiB; see BENCHMARKS.md).
+/// to the system from a background thread within a second: large buffers
+/// would otherwise stay resident after a burst of requests (Argon2id keeps
+/// its own buffers, see adapters/crypto; glibc kept hundreds of MiB).
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -6,16 +6,23 @@
 //! of logins queue instead of flooding the blocking pool (and memory).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use application::ports::{HashError, PasswordHasher};
+use argon2::password_hash::Output;
 use argon2::password_hash::{
     rand_core::{OsRng, RngCore},
-    PasswordHash as PhcString, PasswordHasher as _, PasswordVerifier as _, SaltString,
+    PasswordHash as PhcString, PasswordHasher as _, SaltString,
 };
 use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
 use domain::{Password, PasswordHash};
 use tokio::sync::Semaphore;
+
+use crate::block_pool::BlockPool;
+
+/// Working buffers are freed after this long without a login.
+const IDLE_BUFFERS_FREED_AFTER: Duration = Duration::from_secs(2);
 
 /// Memory cost in KiB (19 MiB), the OWASP recommendation for Argon2id.
 const MEMORY_KIB: u32 = 19_456;
@@ -31,6 +38,7 @@ pub struct Argon2Hasher {
     argon2: Argon2<'static>,
     permits: Arc<Semaphore>,
     dummy: PasswordHash,
+    blocks: BlockPool,
 }
 
 impl std::fmt::Debug for Argon2Hasher {
@@ -69,6 +77,7 @@ impl Argon2Hasher {
             argon2,
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
             dummy,
+            blocks: BlockPool::new(IDLE_BUFFERS_FREED_AFTER),
         })
     }
 
@@ -104,7 +113,9 @@ fn hash_with(argon2: &Argon2<'_>, password: &[u8]) -> Result<PasswordHash, HashE
 
 /// `Ok(false)` for a wrong password; `Err` when `stored` is not an Argon2id
 /// PHC string with a salt and an output (a corrupt row, not a mismatch).
-fn verify_with(argon2: &Argon2<'_>, password: &[u8], stored: &str) -> Result<bool, HashError> {
+/// Runs in reused working memory (see `block_pool`); the parameters come
+/// from the stored hash, so hashes made with older parameters still verify.
+fn verify_with(blocks: &BlockPool, password: &[u8], stored: &str) -> Result<bool, HashError> {
     let phc =
         PhcString::new(stored).map_err(|e| HashError(format!("malformed stored hash: {e}")))?;
     if phc.algorithm != argon2::ARGON2ID_IDENT {
@@ -116,11 +127,30 @@ fn verify_with(argon2: &Argon2<'_>, password: &[u8], stored: &str) -> Result<boo
     if phc.salt.is_none() || phc.hash.is_none() {
         return Err(HashError("malformed stored hash: no salt or output".into()));
     }
-    match argon2.verify_password(password, &phc) {
-        Ok(()) => Ok(true),
-        Err(argon2::password_hash::Error::Password) => Ok(false),
-        Err(e) => Err(HashError(format!("argon2 verification: {e}"))),
-    }
+    let params =
+        Params::try_from(&phc).map_err(|e| HashError(format!("stored hash parameters: {e}")))?;
+    let version = match phc.version {
+        None => Version::V0x13,
+        Some(v) => {
+            Version::try_from(v).map_err(|e| HashError(format!("stored hash version: {e}")))?
+        }
+    };
+    let (Some(salt), Some(expected)) = (phc.salt, phc.hash) else {
+        return Err(HashError("malformed stored hash: no salt or output".into()));
+    };
+    let mut salt_buf = [0u8; 64];
+    let salt = salt
+        .decode_b64(&mut salt_buf)
+        .map_err(|e| HashError(format!("stored hash salt: {e}")))?;
+    let mut out = vec![0u8; expected.len()];
+    let mut working = blocks.take(params.block_count());
+    let computed = Argon2::new(Algorithm::Argon2id, version, params)
+        .hash_password_into_with_memory(password, salt, &mut out, &mut working[..]);
+    blocks.put(working);
+    computed.map_err(|e| HashError(format!("argon2 verification: {e}")))?;
+    let out = Output::new(&out).map_err(|e| HashError(format!("argon2 output: {e}")))?;
+    // Output's equality is constant-time.
+    Ok(out == expected)
 }
 
 #[async_trait]
@@ -134,7 +164,8 @@ impl PasswordHasher for Argon2Hasher {
     async fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError> {
         let password = password.clone();
         let stored = hash.as_str().to_owned();
-        self.run_blocking(move |argon2| verify_with(argon2, password.expose().as_bytes(), &stored))
+        let blocks = self.blocks.clone();
+        self.run_blocking(move |_| verify_with(&blocks, password.expose().as_bytes(), &stored))
             .await
     }
 
@@ -188,6 +219,22 @@ mod tests {
             .unwrap());
         assert!(!hasher
             .verify(&Password::for_login(""), &hash)
+            .await
+            .unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_hash_made_with_other_parameters_still_verifies() {
+        let params = Params::new(4096, 1, 1, None).unwrap();
+        let older = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let stored = hash_with(&older, b"an older password").unwrap();
+        let hasher = hasher();
+        assert!(hasher
+            .verify(&password("an older password"), &stored)
+            .await
+            .unwrap());
+        assert!(!hasher
+            .verify(&password("another password"), &stored)
             .await
             .unwrap());
     }

@@ -10,6 +10,7 @@
 //!   and per client address.
 
 mod argon2_hasher;
+mod block_pool;
 mod jwt_tokens;
 mod login_limiter;
 mod system_clock;
