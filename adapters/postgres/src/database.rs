@@ -171,7 +171,7 @@ impl Database {
 
     /// This build's migrations that the database has not recorded yet.
     pub async fn pending_migrations(&self) -> Result<Vec<String>, StartupError> {
-        migrations::pending(&self.inner.executor).await
+        Ok(migrations::pending(&self.read_ledger().await?))
     }
 
     /// Compares the live schema with what this build expects; the error

@@ -97,40 +97,13 @@ fn query_failed(err: &tokio_postgres::Error) -> StartupError {
     }
 }
 
-/// Labels of this build's migrations not yet recorded as applied; a read
-/// without the lock, for `todo-server check`.
-pub(crate) async fn pending(executor: &crate::pool::Executor) -> Result<Vec<String>, StartupError> {
-    let failed = |e: application::ports::RepoError| StartupError::Query {
-        cause: format!("reading schema_migrations failed: {e}"),
-    };
-    let ledger = executor
-        .query_one(
-            "SELECT to_regclass('public.schema_migrations') IS NOT NULL",
-            &[],
-            crate::pool::Replay::Safe,
-        )
-        .await
-        .map_err(failed)?;
-    let applied: Vec<i32> = if ledger.get::<_, bool>(0) {
-        executor
-            .query(
-                "SELECT version FROM schema_migrations",
-                &[],
-                crate::pool::Replay::Safe,
-            )
-            .await
-            .map_err(failed)?
-            .iter()
-            .map(|row| row.get(0))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    Ok(MIGRATIONS
+/// Labels of this build's migrations that `ledger` does not record.
+pub(crate) fn pending(ledger: &Ledger) -> Vec<String> {
+    MIGRATIONS
         .iter()
-        .filter(|m| !applied.contains(&m.version))
+        .filter(|m| !ledger.iter().any(|(version, _, _)| *version == m.version))
         .map(Migration::label)
-        .collect())
+        .collect()
 }
 
 /// `Some` (what is applied) when `ledger` records every migration of
