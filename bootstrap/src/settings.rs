@@ -141,7 +141,7 @@ impl Settings {
         let settings: Settings = builder
             .build()
             .and_then(|c| c.try_deserialize())
-            .map_err(|e| SettingsError(describe(e)))?;
+            .map_err(|e| SettingsError(e.to_string()))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -189,13 +189,6 @@ impl Settings {
         }
         Ok(())
     }
-}
-
-/// The config crate's messages name the key; make sure a secret value
-/// never rides along (they only quote values for type errors, and the
-/// secret keys are strings, so this is belt and braces).
-fn describe(err: config::ConfigError) -> String {
-    err.to_string()
 }
 
 pub fn millis(ms: u64) -> Duration {
