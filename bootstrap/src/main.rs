@@ -1,8 +1,10 @@
 //! `todo-server`: the todo REST service on Neon PostgreSQL.
 //!
 //! `serve` (the default) runs the service, `migrate` applies migrations and
-//! exits, `check` runs every start-up check and prints a report.
+//! exits, `check` runs every start-up check and prints a report, `admin`
+//! runs one operator command (`admin.rs`).
 
+mod admin;
 mod app;
 mod check;
 mod settings;
@@ -32,7 +34,7 @@ struct Cli {
     command: Option<Command>,
 }
 
-#[derive(Subcommand, Clone, Copy)]
+#[derive(Subcommand, Clone)]
 enum Command {
     /// Connect, migrate, check the schema, then serve HTTP (the default).
     Serve,
@@ -40,6 +42,8 @@ enum Command {
     Migrate,
     /// Run every start-up check and print a report; exit 0 only if all hold.
     Check,
+    /// Operator commands on one account: show, delete, revoke sessions, export.
+    Admin(adapter_cli::AdminArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +52,9 @@ fn main() -> ExitCode {
     let sources = Sources::from_process();
     if let Command::Check = command {
         return runtime().block_on(check::run(&sources));
+    }
+    if let Command::Admin(args) = command {
+        return admin::run(args, &sources);
     }
     let settings = match Settings::load(&sources) {
         Ok(settings) => settings,

@@ -17,7 +17,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use application::ports::{SessionRepo, TaskRepo, UserRepo};
+use application::ports::{AccountRepo, SessionRepo, TaskRepo, UserRepo};
 use rand::Rng;
 use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
@@ -25,6 +25,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use crate::account_repo::PgAccountRepo;
 use crate::connection_url::ConnectionUrl;
 use crate::errors::{
     chain_text, classify_connect_error, classify_pool_error, startup_error, ConnectFailure,
@@ -261,6 +262,11 @@ impl Database {
 
     pub fn task_repo(&self) -> Arc<dyn TaskRepo> {
         Arc::new(PgTaskRepo::new(self.inner.executor.clone()))
+    }
+
+    /// Whole accounts by email, for the operator commands.
+    pub fn account_repo(&self) -> Arc<dyn AccountRepo> {
+        Arc::new(PgAccountRepo::new(self.inner.executor.clone()))
     }
 
     /// Closes every connection; later calls get `Unavailable`.

@@ -18,6 +18,7 @@
 //! The database is Neon (or a local PostgreSQL that behaves like it, see
 //! `scripts/neon-local.sh`) and nothing else.
 
+mod account_repo;
 pub mod connection_url;
 pub mod database;
 pub mod errors;

@@ -4,6 +4,7 @@
 //! Each method's doc states its contract, including the errors it MUST
 //! return; the adapters' tests check exactly that.
 
+mod account_repo;
 mod clock;
 mod login_limiter;
 mod password_hasher;
@@ -13,6 +14,7 @@ mod task_repo;
 mod token_service;
 mod user_repo;
 
+pub use account_repo::{Account, AccountRepo, AccountSummary, DeletedAccount, TaskCursor};
 pub use clock::Clock;
 pub use login_limiter::LoginLimiter;
 pub use password_hasher::{HashError, PasswordHasher};
@@ -22,6 +24,8 @@ pub use task_repo::{CreatedTask, IdempotencyKey, TaskRepo};
 pub use token_service::{TokenError, TokenService};
 pub use user_repo::UserRepo;
 
+#[cfg(any(test, feature = "mocks"))]
+pub use account_repo::MockAccountRepo;
 #[cfg(any(test, feature = "mocks"))]
 pub use clock::MockClock;
 #[cfg(any(test, feature = "mocks"))]

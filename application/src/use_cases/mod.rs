@@ -1,5 +1,6 @@
 //! Use cases, grouped by what they act on.
 
+mod admin;
 mod auth;
 mod task_input;
 mod tasks;
@@ -11,6 +12,7 @@ mod task_input_tests;
 #[cfg(test)]
 mod tasks_tests;
 
+pub use admin::{AdminService, ExportSink, SinkError, EXPORT_PAGE_SIZE};
 pub use auth::{AuthService, LoggedIn, LoginInput, RegisterInput};
 pub use task_input::{CreateTaskInput, ListTasksInput, UpdateTaskInput};
 pub use tasks::{TaskPage, TaskService};
