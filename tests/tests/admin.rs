@@ -9,6 +9,7 @@ use e2e_tests::paths::{config_dir, crate_dir, server_binary};
 use e2e_tests::{database_url, unique_email, Task, TestApp, TestUser};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
@@ -64,6 +65,54 @@ async fn admin_with(vars: &[(&str, &str)], args: &[&str]) -> Run {
             panic!("todo-server admin {args:?} did not exit within {COMMAND_LIMIT:?}")
         })
         .expect("the server binary can be run");
+    output.into()
+}
+
+/// Like [`admin`], on a pseudo-terminal (util-linux `script`) that types
+/// `answer`; the terminal merges stdout and stderr into `stdout`.
+async fn admin_on_terminal(app: &TestApp, args: &[&str], answer: &str) -> Run {
+    let quote = |arg: &str| format!("'{}'", arg.replace('\'', r"'\''"));
+    let binary = server_binary();
+    let line: Vec<String> = std::iter::once(binary.to_string_lossy().as_ref())
+        .chain(std::iter::once("admin"))
+        .chain(args.iter().copied())
+        .map(quote)
+        .collect();
+    let mut command = Command::new("script");
+    command
+        .args([
+            "--quiet",
+            "--return",
+            "--command",
+            &line.join(" "),
+            "/dev/null",
+        ])
+        .current_dir(crate_dir())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("APP_ENV", "test")
+        .env("APP_CONFIG_DIR", config_dir())
+        .env("DATABASE_URL", database_url())
+        .env("JWT_SECRET", app.jwt_secret())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command
+        .spawn()
+        .expect("util-linux `script` runs (it gives the command a terminal)");
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    stdin
+        .write_all(answer.as_bytes())
+        .await
+        .expect("the answer can be typed");
+    drop(stdin);
+    let output = tokio::time::timeout(COMMAND_LIMIT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| {
+            panic!("todo-server admin {args:?} did not exit within {COMMAND_LIMIT:?}")
+        })
+        .expect("script can be waited for");
     output.into()
 }
 
@@ -306,6 +355,40 @@ async fn user_delete_without_yes_and_without_a_terminal_refuses_and_keeps_everyt
     assert_eq!(db.users_with_email(&user.email).await, 1);
     assert_eq!(db.tasks_of(user.id).await.len(), tasks.len());
     assert_eq!(app.me(&user.token).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn user_delete_on_a_terminal_asks_and_deletes_only_after_yes() {
+    let app = TestApp::spawn().await;
+    let (user, _) = user_with_tasks(&app).await;
+    let args = ["user", "delete", user.email.as_str()];
+
+    let declined = admin_on_terminal(&app, &args, "y\n").await;
+
+    assert_exit(&declined, 41);
+    assert!(
+        declined.stdout.contains(&format!(
+            "Delete account {} ({}) with 2 tasks and 1 active sessions?",
+            user.email, user.id
+        )),
+        "{declined:?}"
+    );
+    assert!(
+        declined.stdout.contains("todo-server: not deleted"),
+        "{declined:?}"
+    );
+    assert_eq!(app.db().await.users_with_email(&user.email).await, 1);
+
+    let accepted = admin_on_terminal(&app, &args, "yes\n").await;
+
+    assert_exit(&accepted, 0);
+    assert!(
+        accepted
+            .stdout
+            .contains(&format!("deleted account {}", user.email)),
+        "{accepted:?}"
+    );
+    assert_eq!(app.db().await.users_with_email(&user.email).await, 0);
 }
 
 #[tokio::test]
