@@ -1,7 +1,8 @@
 //! [`AccountRepo`] on PostgreSQL, for the operator commands.
 //!
-//! Every method is one parameterised statement sent with `query_typed` (the
-//! unnamed statement), so PgBouncer in transaction mode carries it. Emails
+//! Every method is one parameterised statement, one round trip, run by the
+//! adapter's executor like every repository's, so PgBouncer in transaction
+//! mode carries it (the contract tests run through it). Emails
 //! are compared as the unique index `users_email_lower_key` compares them:
 //! `lower(email) = lower($1)`. Deleting a user deletes its sessions and
 //! tasks through the tables' `ON DELETE CASCADE`, in the same statement.
