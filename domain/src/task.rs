@@ -200,9 +200,10 @@ impl TaskPatch {
         *self == Self::default()
     }
 
-    /// The task after this patch. Any patch that names a field counts as a
-    /// change: the version grows and `updated_at` moves to `now`, so a
-    /// client's ETag always changes after a successful PATCH with a body.
+    /// The task after this patch. A patch that changes some value bumps the
+    /// version and moves `updated_at` to `now`; one that changes nothing
+    /// (empty, or every field already at its value) keeps both, so the
+    /// client's ETag stays valid.
     /// The PostgreSQL adapter's update statement mirrors this function.
     pub fn apply(&self, task: &Task, now: Timestamp) -> Task {
         if self.is_empty() {
@@ -223,6 +224,10 @@ impl TaskPatch {
         }
         if let Some(due_at) = self.due_at {
             next.due_at = due_at;
+        }
+        if next == *task {
+            // Every named field already holds its value: nothing changes.
+            return next;
         }
         next.version += 1;
         next.updated_at = now;

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -48,13 +49,25 @@ async fn method_not_allowed() -> ApiError {
 
 /// The whole HTTP service, ready for
 /// `axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())`
-/// (the peer address feeds the per-client login limit).
+/// (the peer address feeds the per-client login limit). [`crate::serve`]
+/// runs it; tests call it directly.
 pub fn router(services: Services, settings: HttpSettings) -> Router {
+    router_with_shutdown_flag(services, settings, Arc::default())
+}
+
+/// [`router`] whose `/readyz` turns 503 once `shutting_down` is set.
+pub(crate) fn router_with_shutdown_flag(
+    services: Services,
+    settings: HttpSettings,
+    shutting_down: Arc<AtomicBool>,
+) -> Router {
     let state = AppState {
         auth: services.auth,
         tasks: services.tasks,
         readiness: services.readiness,
+        telemetry: services.telemetry,
         metrics: Arc::new(Metrics::new()),
+        shutting_down,
         openapi_json: Arc::new(openapi::document_json()),
         body_limit_bytes: settings.body_limit_bytes,
         trust_forwarded_for: settings.trust_forwarded_for,
