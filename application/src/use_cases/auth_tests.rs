@@ -6,13 +6,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
-use chrono::{Duration, TimeZone, Utc};
-use domain::{Email, PasswordHash, Session, SessionId, Timestamp, User, UserId};
+use chrono::Duration;
+use domain::{PasswordHash, Session, SessionId, Timestamp, User, UserId};
 
-use crate::ports::{
-    MockClock, MockLoginLimiter, MockPasswordHasher, MockSessionRepo, MockTokenService,
-    MockUserRepo, Principal, RepoError, TokenError,
-};
+use crate::ports::{MockSessionRepo, Principal, RepoError, TokenError};
+use crate::testkit::{session_lifetime, t0, user, Harness};
 use crate::use_cases::{AuthService, LoginInput, RegisterInput};
 use crate::AppError;
 
@@ -21,14 +19,8 @@ const STORED_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$stored";
 const FRESH_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$fresh";
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$dummy";
 
-/// A fixed instant far from the real date, so code that read the system
-/// clock instead of the `Clock` port would be caught.
-fn t0() -> Timestamp {
-    Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0).unwrap()
-}
-
 fn lifetime() -> Duration {
-    Duration::hours(1)
+    session_lifetime()
 }
 
 fn client() -> Option<IpAddr> {
@@ -36,12 +28,11 @@ fn client() -> Option<IpAddr> {
 }
 
 fn stored_user(email: &str) -> User {
-    User::register(
-        Email::parse(email).unwrap(),
-        None,
-        PasswordHash::new(STORED_HASH.to_owned()),
-        t0(),
-    )
+    user()
+        .id(UserId::new())
+        .email(email)
+        .password_hash(STORED_HASH)
+        .build()
 }
 
 fn principal_of(user: &User) -> Principal {
@@ -58,50 +49,23 @@ fn field_names(err: AppError) -> Vec<String> {
     }
 }
 
-/// Every port, mocked. Mocks are strict: a call nobody expected panics, so a
-/// test only sets up the calls its behaviour needs.
-struct Ports {
-    users: MockUserRepo,
-    sessions: MockSessionRepo,
-    hasher: MockPasswordHasher,
-    tokens: MockTokenService,
-    clock: MockClock,
-    limiter: MockLoginLimiter,
+/// Every port mocked, the clock fixed: the application's test kit.
+type Ports = Harness;
+
+/// What the tests below add to the kit's harness.
+trait PortsExt {
+    fn allow_login(&mut self);
+    fn service(self) -> AuthService;
 }
 
-impl Ports {
-    fn at(now: Timestamp) -> Self {
-        let mut clock = MockClock::new();
-        clock.expect_now().return_const(now);
-        Self {
-            users: MockUserRepo::new(),
-            sessions: MockSessionRepo::new(),
-            hasher: MockPasswordHasher::new(),
-            tokens: MockTokenService::new(),
-            clock,
-            limiter: MockLoginLimiter::new(),
-        }
-    }
-
-    fn new() -> Self {
-        Self::at(t0())
-    }
-
+impl PortsExt for Harness {
     /// The limiter lets the login through.
     fn allow_login(&mut self) {
         self.limiter.expect_check().returning(|_, _, _| Ok(()));
     }
 
     fn service(self) -> AuthService {
-        AuthService::new(
-            Arc::new(self.users),
-            Arc::new(self.sessions),
-            Arc::new(self.hasher),
-            Arc::new(self.tokens),
-            Arc::new(self.clock),
-            Arc::new(self.limiter),
-            lifetime(),
-        )
+        self.auth_service()
     }
 }
 
@@ -706,7 +670,7 @@ fn authenticate_at(now: Timestamp) -> (AuthService, User) {
         user_id: user.id,
         session_id: session.id,
     };
-    let mut ports = Ports::at(now);
+    let mut ports = Harness::new().at(now);
     ports
         .tokens
         .expect_verify()

@@ -5,27 +5,19 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
-use chrono::{Duration, TimeZone, Utc};
+use chrono::Duration;
 use domain::{
-    Cursor, NewTask, Priority, Session, SessionId, Task, TaskId, TaskPatch, TaskSort, Timestamp,
-    Title, UserId,
+    Cursor, NewTask, Priority, Session, Task, TaskId, TaskPatch, TaskSort, Timestamp, Title,
 };
 
-use crate::ports::{CreatedTask, MockClock, MockTaskRepo, Precondition, Principal, RepoError};
+use crate::ports::{CreatedTask, MockTaskRepo, Precondition, Principal, RepoError};
+use crate::testkit::{another_principal, t0, Harness};
 use crate::use_cases::{CreateTaskInput, ListTasksInput, TaskService, UpdateTaskInput};
 use crate::AppError;
 
-/// A fixed instant far from the real date, so code that read the system
-/// clock instead of the `Clock` port would be caught.
-fn t0() -> Timestamp {
-    Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0).unwrap()
-}
-
+/// A fresh caller per call: tests never share one by accident.
 fn principal() -> Principal {
-    Principal {
-        user_id: UserId::new(),
-        session_id: SessionId::new(),
-    }
+    another_principal()
 }
 
 fn task_of(principal: &Principal, title: &str, created_at: Timestamp) -> Task {
@@ -40,9 +32,9 @@ fn task_of(principal: &Principal, title: &str, created_at: Timestamp) -> Task {
 }
 
 fn service_at(repo: MockTaskRepo, now: Timestamp) -> TaskService {
-    let mut clock = MockClock::new();
-    clock.expect_now().return_const(now);
-    TaskService::new(Arc::new(repo), Arc::new(clock))
+    let mut harness = Harness::new().at(now);
+    harness.tasks = repo;
+    harness.task_service()
 }
 
 fn service(repo: MockTaskRepo) -> TaskService {
