@@ -21,28 +21,6 @@ pub enum ValidationError {
     NulCharacter,
 }
 
-/// Which task field a validation error is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskField {
-    Title,
-    Description,
-    Priority,
-    DueAt,
-    Completed,
-}
-
-impl TaskField {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Title => "title",
-            Self::Description => "description",
-            Self::Priority => "priority",
-            Self::DueAt => "due_at",
-            Self::Completed => "completed",
-        }
-    }
-}
-
 /// PostgreSQL text cannot hold NUL, so it is refused up front instead of
 /// failing in the database.
 fn reject_nul(raw: &str) -> Result<(), ValidationError> {
