@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapter_crypto::{
+use adapter_security::{
     Argon2Hasher, InMemoryLoginLimiter, JwtTokenService, LoginLimits, SystemClock,
 };
 use adapter_postgres::{Database, PostgresSettings, StartupError};

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 /// jemalloc, configured in `.cargo/config.toml` to hand freed pages back
 /// to the system from a background thread within a second: large buffers
 /// would otherwise stay resident after a burst of requests (Argon2id keeps
-/// its own buffers, see adapters/crypto; glibc kept hundreds of MiB).
+/// its own buffers, see adapters/security; glibc kept hundreds of MiB).
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

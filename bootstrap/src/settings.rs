@@ -231,7 +231,7 @@ pub(crate) mod tests {
         assert_eq!(configured.idle_timeout, built_in.idle_timeout);
         assert_eq!(configured.statement_timeout, built_in.statement_timeout);
 
-        let limits = adapter_crypto::LoginLimits::default();
+        let limits = adapter_security::LoginLimits::default();
         let auth = &settings.auth;
         assert_eq!(
             auth.login_max_failures_per_email,
