@@ -6,12 +6,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use adapter_cli::{AdminArgs, TerminalPrompt};
-use adapter_crypto::SystemClock;
+use adapter_security::SystemClock;
 use application::use_cases::AdminService;
 
-use crate::app;
+use crate::compose;
+use crate::logging;
 use crate::settings::{Settings, Sources};
-use crate::telemetry;
 
 /// Runs one admin command; failures are one `todo-server: …` line on
 /// stderr and a non-zero exit (start-up failures with `serve`'s codes).
@@ -23,9 +23,9 @@ pub fn run(args: AdminArgs, sources: &Sources) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(&settings.log);
+    logging::init(&settings.log);
     crate::runtime().block_on(async move {
-        let database = match app::prepare_database(&settings).await {
+        let database = match compose::prepare_database(&settings).await {
             Ok(database) => database,
             Err(err) => {
                 eprintln!("todo-server: {err}");

@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod fingerprint;
 mod task_input;
 mod tasks;
 
