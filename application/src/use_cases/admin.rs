@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use domain::Email;
 
-use crate::ports::{Account, AccountRepo, AccountSummary, Clock, DeletedAccount, TaskCursor};
+use crate::ports::{
+    Account, AccountRepo, AccountSummary, Clock, DeletedAccount, TaskCursor, Telemetry,
+};
+use crate::telemetry::{LoggingTelemetry, Reported};
 use crate::AppError;
 
 /// Tasks per statement of an export: memory stays bounded by one page
@@ -26,11 +29,23 @@ pub trait ExportSink: Send {
 pub struct AdminService {
     accounts: Arc<dyn AccountRepo>,
     clock: Arc<dyn Clock>,
+    telemetry: Arc<dyn Telemetry>,
 }
 
 impl AdminService {
+    /// Failures are logged by a private [`LoggingTelemetry`] until
+    /// [`AdminService::with_telemetry`] names a shared one.
     pub fn new(accounts: Arc<dyn AccountRepo>, clock: Arc<dyn Clock>) -> Self {
-        Self { accounts, clock }
+        Self {
+            accounts,
+            clock,
+            telemetry: Arc::new(LoggingTelemetry::new()),
+        }
+    }
+
+    pub fn with_telemetry(mut self, telemetry: Arc<dyn Telemetry>) -> Self {
+        self.telemetry = telemetry;
+        self
     }
 
     /// The account with its number of tasks and of active sessions.
@@ -39,11 +54,15 @@ impl AdminService {
     /// `Validation` for a malformed email, `NotFound("account")` when no
     /// account has it.
     pub async fn show_account(&self, email: &str) -> Result<AccountSummary, AppError> {
-        let email = parse_email(email)?;
-        self.accounts
-            .summary(&email, self.clock.now())
-            .await?
-            .ok_or(AppError::NotFound("account"))
+        async {
+            let email = parse_email(email)?;
+            self.accounts
+                .summary(&email, self.clock.now())
+                .await?
+                .ok_or(AppError::NotFound("account"))
+        }
+        .await
+        .reported(self.telemetry.as_ref(), "admin.show_account")
     }
 
     /// Deletes the account with its sessions and tasks; its tokens are
@@ -52,11 +71,15 @@ impl AdminService {
     /// # Errors
     /// As for [`AdminService::show_account`].
     pub async fn delete_account(&self, email: &str) -> Result<DeletedAccount, AppError> {
-        let email = parse_email(email)?;
-        self.accounts
-            .delete(&email)
-            .await?
-            .ok_or(AppError::NotFound("account"))
+        async {
+            let email = parse_email(email)?;
+            self.accounts
+                .delete(&email)
+                .await?
+                .ok_or(AppError::NotFound("account"))
+        }
+        .await
+        .reported(self.telemetry.as_ref(), "admin.delete_account")
     }
 
     /// Revokes every active session of the account (its tokens are refused
@@ -65,11 +88,15 @@ impl AdminService {
     /// # Errors
     /// As for [`AdminService::show_account`].
     pub async fn revoke_sessions(&self, email: &str) -> Result<u64, AppError> {
-        let email = parse_email(email)?;
-        self.accounts
-            .revoke_sessions(&email, self.clock.now())
-            .await?
-            .ok_or(AppError::NotFound("account"))
+        async {
+            let email = parse_email(email)?;
+            self.accounts
+                .revoke_sessions(&email, self.clock.now())
+                .await?
+                .ok_or(AppError::NotFound("account"))
+        }
+        .await
+        .reported(self.telemetry.as_ref(), "admin.revoke_sessions")
     }
 
     /// Hands the account, then all its tasks page by page, to `sink`, and
@@ -84,6 +111,12 @@ impl AdminService {
         email: &str,
         sink: &mut dyn ExportSink,
     ) -> Result<u64, AppError> {
+        self.export_inner(email, sink)
+            .await
+            .reported(self.telemetry.as_ref(), "admin.export_account")
+    }
+
+    async fn export_inner(&self, email: &str, sink: &mut dyn ExportSink) -> Result<u64, AppError> {
         let email = parse_email(email)?;
         let account = self
             .accounts
@@ -128,7 +161,7 @@ mod tests {
     use mockall::predicate::eq;
 
     use super::*;
-    use crate::ports::{MockAccountRepo, MockClock, RepoError};
+    use crate::ports::{MockAccountRepo, MockClock, MockTelemetry, RepoError};
 
     fn t0() -> Timestamp {
         Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0).unwrap()
@@ -251,6 +284,26 @@ mod tests {
                 .export_account("x y@example.com", &mut Recorder::default())
                 .await,
         );
+    }
+
+    #[tokio::test]
+    async fn a_storage_failure_is_reported_to_telemetry_under_the_use_case() {
+        let mut repo = MockAccountRepo::new();
+        repo.expect_revoke_sessions()
+            .returning(|_, _| Err(RepoError::Internal("disk on fire".into())));
+        let mut telemetry = MockTelemetry::new();
+        telemetry
+            .expect_record_failure()
+            .withf(|use_case, err| {
+                use_case == "admin.revoke_sessions" && matches!(err, AppError::Internal(_))
+            })
+            .times(1)
+            .return_const(());
+        let service = service(repo).with_telemetry(Arc::new(telemetry));
+
+        let result = service.revoke_sessions("ada@example.com").await;
+
+        assert!(matches!(result, Err(AppError::Internal(_))), "{result:?}");
     }
 
     #[tokio::test]
