@@ -6,10 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use adapter_postgres::{Database, PostgresSettings, StartupError};
 use adapter_security::{
     Argon2Hasher, InMemoryLoginLimiter, JwtTokenService, LoginLimits, SystemClock,
 };
-use adapter_postgres::{Database, PostgresSettings, StartupError};
 use application::ports::{Clock, Telemetry};
 use application::telemetry::LoggingTelemetry;
 use application::use_cases::{AuthService, TaskService};
