@@ -7,13 +7,16 @@
 //! - `pool`: the deadpool pool and the statement runner (one round trip,
 //!   unnamed statements, timeouts with cancel, replay after a dead
 //!   connection only where safe).
-//! - [`database`]: [`Database`], the handle bootstrap builds: connect with
-//!   retries, migrate, check the schema, ping, pool status, repositories.
+//! - [`database`]: [`Database`], the handle bootstrap builds: connect,
+//!   migrate, check the schema, ping, pool status, repositories.
+//! - `startup`: the first statement, retries with backoff while a compute
+//!   wakes, the one-off direct connection for migrations.
 //! - `migrations`, `schema_check`: embedded SQL migrations and the
 //!   start-up comparison of the live catalog with what the code expects.
 //! - `user_repo`, `session_repo`, `task_repo`: the ports, one statement each.
-//! - [`errors`]: [`StartupError`] (a message and exit code per class) and
-//!   the classification of driver errors by SQLSTATE and source chain.
+//! - [`errors`]: [`StartupError`] (a message and exit code per class), the
+//!   classification of driver and Neon errors, and their runtime mapping
+//!   to the ports' errors.
 //!
 //! The database is Neon (or a local PostgreSQL that behaves like it, see
 //! `scripts/neon-local.sh`) and nothing else.
@@ -27,6 +30,7 @@ mod rows;
 mod schema_check;
 mod session_repo;
 mod settings;
+mod startup;
 mod task_repo;
 mod tls;
 mod user_repo;
