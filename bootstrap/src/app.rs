@@ -56,6 +56,7 @@ pub fn postgres_settings(settings: &Settings) -> Result<PostgresSettings, StartE
     pg.max_lifetime = Duration::from_secs(db.max_lifetime_secs);
     pg.idle_timeout = Duration::from_secs(db.idle_timeout_secs);
     pg.statement_timeout = millis(db.statement_timeout_ms);
+    pg.prepared_statements = db.prepared_statements;
     Ok(pg)
 }
 
@@ -175,7 +176,8 @@ impl Application {
                 Ok(())
             }
         };
-        self.database.close();
+        // Every connection sends Terminate before the process exits.
+        self.database.shutdown().await;
         result
     }
 }

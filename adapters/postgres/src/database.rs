@@ -31,6 +31,7 @@ use crate::settings::PostgresSettings;
 use crate::startup::{
     connect_direct, decode_start, read_start, with_retries, Reading, READING_FRESH_FOR,
 };
+use crate::statements::StatementSet;
 use crate::task_repo::PgTaskRepo;
 use crate::tls;
 use crate::user_repo::PgUserRepo;
@@ -80,7 +81,16 @@ impl Database {
         let url = ConnectionUrl::parse(settings.url.expose(), settings.require_neon_host)?;
         let tls = tls::connector(url.root_cert.as_deref(), url.direct_tls)?;
         let connect_timeout = url.connect_timeout.unwrap_or(settings.connect_timeout);
-        let pool = build_pool(&url, tls.clone(), &settings, connect_timeout)?;
+        let statements = StatementSet::new(settings.prepared_statements);
+        let connections = tokio_util::task::TaskTracker::new();
+        let pool = build_pool(
+            &url,
+            tls.clone(),
+            &settings,
+            connect_timeout,
+            &statements,
+            &connections,
+        )?;
         let row = with_retries(&settings, &url, || async {
             let client = pool.get().await.map_err(|e| classify_pool_error(&e))?;
             read_start(&client).await
@@ -100,7 +110,13 @@ impl Database {
             "connected to PostgreSQL"
         );
         let maintenance = spawn_maintenance(&pool, settings.max_lifetime, settings.idle_timeout);
-        let executor = Executor::new(pool, tls.clone(), settings.statement_timeout);
+        let executor = Executor::new(
+            pool,
+            tls.clone(),
+            settings.statement_timeout,
+            statements,
+            connections,
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 url,
@@ -251,5 +267,20 @@ impl Database {
     pub fn close(&self) {
         self.inner.maintenance.abort();
         self.inner.executor.pool().close();
+    }
+
+    /// Shutdown: closes the pool and waits (at most `drain_timeout`) until
+    /// every connection has sent Terminate and closed its TLS session, so
+    /// PostgreSQL and the pooler log no abrupt disconnect. Connections still
+    /// checked out close as they come back.
+    pub async fn shutdown(&self) {
+        self.inner.maintenance.abort();
+        let timeout = self.inner.settings.drain_timeout;
+        if !self.inner.executor.drain(timeout).await {
+            tracing::warn!(
+                ?timeout,
+                "some database connections were still open at the end of the drain"
+            );
+        }
     }
 }

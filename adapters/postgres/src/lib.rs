@@ -5,8 +5,10 @@
 //!   verified, known parameters only, pooled/direct endpoint).
 //! - `tls`: the rustls client configuration (ring, P-256 first).
 //! - `pool`: the deadpool pool and the statement runner (one round trip,
-//!   unnamed statements, timeouts with cancel, replay after a dead
-//!   connection only where safe).
+//!   timeouts with cancel, replay after a dead connection only where safe,
+//!   connections closed with Terminate).
+//! - `statements`: statements prepared once per connection (or unnamed),
+//!   warmed on new connections, re-prepared after 26000/0A000.
 //! - [`database`]: [`Database`], the handle bootstrap builds: connect,
 //!   migrate, check the schema, ping, pool status, repositories.
 //! - `startup`: the first statement, retries with backoff while a compute
@@ -31,6 +33,7 @@ mod schema_check;
 mod session_repo;
 mod settings;
 mod startup;
+mod statements;
 mod task_repo;
 mod tls;
 mod user_repo;

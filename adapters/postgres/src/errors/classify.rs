@@ -125,7 +125,7 @@ fn classify_neon_proxy_message(message: String) -> ConnectFailure {
     let lower = message.to_lowercase();
     if lower.contains("password authentication failed") {
         ConnectFailure::Auth(message)
-    } else if lower.contains("couldn't connect to compute node") {
+    } else if is_retryable_neon_message(&lower) {
         ConnectFailure::Transient(message)
     } else if lower.contains("endpoint cannot be found")
         || lower.contains("endpoint id is not specified")
@@ -162,6 +162,31 @@ fn classify_neon_proxy_message(message: String) -> ConnectFailure {
             hint: "this message comes from Neon's proxy; see https://neon.com/docs/connect/connection-errors",
         }
     }
+}
+
+/// What Neon's proxy says while a compute wakes, restarts or is busy: the
+/// control-plane reasons its own `Reason::can_retry` accepts
+/// (`ENDPOINT_IDLE`, `PROJECT_UNDER_MAINTENANCE`, `RUNNING_OPERATIONS`,
+/// `CONCURRENCY_LIMIT_REACHED`, `LOCK_ALREADY_TAKEN`), by name or by the
+/// texts clients see, and a compute it could not reach. Quota, disabled
+/// and not-found answers are final.
+fn is_retryable_neon_message(lower: &str) -> bool {
+    const RETRYABLE: &[&str] = &[
+        "couldn't connect to compute node",
+        "endpoint is idle",
+        "retry request",
+        "timed out while waiting for endpoint to become active",
+        "endpoint_idle",
+        "under maintenance",
+        "under_maintenance",
+        "running operations",
+        "running_operations",
+        "concurrency limit",
+        "concurrency_limit_reached",
+        "lock already taken",
+        "lock_already_taken",
+    ];
+    RETRYABLE.iter().any(|text| lower.contains(text))
 }
 
 fn rustls_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
@@ -215,6 +240,29 @@ mod tests {
         assert!(matches!(auth, ConnectFailure::Auth(_)));
         let wake = classify_neon_proxy_message("Couldn't connect to compute node: timeout".into());
         assert!(wake.is_transient());
+        for retryable in [
+            "Control plane request failed: endpoint is idle, retry request",
+            "timed out while waiting for endpoint to become active",
+            "Control plane request failed: project is under maintenance (PROJECT_UNDER_MAINTENANCE)",
+            "Control plane request failed: RUNNING_OPERATIONS",
+            "Control plane request failed: CONCURRENCY_LIMIT_REACHED",
+            "Control plane request failed: LOCK_ALREADY_TAKEN",
+        ] {
+            assert!(
+                classify_neon_proxy_message(retryable.into()).is_transient(),
+                "{retryable}"
+            );
+        }
+        for final_answer in [
+            "Control plane request failed: endpoint cannot be found",
+            "Control plane request failed: endpoint is disabled",
+            "Control plane request failed: endpoint is temporarily unavailable. Check your quotas and/or contact our support.",
+        ] {
+            assert!(
+                !classify_neon_proxy_message(final_answer.into()).is_transient(),
+                "{final_answer}"
+            );
+        }
         match classify_neon_proxy_message(
             "Control plane request failed: endpoint cannot be found".into(),
         ) {
