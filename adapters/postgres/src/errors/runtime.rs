@@ -66,3 +66,27 @@ pub(crate) fn pool_repo_error(err: PoolError) -> RepoError {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use deadpool_postgres::TimeoutType;
+
+    use super::*;
+
+    #[test]
+    fn no_connection_while_serving_is_unavailable_with_a_retry_after() {
+        // A connect that fails while serving (Neon waking a compute, its
+        // proxy answering a retryable control-plane error, the pooler
+        // queueing) reaches the caller as one of these.
+        for err in [
+            PoolError::Timeout(TimeoutType::Create),
+            PoolError::Timeout(TimeoutType::Wait),
+            PoolError::Closed,
+        ] {
+            match pool_repo_error(err) {
+                RepoError::Unavailable { retry_after } => assert_eq!(retry_after, RETRY_AFTER),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}
