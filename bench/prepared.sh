@@ -15,7 +15,8 @@
 # snapshots (bench.py cpu: the PostgreSQL server's processes, not PgBouncer's).
 #
 # Knobs: BENCH_DURATION (8 s per run), BENCH_USERS (50), BENCH_TASKS (200), BENCH_CONNECTIONS (64),
-# BENCH_REPORT (BENCHMARKS.md). Raw results: target/bench-prepared/.
+# BENCH_REPORT (BENCHMARKS.md), BENCH_SERVER_BIN (a todo-server binary to use instead of building the
+# release one). Raw results: target/bench-prepared/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -49,8 +50,12 @@ BASE_URL="$(scripts/neon-local.sh url)"
 POOLER_URL="$(scripts/neon-local.sh pooler-url)"
 ADMIN_URL="$(scripts/neon-local.sh admin-url)"
 POSTMASTER="$(head -1 .local/neon-dev/data/postmaster.pid)"
-cargo build --release --bin todo-server >&2
-SERVER="$ROOT/target/release/todo-server"
+if [[ -n "${BENCH_SERVER_BIN:-}" ]]; then
+  SERVER="$BENCH_SERVER_BIN"
+else
+  cargo build --release --bin todo-server >&2
+  SERVER="$ROOT/target/release/todo-server"
+fi
 
 log "fresh database todo_bench_prep"
 psql -q -v ON_ERROR_STOP=1 "$ADMIN_URL" -c "DROP DATABASE IF EXISTS todo_bench_prep WITH (FORCE)" \
