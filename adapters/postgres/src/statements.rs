@@ -107,7 +107,6 @@ impl StatementSet {
         }
         let types: Vec<Type> = params.iter().map(|(_, ty)| ty.clone()).collect();
         let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(value, _)| *value).collect();
-        self.remember(sql, &types);
         let epoch = self.epoch.load(Ordering::Acquire);
         let statement = self.prepare(client, sql, &types, epoch).await?;
         let err = match client.query(&statement, &values).await {
@@ -167,12 +166,20 @@ impl StatementSet {
         types: &[Type],
         epoch: u32,
     ) -> Result<Statement, Error> {
-        if client.statement_cache.size() >= MAX_STATEMENTS {
-            client.statement_cache.clear();
+        let cache = &client.statement_cache;
+        if cache.size() >= MAX_STATEMENTS {
+            cache.clear();
         }
-        client
+        let before = cache.size();
+        let statement = client
             .prepare_typed_cached(&epoch_text(sql, epoch), types)
-            .await
+            .await?;
+        if cache.size() > before {
+            // New on this connection: remember it for the next ones (a hit
+            // costs no lock and no copy of the text).
+            self.remember(sql, types);
+        }
+        Ok(statement)
     }
 
     fn remember(&self, sql: &str, types: &[Type]) {
