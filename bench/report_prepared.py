@@ -121,6 +121,13 @@ _, _, d, pr = ratios["list"]
 floor = d[0] / pr[0] if d and pr else None
 p(f"| list throughput ≥ 0.5 of the prepared floor | {num(floor, 2)} ({num(d[0] if d else None, 0)} req/s against "
   f"{num(pr[0] if pr else None, 0)} tps) | {'**met**' if floor is not None and floor >= 0.5 else '**not met**'} |")
+notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "NOTES-prepared.md")
+if os.path.exists(notes):
+    p("")
+    p("### What limits it")
+    p("")
+    with open(notes) as f:
+        p(f.read().strip())
 p(END)
 section = "\n".join(lines) + "\n"
 
