@@ -14,6 +14,7 @@
 //! - `middleware`: request ids, tracing spans, metrics, timeouts and the
 //!   net that turns any bare error answer into problem+json.
 //! - `metrics`, `openapi`: `/metrics` and `/openapi.json`.
+//! - `web`: the embedded web pages, `/` (the client) and `/docs`.
 //!
 //! Nothing here knows SQL or a database driver: another front end can call
 //! the same [`AuthService`] and [`TaskService`] methods.
@@ -36,6 +37,7 @@ mod problem;
 mod routes;
 mod state;
 mod task_routes;
+mod web;
 
 pub use routes::router;
 

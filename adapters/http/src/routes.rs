@@ -78,6 +78,7 @@ pub fn router(services: Services, settings: HttpSettings) -> Router {
         .route("/readyz", get(ops_routes::readyz))
         .route("/metrics", get(ops_routes::metrics))
         .route("/openapi.json", get(ops_routes::openapi))
+        .merge(crate::web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
 
