@@ -31,7 +31,10 @@ function loginForm(onSignedIn) {
       busy(form, false);
       announceError(error.status === 401 ? 'Wrong email or password.' : `Could not log in. ${error.message}`);
       showFieldErrors(form, error.fieldErrors);
-      if (!error.fieldErrors.length) password.focus();
+      if (!error.fieldErrors.length) {
+        password.value = '';
+        password.focus();
+      }
     }
   });
   return h('section', { class: 'card' }, h('h2', { id: 'login-heading', text: 'Log in' }), form);
@@ -56,7 +59,9 @@ function registerForm(loginSection) {
       form.reset();
       const loginEmail = loginSection.querySelector('#login-email');
       loginEmail.value = data.email;
-      loginSection.querySelector('#login-password').focus();
+      const loginPassword = loginSection.querySelector('#login-password');
+      loginPassword.value = '';
+      loginPassword.focus();
       announce(`Account created for ${data.email}. You can log in now.`);
     } catch (error) {
       busy(form, false);

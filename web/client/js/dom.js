@@ -3,9 +3,10 @@
 
 /**
  * Creates an element. `attrs`: plain attributes, except `class`, `text`
- * (text content), `on` (an object of event listeners), and boolean
- * properties `checked`, `disabled`, `hidden`, `required`, `selected`,
- * which are set only when true. Children may be nodes, strings or null.
+ * (text content) and `on` (an object of event listeners). `true` sets a
+ * boolean attribute (`checked`, `selected`, `required`… as defaults, so
+ * `form.reset()` returns to them); `false`, null and undefined set nothing.
+ * Children may be nodes, strings or null.
  */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -15,8 +16,6 @@ export function h(tag, attrs = {}, ...children) {
     else if (name === 'text') el.textContent = value;
     else if (name === 'on') {
       for (const [event, listener] of Object.entries(value)) el.addEventListener(event, listener);
-    } else if (['checked', 'disabled', 'hidden', 'required', 'selected'].includes(name)) {
-      el[name] = true;
     } else el.setAttribute(name, value === true ? '' : String(value));
   }
   for (const child of children.flat()) {

@@ -8,6 +8,7 @@ import { field, h, showFieldErrors, srOnly } from './dom.js';
 
 const PAGE_SIZE = 20;
 const PRIORITIES = [['low', 'Low'], ['medium', 'Medium'], ['high', 'High']];
+const PRIORITY_LABEL = Object.fromEntries(PRIORITIES);
 const SORTS = [
   ['-created_at', 'Newest first'],
   ['created_at', 'Oldest first'],
@@ -164,7 +165,7 @@ export function renderTasks(main) {
           h('label', { for: checkId, class: 'task-title' }, srOnly('Done: '), task.title)),
         task.description ? h('p', { class: 'task-description', text: task.description }) : null,
         h('p', { class: 'task-meta' },
-          h('span', { class: `priority priority-${task.priority}`, text: `${task.priority} priority` }),
+          h('span', { class: `priority priority-${task.priority}`, text: `${PRIORITY_LABEL[task.priority] ?? task.priority} priority` }),
           due ? h('span', { class: overdue ? 'due overdue' : 'due' },
             `Due ${due.toLocaleDateString()}`, overdue ? ' (overdue)' : '') : null)),
       h('div', { class: 'task-actions' },
