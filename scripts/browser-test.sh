@@ -6,7 +6,8 @@
 # and the pinned npm packages (npm ci). Screenshots land in
 # tests/browser/artifacts/. Extra arguments go to `node --test`.
 # Knobs: CHROMIUM_PATH (default /usr/bin/chromium), TODO_SERVER_BIN,
-# TEST_LOG=1 to echo the server's log.
+# TEST_LOG=1 to echo the server's log, TEST_DATABASE_URL as for the
+# end-to-end tests (the users a test registers are deleted afterwards).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,12 +21,12 @@ export CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
 if [[ ! -x "$CHROMIUM_PATH" ]]; then
   log "installing chromium (apt-get)"
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   log "installing nodejs and npm (apt-get)"
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nodejs npm >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
 fi
 
 bin="${TODO_SERVER_BIN:-${CARGO_TARGET_DIR:-target}/debug/todo-server}"
@@ -40,8 +41,8 @@ if [[ "$installed" != "$pinned" ]]; then
 fi
 rm -rf artifacts
 cd ../..
-scripts/neon-local.sh --test start >&2
-DATABASE_URL="$(scripts/neon-local.sh --test url)"
+[[ -n "${TEST_DATABASE_URL:-}" ]] || scripts/neon-local.sh --test start >&2
+DATABASE_URL="${TEST_DATABASE_URL:-$(scripts/neon-local.sh --test url)}"
 export DATABASE_URL
 cd tests/browser
 node --test --test-concurrency=1 "$@" tests/
