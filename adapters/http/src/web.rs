@@ -119,7 +119,7 @@ const ASSETS: &[Asset] = &[
         body: web_file!("client/js/pending-view.js"),
     },
     Asset {
-        paths: &["/docs"],
+        paths: &["/docs", "/docs/"],
         content_type: HTML,
         policy: DOCS_POLICY,
         body: web_file!("docs/index.html"),

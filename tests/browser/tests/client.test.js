@@ -101,6 +101,17 @@ test('a person manages their tasks in the web client', async () => {
   await page.getByText(`Signed in as ${email}`).waitFor();
   await summary(page, 'No tasks yet. Add one above.');
 
+  // --- a rejected title is announced and marked on its field --------------
+  seen.expectStatus(422);
+  await page.getByLabel('Title', { exact: true }).fill('   ');
+  await page.getByRole('button', { name: 'Add task' }).click();
+  await page.getByRole('alert').filter({ hasText: 'Could not add the task.' }).waitFor();
+  const titleField = page.getByLabel('Title', { exact: true });
+  assert.equal(await titleField.getAttribute('aria-invalid'), 'true');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'new-title', 'focus is on the rejected field');
+  const described = await titleField.getAttribute('aria-describedby');
+  assert.match(await page.locator(`#${described}`).textContent(), /blank/);
+
   // --- three tasks, the last one from the keyboard alone -----------------
   await addTask(page, { title: 'Buy milk', priority: 'high' });
   await addTask(page, { title: 'Write report', due: '2030-01-15' });
@@ -139,6 +150,17 @@ test('a person manages their tasks in the web client', async () => {
   await expectTitles(page, ['Buy milk', 'Write report', 'Call Alice']);
   await page.getByLabel('Sort by').selectOption('-created_at');
   await expectTitles(page, ['Call Alice', 'Write report', 'Buy milk']);
+
+  // --- edit: Escape cancels and gives focus back to the Edit button -----------
+  await page.getByRole('button', { name: 'Edit “Call Alice”' }).click();
+  assert.equal(await page.evaluate(() => document.activeElement.value), 'Call Alice', 'focus is in the form');
+  await page.keyboard.press('Escape');
+  await page.getByRole('status').filter({ hasText: 'Edit cancelled.' }).waitFor();
+  assert.equal(
+    await page.evaluate(() => document.activeElement.textContent),
+    'Edit “Call Alice”',
+    'focus is back on the Edit button',
+  );
 
   // --- edit ---------------------------------------------------------------------
   await page.getByRole('button', { name: 'Edit “Call Alice”' }).click();
