@@ -197,6 +197,17 @@ test('a person manages their tasks in the web client', async () => {
   await reloaded.getByLabel('Title').fill('Write the report (first page)');
   await reloaded.getByRole('button', { name: 'Save' }).click();
   await page.getByRole('status').filter({ hasText: '“Write the report (first page)” saved.' }).waitFor();
+
+  // The second page's session is revoked elsewhere: its next request gets
+  // 401, and it says so and asks to log in again.
+  const secondToken = await second.evaluate(() => JSON.parse(sessionStorage.getItem('todo.session')).access_token);
+  const revoked = await context.request.post(server.baseUrl + '/api/v1/auth/logout', {
+    headers: { Authorization: `Bearer ${secondToken}` },
+  });
+  assert.equal(revoked.status(), 204);
+  await second.getByRole('button', { name: 'Apply' }).click();
+  await second.getByRole('alert').filter({ hasText: 'Your session has ended. Please log in again.' }).waitFor();
+  await second.getByRole('heading', { name: 'Log in' }).waitFor();
   await second.close();
 
   // --- paging: "Load more" follows next_cursor ------------------------------------
