@@ -35,12 +35,15 @@ const CSS: &str = "text/css; charset=utf-8";
 const SVG: &str = "image/svg+xml";
 const TEXT: &str = "text/plain; charset=utf-8";
 
-/// One embedded file and the paths it answers on.
+/// One embedded file and the paths it answers on. `gzip`: the same bytes
+/// compressed (`gzip -9n`, committed beside the file), sent to clients that
+/// accept it; only the large Swagger UI files have one.
 struct Asset {
     paths: &'static [&'static str],
     content_type: &'static str,
     policy: &'static str,
     body: &'static [u8],
+    gzip: Option<&'static [u8]>,
 }
 
 macro_rules! web_file {
@@ -56,84 +59,98 @@ const ASSETS: &[Asset] = &[
         paths: &["/", "/reset-password", "/verify-email"],
         content_type: HTML,
         policy: CLIENT_POLICY,
+        gzip: None,
         body: web_file!("client/index.html"),
     },
     Asset {
         paths: &["/client/app.css"],
         content_type: CSS,
         policy: CLIENT_POLICY,
+        gzip: None,
         body: web_file!("client/app.css"),
     },
     Asset {
         paths: &["/client/favicon.svg"],
         content_type: SVG,
         policy: CLIENT_POLICY,
+        gzip: None,
         body: web_file!("client/favicon.svg"),
     },
     Asset {
         paths: &["/client/js/main.js"],
         content_type: JS,
         policy: CLIENT_POLICY,
+        gzip: None,
         body: web_file!("client/js/main.js"),
     },
     Asset {
         paths: &["/client/js/api.js"],
         content_type: JS,
         policy: CLIENT_POLICY,
+        gzip: None,
         body: web_file!("client/js/api.js"),
     },
     Asset {
         paths: &["/client/js/session.js"],
         content_type: JS,
         policy: CLIENT_POLICY,
+        gzip: None,
         body: web_file!("client/js/session.js"),
     },
     Asset {
         paths: &["/client/js/dom.js"],
         content_type: JS,
         policy: CLIENT_POLICY,
+        gzip: None,
         body: web_file!("client/js/dom.js"),
     },
     Asset {
         paths: &["/client/js/announce.js"],
         content_type: JS,
         policy: CLIENT_POLICY,
+        gzip: None,
         body: web_file!("client/js/announce.js"),
     },
     Asset {
         paths: &["/client/js/auth-view.js"],
         content_type: JS,
         policy: CLIENT_POLICY,
+        gzip: None,
         body: web_file!("client/js/auth-view.js"),
     },
     Asset {
         paths: &["/client/js/tasks-view.js"],
         content_type: JS,
         policy: CLIENT_POLICY,
+        gzip: None,
         body: web_file!("client/js/tasks-view.js"),
     },
     Asset {
         paths: &["/client/js/pending-view.js"],
         content_type: JS,
         policy: CLIENT_POLICY,
+        gzip: None,
         body: web_file!("client/js/pending-view.js"),
     },
     Asset {
         paths: &["/docs", "/docs/"],
         content_type: HTML,
         policy: DOCS_POLICY,
+        gzip: None,
         body: web_file!("docs/index.html"),
     },
     Asset {
         paths: &["/docs/init.js"],
         content_type: JS,
         policy: DOCS_POLICY,
+        gzip: None,
         body: web_file!("docs/init.js"),
     },
     Asset {
         paths: &["/docs/docs.css"],
         content_type: CSS,
         policy: DOCS_POLICY,
+        gzip: None,
         body: web_file!("docs/docs.css"),
     },
     Asset {
@@ -141,55 +158,66 @@ const ASSETS: &[Asset] = &[
         content_type: JS,
         policy: DOCS_POLICY,
         body: web_file!("vendor/swagger-ui/swagger-ui-bundle.js"),
+        gzip: Some(web_file!("vendor/swagger-ui/swagger-ui-bundle.js.gz")),
     },
     Asset {
         paths: &["/docs/swagger-ui/swagger-ui.css"],
         content_type: CSS,
         policy: DOCS_POLICY,
         body: web_file!("vendor/swagger-ui/swagger-ui.css"),
+        gzip: Some(web_file!("vendor/swagger-ui/swagger-ui.css.gz")),
     },
     Asset {
         paths: &["/docs/swagger-ui/LICENSE"],
         content_type: TEXT,
         policy: DOCS_POLICY,
+        gzip: None,
         body: web_file!("vendor/swagger-ui/LICENSE"),
     },
     Asset {
         paths: &["/docs/swagger-ui/NOTICE"],
         content_type: TEXT,
         policy: DOCS_POLICY,
+        gzip: None,
         body: web_file!("vendor/swagger-ui/NOTICE"),
     },
     Asset {
         paths: &["/docs/swagger-ui/swagger-ui-bundle.js.LICENSE.txt"],
         content_type: TEXT,
         policy: DOCS_POLICY,
+        gzip: None,
         body: web_file!("vendor/swagger-ui/swagger-ui-bundle.js.LICENSE.txt"),
     },
 ];
 
-/// An asset with its `ETag`, hashed on first request (not at start-up:
-/// Swagger UI is 1.7 MB and most starts never serve it).
+/// An asset with the `ETag`s of its two forms, hashed on first request
+/// (not at start-up: Swagger UI is 1.7 MB and most starts never serve it).
 struct Served {
     asset: &'static Asset,
     etag: OnceLock<HeaderValue>,
+    gzip_etag: OnceLock<HeaderValue>,
+}
+
+fn content_etag(bytes: &[u8]) -> HeaderValue {
+    let digest = Sha256::digest(bytes);
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    HeaderValue::from_str(&format!("\"{hex}\"")).expect("hex is a valid header value")
 }
 
 impl Served {
-    fn etag(&self) -> &HeaderValue {
-        self.etag.get_or_init(|| {
-            let digest = Sha256::digest(self.asset.body);
-            let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-            HeaderValue::from_str(&format!("\"{hex}\"")).expect("hex is a valid header value")
-        })
-    }
-
     fn answer(&self, request: &HeaderMap) -> Response {
-        let etag = self.etag().clone();
+        let gzip = self.asset.gzip.filter(|_| accepts_gzip(request));
+        let (body, etag) = match gzip {
+            Some(bytes) => (bytes, self.gzip_etag.get_or_init(|| content_etag(bytes))),
+            None => (
+                self.asset.body,
+                self.etag.get_or_init(|| content_etag(self.asset.body)),
+            ),
+        };
         let fresh = request
             .get_all(header::IF_NONE_MATCH)
             .iter()
-            .any(|value| none_match_hits(value, &etag));
+            .any(|value| none_match_hits(value, etag));
         let mut response = if fresh {
             StatusCode::NOT_MODIFIED.into_response()
         } else {
@@ -198,12 +226,18 @@ impl Served {
                     header::CONTENT_TYPE,
                     HeaderValue::from_static(self.asset.content_type),
                 )],
-                self.asset.body,
+                body,
             )
                 .into_response()
         };
         let headers = response.headers_mut();
-        headers.insert(header::ETAG, etag);
+        if self.asset.gzip.is_some() {
+            headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        }
+        if gzip.is_some() {
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        headers.insert(header::ETAG, etag.clone());
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
@@ -220,6 +254,26 @@ impl Served {
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         response
     }
+}
+
+/// Whether `Accept-Encoding` allows gzip (by name or `*`, with q > 0).
+fn accepts_gzip(request: &HeaderMap) -> bool {
+    request
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused = parts.any(|param| {
+                param
+                    .strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
 }
 
 /// Whether one `If-None-Match` header value names `etag` (weak comparison,
@@ -246,6 +300,7 @@ where
         let served = Arc::new(Served {
             asset,
             etag: OnceLock::new(),
+            gzip_etag: OnceLock::new(),
         });
         for path in asset.paths {
             let served = Arc::clone(&served);
@@ -268,9 +323,20 @@ mod tests {
     use tower::ServiceExt;
 
     async fn get_page(path: &str, if_none_match: Option<&str>) -> Response {
+        get_with(path, if_none_match, None).await
+    }
+
+    async fn get_with(
+        path: &str,
+        if_none_match: Option<&str>,
+        accept_encoding: Option<&str>,
+    ) -> Response {
         let mut request = Request::get(path);
         if let Some(tag) = if_none_match {
             request = request.header(header::IF_NONE_MATCH, tag);
+        }
+        if let Some(codings) = accept_encoding {
+            request = request.header(header::ACCEPT_ENCODING, codings);
         }
         routes::<()>()
             .oneshot(request.body(Body::empty()).unwrap())
@@ -384,5 +450,59 @@ mod tests {
         assert_eq!(stale.status(), StatusCode::OK);
         let other = get_page("/client/js/api.js", Some(&etag)).await;
         assert_eq!(other.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn swagger_ui_is_sent_compressed_to_clients_that_accept_gzip() {
+        let path = "/docs/swagger-ui/swagger-ui-bundle.js";
+        let plain = get_with(path, None, None).await;
+        assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+        assert_eq!(header_of(&plain, header::VARY), "accept-encoding");
+        let plain_etag = header_of(&plain, header::ETAG).to_owned();
+        let plain_body = plain.into_body().collect().await.unwrap().to_bytes();
+        assert!(plain_body.starts_with(b"/*!"), "plain JavaScript");
+
+        let packed = get_with(path, None, Some("br, gzip;q=0.8")).await;
+        assert_eq!(header_of(&packed, header::CONTENT_ENCODING), "gzip");
+        assert_eq!(header_of(&packed, header::CONTENT_TYPE), JS);
+        let packed_etag = header_of(&packed, header::ETAG).to_owned();
+        assert_ne!(packed_etag, plain_etag, "each form has its own ETag");
+        let packed_body = packed.into_body().collect().await.unwrap().to_bytes();
+        assert!(packed_body.starts_with(&[0x1f, 0x8b]), "a gzip stream");
+        assert!(packed_body.len() * 3 < plain_body.len());
+
+        let refused = get_with(path, None, Some("gzip;q=0, identity")).await;
+        assert!(refused.headers().get(header::CONTENT_ENCODING).is_none());
+        let again = get_with(path, Some(&packed_etag), Some("gzip")).await;
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+        let small = get_with("/client/js/api.js", None, Some("gzip")).await;
+        assert!(small.headers().get(header::CONTENT_ENCODING).is_none());
+    }
+
+    /// The committed `.gz` files must be the current files compressed; an
+    /// upgrade that forgets them would serve the old Swagger UI to browsers.
+    #[test]
+    fn every_compressed_form_holds_the_same_bytes() {
+        for asset in ASSETS {
+            let Some(packed) = asset.gzip else { continue };
+            let mut gunzip = std::process::Command::new("gzip")
+                .args(["-dc"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("gzip is installed");
+            let mut stdin = gunzip.stdin.take().unwrap();
+            let writer = std::thread::spawn(move || {
+                std::io::Write::write_all(&mut stdin, packed).unwrap();
+            });
+            let output = gunzip.wait_with_output().unwrap();
+            writer.join().unwrap();
+            assert!(output.status.success());
+            assert!(
+                output.stdout == asset.body,
+                "the .gz of {:?} is stale: run gzip -9nkf on it",
+                asset.paths
+            );
+        }
     }
 }

@@ -38,7 +38,9 @@ test('/docs authorizes with a bearer token and runs list tasks', async () => {
   assert.equal(created.status(), 201);
 
   const page = await context.newPage();
+  const bundle = page.waitForResponse((r) => r.url().endsWith('/swagger-ui-bundle.js'));
   const docs = await page.goto(`${server.baseUrl}/docs`);
+  assert.equal((await bundle).headers()['content-encoding'], 'gzip', 'the 1.7 MB bundle travels compressed');
   assert.equal(docs.status(), 200);
   const policy = docs.headers()['content-security-policy'];
   assert.match(policy, /^default-src 'self';/);
