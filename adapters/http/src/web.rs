@@ -22,12 +22,11 @@ use sha2::{Digest, Sha256};
 const CLIENT_POLICY: &str = "default-src 'self'; object-src 'none'; base-uri 'none'; \
      form-action 'self'; frame-ancestors 'none'";
 
-/// Swagger UI's policy: as strict, except that its React components set
-/// `style` attributes and its CSS draws icons from `data:` SVGs. Still no
-/// inline script and no inline `<style>` element.
-const DOCS_POLICY: &str = "default-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; \
-     img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; \
-     frame-ancestors 'none'";
+/// Swagger UI's policy: as strict, except that its CSS draws icons from
+/// `data:` SVGs. It needs no inline style (React sets styles through the
+/// CSSOM, which CSP allows); the browser tests fail on any violation.
+const DOCS_POLICY: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; \
+     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
@@ -399,13 +398,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_docs_page_allows_no_inline_script() {
+    async fn the_docs_page_allows_nothing_inline() {
         let response = get_page("/docs", None).await;
         assert_eq!(response.status(), StatusCode::OK);
         let policy = header_of(&response, header::CONTENT_SECURITY_POLICY);
         assert!(policy.starts_with("default-src 'self';"), "{policy}");
         assert!(!policy.contains("script-src"), "{policy}");
-        assert!(!policy.contains("unsafe-eval"), "{policy}");
+        assert!(!policy.contains("unsafe"), "{policy}");
         let bundle = get_page("/docs/swagger-ui/swagger-ui-bundle.js", None).await;
         assert_eq!(header_of(&bundle, header::CONTENT_TYPE), JS);
     }
