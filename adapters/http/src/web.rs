@@ -7,7 +7,9 @@
 //! carries a strict `Content-Security-Policy` (no inline script anywhere),
 //! `X-Content-Type-Options: nosniff` and a content-hash `ETag`; browsers
 //! revalidate (`Cache-Control: no-cache`) and get 304 while nothing changed.
-//! The pages need no token: the client sends its own to the API.
+//! Swagger UI's two large files also ship gzip-compressed forms.
+//! The pages need no token: the client sends its own to the API. Adding a
+//! file to `web/client/` means adding it to [`ASSETS`] (a test checks).
 
 use std::sync::{Arc, OnceLock};
 
