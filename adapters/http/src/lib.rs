@@ -11,10 +11,10 @@
 //!   problem bodies.
 //! - `bodies`: the JSON shapes of requests and answers.
 //! - `preconditions`: `If-Match` parsing.
+//! - `web`: the embedded web pages, `/` (the client) and `/docs`.
 //! - `middleware`: request ids, tracing spans, metrics, timeouts and the
 //!   net that turns any bare error answer into problem+json.
 //! - `metrics`, `openapi`: `/metrics` and `/openapi.json`.
-//! - `web`: the embedded web pages, `/` (the client) and `/docs`.
 //!
 //! Nothing here knows SQL or a database driver: another front end can call
 //! the same [`AuthService`] and [`TaskService`] methods.
