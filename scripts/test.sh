@@ -13,4 +13,5 @@ scripts/neon-local.sh --test start >&2
 # The end-to-end tests and Schemathesis start the real binary.
 cargo build --bin todo-server
 cargo test --workspace --all-targets "$@"
+scripts/browser-test.sh
 scripts/schemathesis.sh

@@ -13,6 +13,7 @@
 //! - `bodies`: the JSON shapes of requests and answers.
 //! - `preconditions`: `ETag`, `If-Match` (strong, into the use case's
 //!   `Precondition`) and `If-None-Match` (weak) syntax.
+//! - `web`: the embedded web pages, `/` (the client) and `/docs`.
 //! - `middleware`: request ids, tracing spans, metrics, timeouts and the
 //!   net that turns any bare error answer into problem+json.
 //! - `metrics`, `openapi`: `/metrics` and `/openapi.json`.
@@ -40,6 +41,7 @@ mod routes;
 mod server;
 mod state;
 mod task_routes;
+mod web;
 
 pub use application::Services;
 pub use routes::router;

@@ -92,6 +92,7 @@ pub(crate) fn router_with_shutdown_flag(
         trust_forwarded_for: settings.trust_forwarded_for,
     };
     let routes = routes
+        .merge(crate::web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
 
