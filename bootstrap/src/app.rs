@@ -1,7 +1,6 @@
 //! The composition root: builds every adapter from the settings, hands them
 //! to the use cases, binds the listener and serves until told to stop.
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +8,7 @@ use std::time::Duration;
 use adapter_crypto::{
     Argon2Hasher, InMemoryLoginLimiter, JwtTokenService, LoginLimits, SystemClock,
 };
-use adapter_http::{HttpSettings, PoolStats, Readiness, Services};
+use adapter_http::{EdgeSettings, HttpSettings, PoolStats, Readiness, Services};
 use adapter_postgres::{Database, PostgresSettings, StartupError};
 use application::ports::Clock;
 use application::use_cases::{AuthService, TaskService};
@@ -73,6 +72,7 @@ pub struct Application {
     router: axum::Router,
     database: Database,
     shutdown_grace: Duration,
+    edge: EdgeSettings,
 }
 
 impl Application {
@@ -140,6 +140,15 @@ impl Application {
             router,
             database,
             shutdown_grace: millis(server.shutdown_grace_ms),
+            edge: EdgeSettings {
+                header_read_timeout: millis(server.header_read_timeout_ms),
+                keep_alive_timeout: millis(server.keep_alive_timeout_ms),
+                body_timeout: millis(server.request_timeout_ms),
+                max_waiting_connections: server.max_waiting_connections,
+                max_request_line_bytes: server.max_request_line_bytes,
+                max_header_bytes: server.max_header_bytes,
+                max_headers: server.max_headers,
+            },
         })
     }
 
@@ -154,17 +163,13 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let serve = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stopping_tx.send(());
-        });
+        let serve =
+            adapter_http::serve_connections(self.listener, self.router, self.edge, async move {
+                shutdown.await;
+                let _ = stopping_tx.send(());
+            });
         let grace = self.shutdown_grace;
-        let mut serve = Box::pin(serve.into_future());
+        let mut serve = Box::pin(serve);
         let result = tokio::select! {
             result = &mut serve => result,
             () = async {

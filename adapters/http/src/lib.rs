@@ -14,6 +14,8 @@
 //! - `middleware`: request ids, tracing spans, metrics, timeouts and the
 //!   net that turns any bare error answer into problem+json.
 //! - `metrics`, `openapi`: `/metrics` and `/openapi.json`.
+//! - `edge`: the HTTP/1.1 server in front of the router ([`serve_connections`]):
+//!   slow and idle clients, and problem answers for refused request heads.
 //!
 //! Nothing here knows SQL or a database driver: another front end can call
 //! the same [`AuthService`] and [`TaskService`] methods.
@@ -26,6 +28,7 @@ use async_trait::async_trait;
 
 mod auth_routes;
 mod bodies;
+mod edge;
 mod extract;
 mod metrics;
 mod middleware;
@@ -37,6 +40,7 @@ mod routes;
 mod state;
 mod task_routes;
 
+pub use edge::{serve_connections, EdgeSettings};
 pub use routes::router;
 
 /// How the HTTP front end behaves; filled from configuration by bootstrap.

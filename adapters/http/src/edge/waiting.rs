@@ -1,0 +1,62 @@
+//! The bound on connections that hold a socket without a request being
+//! served: those waiting for a head (idle keep-alives) or still receiving
+//! one (slow or stalled heads). Past the bound, the one that has waited
+//! longest is closed, so an attacker opening many slow connections evicts
+//! its own, while a normal client, whose head arrives at once, is served.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use tokio::time::Instant;
+
+use super::connection::ConnShared;
+
+/// Connections currently waiting, oldest first.
+pub(crate) struct Waiting {
+    max: usize,
+    entries: Mutex<BTreeMap<(Instant, u64), Weak<ConnShared>>>,
+}
+
+impl Waiting {
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            max: max.max(1),
+            entries: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Moves connection `id` from `old` to `new` (either may be absent) and
+    /// returns the connections to close because the bound was passed.
+    pub(crate) fn update(
+        &self,
+        id: u64,
+        old: Option<Instant>,
+        new: Option<Instant>,
+        conn: &Arc<ConnShared>,
+    ) -> Vec<Arc<ConnShared>> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(since) = old {
+            entries.remove(&(since, id));
+        }
+        let Some(since) = new else {
+            return Vec::new();
+        };
+        entries.insert((since, id), Arc::downgrade(conn));
+        let mut evicted = Vec::new();
+        while entries.len() > self.max {
+            let Some((_, oldest)) = entries.pop_first() else {
+                break;
+            };
+            if let Some(oldest) = oldest.upgrade() {
+                evicted.push(oldest);
+            }
+        }
+        evicted
+    }
+
+    /// Forgets connection `id`.
+    pub(crate) fn remove(&self, id: u64, since: Instant) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.remove(&(since, id));
+    }
+}
