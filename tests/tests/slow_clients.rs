@@ -446,3 +446,60 @@ async fn heads_refused_before_routing_get_problem_bodies() {
         .unwrap();
     assert_eq!(healthz.status(), 200);
 }
+
+#[tokio::test]
+async fn sigterm_lets_a_request_in_flight_finish_and_closes_idle_connections() {
+    let mut app = TestApp::builder()
+        .env("APP__SERVER__SHUTDOWN_GRACE_MS", "60000")
+        .env("APP__SERVER__REQUEST_TIMEOUT_MS", "20000")
+        .spawn()
+        .await;
+    let host = host(&app);
+
+    let mut idle = connect(&app).await;
+    idle.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(read_answer(&mut idle).await.expect("answered").status, 200);
+
+    let login = format!(
+        r#"{{"email": "{}", "password": "not it at all"}}"#,
+        unique_email()
+    );
+    let (first, rest) = login.as_bytes().split_at(login.len() / 2);
+    let mut in_flight = connect(&app).await;
+    in_flight
+        .write_all(
+            format!(
+                "POST /api/v1/auth/login HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\n\r\n",
+                login.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    in_flight.write_all(first).await.unwrap();
+    let rest = rest.to_vec();
+    let finishing = tokio::spawn(async move {
+        // The rest of the body comes after the server was told to stop.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        in_flight.write_all(&rest).await.unwrap();
+        read_answer(&mut in_flight).await
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let status = app.stop().await;
+    assert!(
+        status.success(),
+        "exit status {status}; output:\n{}",
+        app.logs()
+    );
+    let answer = finishing
+        .await
+        .unwrap()
+        .expect("the request in flight is answered before the server exits");
+    answer.expect_problem(401, "a login in flight at SIGTERM");
+    let said = closed_by_server(&mut idle, "an idle connection at shutdown").await;
+    assert!(said.is_empty(), "{said:?}");
+}
