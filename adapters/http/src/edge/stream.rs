@@ -65,16 +65,15 @@ impl GuardedStream {
     }
 
     /// Reads at most `max` more bytes into `buf`; `Ok(0)` is the end of
-    /// the stream.
+    /// the stream. `buf` grows only by what arrived, so a stalled client
+    /// holds no more memory than it sent.
     fn read_more(&mut self, cx: &mut Context<'_>, max: usize) -> Poll<io::Result<usize>> {
-        let old = self.buf.len();
-        self.buf.resize(old + max, 0);
-        let mut read_buf = ReadBuf::new(&mut self.buf[old..]);
-        let polled = Pin::new(&mut self.io).poll_read(cx, &mut read_buf);
-        let filled = read_buf.filled().len();
-        self.buf.truncate(old + filled);
-        ready!(polled)?;
-        Poll::Ready(Ok(filled))
+        let mut scratch = [0u8; READ_CHUNK];
+        let mut read_buf = ReadBuf::new(&mut scratch[..max.min(READ_CHUNK)]);
+        ready!(Pin::new(&mut self.io).poll_read(cx, &mut read_buf))?;
+        let filled = read_buf.filled();
+        self.buf.extend_from_slice(filled);
+        Poll::Ready(Ok(filled.len()))
     }
 }
 
