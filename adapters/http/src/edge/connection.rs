@@ -282,8 +282,9 @@ pub(crate) async fn serve(
     shared.update(|state| {
         state.close.get_or_insert(Close::Silent);
     });
-    let stream = conn.into_parts().io.into_inner().into_inner();
-    finish(stream, close, linger).await;
+    let guarded = conn.into_parts().io.into_inner();
+    let linger = linger || guarded.mid_body();
+    finish(guarded.into_inner(), close, linger).await;
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -64,6 +64,12 @@ impl GuardedStream {
         self.io
     }
 
+    /// Whether the client was still owed part of a request body (hyper
+    /// answered without reading it all): it may still be sending.
+    pub(crate) fn mid_body(&self) -> bool {
+        matches!(&self.reading, Reading::Body { tracker, .. } if !tracker.is_done())
+    }
+
     /// Reads at most `max` more bytes into `buf`; `Ok(0)` is the end of
     /// the stream. `buf` grows only by what arrived, so a stalled client
     /// holds no more memory than it sent.
