@@ -3,13 +3,20 @@
 //! one (slow or stalled heads). Past the bound, the one that has waited
 //! longest is closed, so an attacker opening many slow connections evicts
 //! its own, while a normal client, whose head arrives at once, is served.
+//! A connection is only closed once it has waited [`MIN_WAIT`]: a burst of
+//! new connections whose heads are still in the kernel's buffers (the
+//! server busy) goes over the bound for a moment instead.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::connection::ConnShared;
+
+/// How long a connection waits before the bound may close it.
+pub(crate) const MIN_WAIT: Duration = Duration::from_secs(1);
 
 /// Connections currently waiting, oldest first.
 pub(crate) struct Waiting {
@@ -43,11 +50,15 @@ impl Waiting {
         };
         entries.insert((since, id), Arc::downgrade(conn));
         let mut evicted = Vec::new();
+        let now = Instant::now();
         while entries.len() > self.max {
-            let Some((_, oldest)) = entries.pop_first() else {
+            let Some(entry) = entries.first_entry() else {
                 break;
             };
-            if let Some(oldest) = oldest.upgrade() {
+            if now.saturating_duration_since(entry.key().0) < MIN_WAIT {
+                break;
+            }
+            if let Some(oldest) = entry.remove().upgrade() {
                 evicted.push(oldest);
             }
         }
