@@ -62,7 +62,8 @@ struct State {
     /// When the last answer was produced.
     idle_since: Option<Instant>,
     close: Option<Close>,
-    /// Where this connection is in [`Waiting`], if it is.
+    /// Where this connection is in [`Waiting`], if it is: from the accept
+    /// until its first head, and while any later head is partial.
     waiting_key: Option<Instant>,
     /// Read what the client still sends before closing.
     linger: bool,
@@ -118,10 +119,12 @@ impl ConnShared {
             let new = if state.in_flight || state.close.is_some() {
                 None
             } else {
+                // An idle kept-alive connection has sent a whole request
+                // already: only the keep-alive timeout closes it.
                 match state.phase {
-                    Phase::Empty => Some(state.idle_since.unwrap_or(self.accepted)),
+                    Phase::Empty if !state.served => Some(self.accepted),
                     Phase::Partial { since } => Some(since),
-                    Phase::Body => None,
+                    Phase::Empty | Phase::Body => None,
                 }
             };
             let old = std::mem::replace(&mut state.waiting_key, new);
@@ -365,6 +368,15 @@ mod tests {
         assert_eq!(close_of(&fourth), Some(Close::Silent));
         assert_eq!(close_of(&fifth), None);
         assert_eq!(close_of(&sixth), None);
+
+        // An idle kept-alive connection sent a whole request: not counted.
+        second.body_finished();
+        second.request_answered();
+        tokio::time::advance(MIN_WAIT).await;
+        let seventh = ConnShared::new(waiting.clone());
+        assert_eq!(close_of(&fifth), Some(Close::Silent));
+        assert_eq!(close_of(&second), None);
+        assert_eq!(close_of(&seventh), None);
     }
 
     #[tokio::test(start_paused = true)]

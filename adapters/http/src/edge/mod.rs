@@ -8,7 +8,7 @@
 //! - `connection`: one connection's state, timers and closing.
 //! - `stream`: the socket as hyper sees it (only accepted heads pass).
 //! - `head`: judging a head and following the body after it.
-//! - `waiting`: the bound on connections waiting for or receiving a head.
+//! - `waiting`: the bound on connections held by unfinished heads.
 //! - `service`: the router per request, `ConnectInfo`, the body deadline.
 //! - `answer`: the problem answers written without the router.
 
@@ -53,8 +53,10 @@ pub struct EdgeSettings {
     /// answer is 408 and the connection closes. At most the router's
     /// request timeout, so a slow body is never that timeout's 503.
     pub body_timeout: Duration,
-    /// Most connections waiting for or receiving a request head; past it,
-    /// the one that has waited longest is closed.
+    /// Most connections held by an unfinished request head (new ones that
+    /// sent no whole head yet, kept-alive ones part way through their next
+    /// head); past it, the one that has waited longest (at least 1 s) is
+    /// closed.
     pub max_waiting_connections: usize,
     /// Longest request line (method, target, version): 414 past it.
     pub max_request_line_bytes: usize,

@@ -1,7 +1,8 @@
-//! The bound on connections that hold a socket without a request being
-//! served: those waiting for a head (idle keep-alives) or still receiving
-//! one (slow or stalled heads). Past the bound, the one that has waited
-//! longest is closed, so an attacker opening many slow connections evicts
+//! The bound on connections held by unfinished heads: new connections
+//! that have not sent a whole head yet (slow, stalled or silent), and kept
+//! alive ones part way through their next head. Idle kept-alive connections
+//! sent a whole request already; the keep-alive timeout closes those. Past
+//! the bound, the one that has waited longest is closed, so an attacker opening many slow connections evicts
 //! its own, while a normal client, whose head arrives at once, is served.
 //! A connection is only closed once it has waited [`MIN_WAIT`]: a burst of
 //! new connections whose heads are still in the kernel's buffers (the
