@@ -36,6 +36,8 @@ use waiting::Waiting;
 
 /// hyper refuses longer request targets on its own (with an empty 414).
 const HYPER_MAX_URI: usize = u16::MAX as usize - 1;
+/// hyper's own header count, kept on the stack.
+const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
 /// Pause after a failed accept (e.g. out of file descriptors), so the loop
 /// does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -126,9 +128,12 @@ pub async fn serve_connections(
     // largest one, its header count must match ours, and the head timer is
     // the edge's.
     http.max_buf_size((limits.max_head_bytes() + 8 * 1024).max(8 * 1024))
-        .max_headers(settings.max_headers)
         .header_read_timeout(None)
         .keep_alive(true);
+    if settings.max_headers != HYPER_DEFAULT_MAX_HEADERS {
+        // Any other count makes hyper allocate the header array per request.
+        http.max_headers(settings.max_headers);
+    }
     let edge = Arc::new(Edge {
         router: app,
         http,
