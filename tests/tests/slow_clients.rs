@@ -161,7 +161,7 @@ fn parse_answer(bytes: &[u8], what: &str) -> Answer {
 #[tokio::test]
 async fn a_partial_head_is_answered_408_and_closed_after_the_header_timeout() {
     let app = TestApp::builder()
-        .env("APP__SERVER__HEADER_READ_TIMEOUT_MS", "1000")
+        .env("APP__SERVER__HEADER_READ_TIMEOUT_MS", "2000")
         .spawn()
         .await;
     let host = host(&app);
@@ -194,7 +194,7 @@ async fn a_partial_head_is_answered_408_and_closed_after_the_header_timeout() {
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     let app = TestApp::builder()
-        .env("APP__SERVER__KEEP_ALIVE_TIMEOUT_MS", "1000")
+        .env("APP__SERVER__KEEP_ALIVE_TIMEOUT_MS", "3000")
         .spawn()
         .await;
     let host = host(&app);
