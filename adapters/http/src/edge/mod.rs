@@ -4,7 +4,7 @@
 //! many, a URI too long) with a problem body instead.
 //!
 //! Layout:
-//! - [`serve_connections`]: the accept loop and graceful shutdown.
+//! - `serve_connections`: the accept loop and graceful shutdown.
 //! - `connection`: one connection's state, timers and closing.
 //! - `stream`: the socket as hyper sees it (only accepted heads pass).
 //! - `head`: judging a head and following the body after it.
@@ -51,10 +51,6 @@ pub struct EdgeSettings {
     pub header_read_timeout: Duration,
     /// A kept-alive connection with no new request for this long is closed.
     pub keep_alive_timeout: Duration,
-    /// A request body must arrive in full within this from its head, or the
-    /// answer is 408 and the connection closes. At most the router's
-    /// request timeout, so a slow body is never that timeout's 503.
-    pub body_timeout: Duration,
     /// Most connections held by an unfinished request head (new ones that
     /// sent no whole head yet, kept-alive ones part way through their next
     /// head); past it, the one that has waited longest (at least 1 s) is
@@ -68,13 +64,27 @@ pub struct EdgeSettings {
     pub max_headers: usize,
 }
 
+/// `config/default.toml`'s values (a bootstrap test checks it).
+impl Default for EdgeSettings {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(75),
+            max_waiting_connections: 2048,
+            max_request_line_bytes: 8 * 1024,
+            max_header_bytes: 32 * 1024,
+            max_headers: 100,
+        }
+    }
+}
+
 impl EdgeSettings {
-    fn validate(&self) -> io::Result<()> {
+    fn validate(&self, body_timeout: Duration) -> io::Result<()> {
         let invalid =
             |what: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, what.to_owned()));
         if self.header_read_timeout.is_zero()
             || self.keep_alive_timeout.is_zero()
-            || self.body_timeout.is_zero()
+            || body_timeout.is_zero()
         {
             return invalid("edge timeouts must be greater than 0");
         }
@@ -112,16 +122,20 @@ pub(crate) struct Edge {
 /// Serves `app` on `listener` over HTTP/1.1 until `shutdown` resolves, then
 /// stops accepting, closes idle connections and waits for requests in
 /// flight to be answered. Handlers still get `ConnectInfo<SocketAddr>`.
+/// A request body must arrive within `body_timeout` of its head (408
+/// otherwise): the router's request timeout, so a slow body is never that
+/// timeout's 503.
 ///
 /// # Errors
 /// When `settings` are out of range (before anything is served).
-pub async fn serve_connections(
+pub(crate) async fn serve_connections(
     listener: TcpListener,
     app: Router,
-    settings: EdgeSettings,
+    settings: &EdgeSettings,
+    body_timeout: Duration,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    settings.validate()?;
+    settings.validate(body_timeout)?;
     let limits = settings.limits();
     let mut http = http1::Builder::new();
     // Only whole, checked heads reach hyper: its buffer needs room for the
@@ -142,7 +156,7 @@ pub async fn serve_connections(
             header_read: settings.header_read_timeout,
             keep_alive: settings.keep_alive_timeout,
         },
-        body_timeout: settings.body_timeout,
+        body_timeout,
         waiting: Arc::new(Waiting::new(settings.max_waiting_connections)),
     });
     let (stop, stopping) = watch::channel(false);
