@@ -29,6 +29,14 @@ fn http_settings(settings: &Settings) -> adapter_http::HttpSettings {
         cors_allowed_origins: server.cors_allowed_origins.clone(),
         trust_forwarded_for: server.trust_forwarded_for,
         shutdown_grace: millis(server.shutdown_grace_ms),
+        edge: adapter_http::EdgeSettings {
+            header_read_timeout: millis(server.header_read_timeout_ms),
+            keep_alive_timeout: millis(server.keep_alive_timeout_ms),
+            max_waiting_connections: server.max_waiting_connections,
+            max_request_line_bytes: server.max_request_line_bytes,
+            max_header_bytes: server.max_header_bytes,
+            max_headers: server.max_headers,
+        },
     }
 }
 
@@ -49,5 +57,18 @@ mod tests {
         );
         assert_eq!(configured.trust_forwarded_for, built_in.trust_forwarded_for);
         assert_eq!(configured.shutdown_grace, built_in.shutdown_grace);
+        let (configured, built_in) = (configured.edge, built_in.edge);
+        assert_eq!(configured.header_read_timeout, built_in.header_read_timeout);
+        assert_eq!(configured.keep_alive_timeout, built_in.keep_alive_timeout);
+        assert_eq!(
+            configured.max_waiting_connections,
+            built_in.max_waiting_connections
+        );
+        assert_eq!(
+            configured.max_request_line_bytes,
+            built_in.max_request_line_bytes
+        );
+        assert_eq!(configured.max_header_bytes, built_in.max_header_bytes);
+        assert_eq!(configured.max_headers, built_in.max_headers);
     }
 }

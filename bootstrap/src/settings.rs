@@ -27,6 +27,12 @@ pub struct ServerSettings {
     pub request_timeout_ms: u64,
     pub body_limit_bytes: usize,
     pub shutdown_grace_ms: u64,
+    pub header_read_timeout_ms: u64,
+    pub keep_alive_timeout_ms: u64,
+    pub max_waiting_connections: usize,
+    pub max_request_line_bytes: usize,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
     pub cors_allowed_origins: Vec<String>,
     pub trust_forwarded_for: bool,
 }
@@ -163,6 +169,14 @@ impl Settings {
         }
         for (key, value) in [
             ("server.request_timeout_ms", self.server.request_timeout_ms),
+            (
+                "server.header_read_timeout_ms",
+                self.server.header_read_timeout_ms,
+            ),
+            (
+                "server.keep_alive_timeout_ms",
+                self.server.keep_alive_timeout_ms,
+            ),
             ("database.wait_timeout_ms", self.database.wait_timeout_ms),
             (
                 "database.connect_timeout_ms",
@@ -189,6 +203,17 @@ impl Settings {
         }
         if self.server.body_limit_bytes < 1024 {
             return fail("server.body_limit_bytes must be at least 1024");
+        }
+        if self.server.max_waiting_connections == 0 || self.server.max_headers == 0 {
+            return fail(
+                "server.max_waiting_connections and server.max_headers must be at least 1",
+            );
+        }
+        if !(16..=65534).contains(&self.server.max_request_line_bytes) {
+            return fail("server.max_request_line_bytes must be between 16 and 65534");
+        }
+        if self.server.max_header_bytes < 1024 {
+            return fail("server.max_header_bytes must be at least 1024");
         }
         Ok(())
     }

@@ -19,6 +19,8 @@
 //! - `metrics`, `openapi`: `/metrics` and `/openapi.json`.
 //! - `server`: [`serve`], which owns the listener loop, graceful shutdown
 //!   and its grace period.
+//! - `edge`: the HTTP/1.1 connections under [`serve`]: slow and idle
+//!   clients, and problem answers for request heads refused before routing.
 //!
 //! Nothing here knows SQL or a database driver, and nothing here decides a
 //! rule: handlers parse the protocol, call a use case from
@@ -30,6 +32,7 @@ use std::time::Duration;
 
 mod auth_routes;
 mod bodies;
+mod edge;
 mod extract;
 mod metrics;
 mod middleware;
@@ -44,6 +47,7 @@ mod task_routes;
 mod web;
 
 pub use application::Services;
+pub use edge::EdgeSettings;
 pub use routes::router;
 pub use server::serve;
 
@@ -62,6 +66,9 @@ pub struct HttpSettings {
     pub trust_forwarded_for: bool,
     /// On shutdown, how long requests in flight may still take.
     pub shutdown_grace: Duration,
+    /// Connection limits: head and keep-alive timeouts, the bound on slow
+    /// heads, head sizes.
+    pub edge: EdgeSettings,
 }
 
 impl Default for HttpSettings {
@@ -72,6 +79,7 @@ impl Default for HttpSettings {
             cors_allowed_origins: Vec::new(),
             trust_forwarded_for: false,
             shutdown_grace: Duration::from_secs(10),
+            edge: EdgeSettings::default(),
         }
     }
 }

@@ -2,13 +2,13 @@
 //! no HTTP framework. It owns the accept loop, graceful shutdown and the
 //! grace period (mini-redis's `server::run(listener, shutdown)`).
 
-use std::future::{Future, IntoFuture};
-use std::net::SocketAddr;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use crate::edge::serve_connections;
 use crate::routes::router_with_shutdown_flag;
 use crate::{HttpSettings, Services};
 
@@ -17,7 +17,7 @@ use crate::{HttpSettings, Services};
 /// flight get `settings.shutdown_grace` to finish before this returns.
 ///
 /// # Errors
-/// An I/O error of the listener.
+/// An I/O error of the listener, or edge settings out of range.
 pub async fn serve(
     listener: TcpListener,
     services: Services,
@@ -25,19 +25,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let grace = settings.shutdown_grace;
+    let (edge, request_timeout) = (settings.edge.clone(), settings.request_timeout);
     let shutting_down = Arc::new(AtomicBool::new(false));
     let router = router_with_shutdown_flag(services, settings, shutting_down.clone());
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let serving = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let serving = serve_connections(listener, router, &edge, request_timeout, async move {
         shutdown.await;
         shutting_down.store(true, Ordering::Relaxed);
         let _ = stopping_tx.send(());
-    })
-    .into_future();
+    });
     tokio::select! {
         result = serving => result,
         () = async {
