@@ -9,7 +9,7 @@ use std::time::Duration;
 use adapter_crypto::{
     Argon2Hasher, InMemoryLoginLimiter, JwtTokenService, LoginLimits, SystemClock,
 };
-use adapter_http::{HttpSettings, PoolStats, Readiness, Services};
+use adapter_http::{HttpSettings, MetricsToken, PoolStats, Readiness, Services};
 use adapter_postgres::{Database, PostgresSettings, StartupError};
 use application::ports::Clock;
 use application::use_cases::{AuthService, TaskService};
@@ -122,6 +122,10 @@ impl Application {
             body_limit_bytes: server.body_limit_bytes,
             cors_allowed_origins: server.cors_allowed_origins.clone(),
             trust_forwarded_for: server.trust_forwarded_for,
+            metrics_token: server
+                .metrics_token
+                .as_ref()
+                .and_then(|token| MetricsToken::new(token.expose_secret())),
         };
         let router = adapter_http::router(
             Services {

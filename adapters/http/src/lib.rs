@@ -37,6 +37,7 @@ mod routes;
 mod state;
 mod task_routes;
 
+pub use metrics::MetricsToken;
 pub use routes::router;
 
 /// How the HTTP front end behaves; filled from configuration by bootstrap.
@@ -51,6 +52,9 @@ pub struct HttpSettings {
     /// Take the client address for login limiting from the right-most
     /// `X-Forwarded-For` entry. Only behind a proxy that sets it.
     pub trust_forwarded_for: bool,
+    /// When set, `/metrics` answers only requests carrying it as a bearer
+    /// token (401 otherwise). `None`: open, for local use.
+    pub metrics_token: Option<MetricsToken>,
 }
 
 impl Default for HttpSettings {
@@ -60,6 +64,7 @@ impl Default for HttpSettings {
             body_limit_bytes: 64 * 1024,
             cors_allowed_origins: Vec::new(),
             trust_forwarded_for: false,
+            metrics_token: None,
         }
     }
 }

@@ -54,7 +54,7 @@ pub fn router(services: Services, settings: HttpSettings) -> Router {
         auth: services.auth,
         tasks: services.tasks,
         readiness: services.readiness,
-        metrics: Arc::new(Metrics::new()),
+        metrics: Arc::new(Metrics::new(settings.metrics_token.clone())),
         openapi_json: Arc::new(openapi::document_json()),
         body_limit_bytes: settings.body_limit_bytes,
         trust_forwarded_for: settings.trust_forwarded_for,

@@ -32,6 +32,42 @@ async fn a_missing_or_wrong_content_type_is_415() {
 }
 
 #[tokio::test]
+async fn a_compressed_body_or_a_charset_other_than_utf8_is_415() {
+    for (content_type, encoding) in [
+        ("application/json; charset=iso-8859-1", None),
+        ("application/json; charset=utf-16le", None),
+        ("application/json", Some("gzip")),
+        ("application/json", Some("identity, deflate")),
+    ] {
+        let mut builder = authed("POST", "/api/v1/tasks").header("content-type", content_type);
+        if let Some(encoding) = encoding {
+            builder = builder.header("content-encoding", encoding);
+        }
+        let request = builder.body(Body::from(r#"{"title": "x"}"#)).unwrap();
+        send(Harness::new().router(), request).await.problem(415);
+    }
+}
+
+#[tokio::test]
+async fn a_key_given_twice_in_a_body_is_400() {
+    for body in [
+        r#"{"title": "", "title": "ok"}"#,
+        r#"{"title": "ok", "priority": "low", "priority": "high"}"#,
+    ] {
+        let answer = send(
+            Harness::new().router(),
+            create_with(Some("application/json"), body),
+        )
+        .await;
+        let problem = answer.problem(400);
+        assert!(
+            problem["detail"].as_str().unwrap().contains("key twice"),
+            "{problem}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn malformed_json_is_400() {
     for body in [
         &b"{\"title\": "[..],

@@ -126,6 +126,7 @@ impl Harness {
                 body_limit_bytes: 64 * 1024,
                 cors_allowed_origins: Vec::new(),
                 trust_forwarded_for: false,
+                metrics_token: None,
             },
         }
     }
