@@ -105,9 +105,22 @@ impl Title {
     }
 
     /// A title read back from storage, kept as stored: rows written before
-    /// a rule was tightened must still be readable.
-    pub fn from_storage(stored: String) -> Self {
-        Self(stored)
+    /// the text rules were tightened must stay readable, so only what every
+    /// stored title ever satisfied is checked (no NUL, not all whitespace,
+    /// at most 200 characters).
+    pub fn from_storage(stored: String) -> Result<Self, ValidationError> {
+        if stored.contains('\0') {
+            return Err(ValidationError::NulCharacter);
+        }
+        if stored.trim().is_empty() {
+            return Err(ValidationError::Blank);
+        }
+        if stored.chars().count() > MAX_TITLE_CHARS {
+            return Err(ValidationError::TooLong {
+                max: MAX_TITLE_CHARS,
+            });
+        }
+        Ok(Self(stored))
     }
 
     pub fn as_str(&self) -> &str {
@@ -131,9 +144,18 @@ impl Description {
         Ok(Self(raw.to_owned()))
     }
 
-    /// A description read back from storage, kept as stored.
-    pub fn from_storage(stored: String) -> Self {
-        Self(stored)
+    /// A description read back from storage, kept as stored (see
+    /// [`Title::from_storage`]).
+    pub fn from_storage(stored: String) -> Result<Self, ValidationError> {
+        if stored.contains('\0') {
+            return Err(ValidationError::NulCharacter);
+        }
+        if stored.chars().count() > MAX_DESCRIPTION_CHARS {
+            return Err(ValidationError::TooLong {
+                max: MAX_DESCRIPTION_CHARS,
+            });
+        }
+        Ok(Self(stored))
     }
 
     pub fn as_str(&self) -> &str {
@@ -327,6 +349,21 @@ mod tests {
             Err(ValidationError::BidiControl)
         );
         assert!(Description::parse("two\nlines\tand a tab").is_ok());
+    }
+
+    #[test]
+    fn stored_text_is_read_under_the_rules_it_was_written_with() {
+        let legacy = "\u{202E}old\ttitle".to_owned();
+        assert_eq!(
+            Title::from_storage(legacy.clone()).unwrap().as_str(),
+            legacy
+        );
+        assert_eq!(
+            Title::from_storage("   ".into()),
+            Err(ValidationError::Blank)
+        );
+        assert!(Description::from_storage("\u{7}".into()).is_ok());
+        assert!(Description::from_storage("d".repeat(5001)).is_err());
     }
 
     #[test]

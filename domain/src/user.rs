@@ -24,9 +24,19 @@ impl UserName {
     }
 
     /// A name read back from storage, kept as stored: rows written before
-    /// a rule was tightened must still be readable.
-    pub fn from_storage(stored: String) -> Self {
-        Self(stored)
+    /// the text rules were tightened must stay readable, so only what every
+    /// stored name ever satisfied is checked (no NUL, at most 100
+    /// characters).
+    pub fn from_storage(stored: String) -> Result<Self, ValidationError> {
+        if stored.contains('\0') {
+            return Err(ValidationError::NulCharacter);
+        }
+        if stored.chars().count() > MAX_NAME_CHARS {
+            return Err(ValidationError::TooLong {
+                max: MAX_NAME_CHARS,
+            });
+        }
+        Ok(Self(stored))
     }
 
     pub fn as_str(&self) -> &str {

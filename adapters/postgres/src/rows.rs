@@ -40,10 +40,13 @@ pub(crate) fn task_at(row: &Row, start: usize) -> Result<Option<Task>, RepoError
     Ok(Some(Task {
         id: TaskId::from_uuid(id),
         user_id: UserId::from_uuid(get(row, start + 1)?),
-        // Kept as stored: a row written before a text rule was tightened
-        // stays readable (the table's CHECKs still bound its length).
-        title: Title::from_storage(title),
-        description: description.map(Description::from_storage),
+        // Read under the rules it was written with: a row stored before a
+        // text rule was tightened stays readable.
+        title: Title::from_storage(title).map_err(|e| corrupt("title", e))?,
+        description: description
+            .map(Description::from_storage)
+            .transpose()
+            .map_err(|e| corrupt("description", e))?,
         completed: get(row, start + 4)?,
         priority: priority.parse().map_err(|e| corrupt("priority", e))?,
         due_at: get::<Option<Timestamp>>(row, start + 6)?,
@@ -60,7 +63,10 @@ pub(crate) fn user_at(row: &Row, start: usize) -> Result<User, RepoError> {
     Ok(User {
         id: UserId::from_uuid(get(row, start)?),
         email: Email::parse(&email).map_err(|e| corrupt("email", e))?,
-        name: name.map(UserName::from_storage),
+        name: name
+            .map(UserName::from_storage)
+            .transpose()
+            .map_err(|e| corrupt("name", e))?,
         password_hash: PasswordHash::new(get(row, start + 3)?),
         created_at: get(row, start + 4)?,
         updated_at: get(row, start + 5)?,
