@@ -14,8 +14,7 @@ use serde::{Deserialize, Deserializer};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
-/// A JSON request body, parsed, with the raw bytes it came from (for the
-/// idempotency fingerprint).
+/// A JSON request body, parsed.
 ///
 /// - no or another `Content-Type`, a `charset` other than UTF-8, or a
 ///   `Content-Encoding` other than `identity` → 415
@@ -26,7 +25,6 @@ use crate::state::AppState;
 ///   422 naming the field
 pub(crate) struct JsonBody<T> {
     pub(crate) value: T,
-    pub(crate) raw: Bytes,
 }
 
 impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
@@ -42,7 +40,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             }
         })?;
         let value = parse_json(&raw)?;
-        Ok(Self { value, raw })
+        Ok(Self { value })
     }
 }
 

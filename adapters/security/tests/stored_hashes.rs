@@ -1,7 +1,7 @@
 //! Hashes already in users' rows must keep verifying across upgrades of the
 //! argon2 crate, and a password registered in NFC must log in typed in NFD.
 
-use adapter_crypto::Argon2Hasher;
+use adapter_security::Argon2Hasher;
 use application::ports::PasswordHasher;
 use domain::{Password, PasswordHash};
 
