@@ -1,5 +1,5 @@
 -- Ceiling for the service's create scenario: the PostgreSQL adapter's statement,
--- copied from adapters/postgres/src/task_repo.rs (create_sql(false): no Idempotency-Key) on 2026-11-27.
+-- copied from adapters/postgres/src/task_repo.rs (create_plain_sql: no Idempotency-Key) on 2026-11-27.
 -- Re-copy it when the adapter's SQL changes.
 -- Parameters keep their place as pgbench variables (:sid = $1 session, :uid = $2 user,
 -- :now = $3, ...). -M prepared (bench/prepared.sh) parses and plans each statement once

@@ -28,7 +28,7 @@ WITH s AS (
             FROM tasks AS t
             WHERE s.ok AND t.user_id = :uid
               AND (NULL::boolean IS NULL OR t.completed = NULL)
-              AND (NULL::text IS NULL OR strpos(lower(t.title), lower(NULL)) > 0)
+              AND (NULL::text IS NULL OR strpos(task_search_key(t.title), task_search_key(NULL)) > 0)
               AND (NOT :hascursor OR (t.created_at, t.id) < (:zero_ts, :nil_uuid))
             ORDER BY t.created_at DESC, t.id DESC
             LIMIT :limit

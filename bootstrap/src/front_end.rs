@@ -4,6 +4,7 @@
 
 use std::future::Future;
 
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
 use crate::compose::Built;
@@ -37,6 +38,10 @@ fn http_settings(settings: &Settings) -> adapter_http::HttpSettings {
             max_header_bytes: server.max_header_bytes,
             max_headers: server.max_headers,
         },
+        metrics_token: server
+            .metrics_token
+            .as_ref()
+            .and_then(|token| adapter_http::MetricsToken::new(token.expose_secret())),
     }
 }
 

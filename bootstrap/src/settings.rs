@@ -35,6 +35,10 @@ pub struct ServerSettings {
     pub max_headers: usize,
     pub cors_allowed_origins: Vec<String>,
     pub trust_forwarded_for: bool,
+    /// From `APP__SERVER__METRICS_TOKEN`: when set, `/metrics` requires it
+    /// as a bearer token. A secret, so never in the config files.
+    #[serde(default)]
+    pub metrics_token: Option<SecretString>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -201,6 +205,11 @@ impl Settings {
                 return Err(SettingsError(format!("{key} must be greater than 0")));
             }
         }
+        if let Some(token) = &self.server.metrics_token {
+            if token.expose_secret().trim().len() < 16 {
+                return fail("server.metrics_token must be at least 16 characters when set");
+            }
+        }
         if self.server.body_limit_bytes < 1024 {
             return fail("server.body_limit_bytes must be at least 1024");
         }
@@ -341,6 +350,28 @@ pub(crate) mod tests {
         let s = Settings::load(&src).unwrap();
         assert!(s.database.require_neon_host);
         assert_eq!(s.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn metrics_token_comes_from_the_environment_and_is_off_by_default() {
+        let s = Settings::load(&sources(&[("JWT_SECRET", SECRET)])).unwrap();
+        assert!(s.server.metrics_token.is_none());
+        let s = Settings::load(&sources(&[
+            ("JWT_SECRET", SECRET),
+            ("APP__SERVER__METRICS_TOKEN", "scrape-me-0123456789"),
+        ]))
+        .unwrap();
+        let token = s.server.metrics_token.as_ref().unwrap();
+        assert_eq!(token.expose_secret(), "scrape-me-0123456789");
+        assert!(!format!("{s:?}").contains("scrape-me"));
+        let err = Settings::load(&sources(&[
+            ("JWT_SECRET", SECRET),
+            ("APP__SERVER__METRICS_TOKEN", "short"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("server.metrics_token"), "{err}");
+        assert!(!err.contains("short"), "{err}");
     }
 
     #[test]

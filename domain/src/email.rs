@@ -1,6 +1,10 @@
-//! Email addresses: the account's login name, compared case-insensitively.
+//! Email addresses: the account's login name, compared case-insensitively
+//! in every script.
 
 use std::fmt;
+
+use caseless::Caseless;
+use unicode_normalization::UnicodeNormalization;
 
 /// The longest address SMTP can carry (RFC 5321 path limit).
 pub const MAX_EMAIL_LEN: usize = 254;
@@ -16,8 +20,11 @@ pub enum EmailError {
     Invalid,
 }
 
-/// A trimmed, plausible email address, stored lower-cased so that
-/// `A@x.io` and `a@x.io` are one account everywhere.
+/// A trimmed, plausible email address, stored in its canonical caseless
+/// form (Unicode full case folding between canonical decompositions, then
+/// NFC), so that `A@x.io` and `a@x.io`, `ÉCOLE@x.io` typed precomposed or
+/// decomposed, and `STRASSE@x.io` and `straße@x.io` are one account
+/// everywhere.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
@@ -33,12 +40,23 @@ impl Email {
         if !is_plausible(trimmed) {
             return Err(EmailError::Invalid);
         }
-        Ok(Self(trimmed.to_lowercase()))
+        Ok(Self(canonical_caseless(trimmed)))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Unicode canonical caseless matching's key (Unicode §3.13, D145):
+/// NFD, full case folding, NFD again; then NFC, the form stored.
+fn canonical_caseless(s: &str) -> String {
+    s.nfd()
+        .default_case_fold()
+        .nfd()
+        .collect::<String>()
+        .nfc()
+        .collect()
 }
 
 /// One `@`, a non-empty local part, a dotted domain of sane labels, no
@@ -86,6 +104,22 @@ mod tests {
         let email = Email::parse("  Ada.Lovelace@Example.COM ").unwrap();
         assert_eq!(email.as_str(), "ada.lovelace@example.com");
         assert_eq!(email, Email::parse("ada.lovelace@example.com").unwrap());
+    }
+
+    #[test]
+    fn look_alike_spellings_are_one_address() {
+        let nfc = Email::parse("\u{00C9}cole@Example.fr").unwrap();
+        let nfd = Email::parse("E\u{0301}COLE@example.FR").unwrap();
+        assert_eq!(nfc, nfd);
+        assert_eq!(nfc.as_str(), "\u{00E9}cole@example.fr");
+        assert_eq!(
+            Email::parse("STRASSE@x.de").unwrap(),
+            Email::parse("stra\u{00DF}e@x.de").unwrap()
+        );
+        assert_eq!(
+            Email::parse("\u{039F}\u{0394}\u{039F}\u{03A3}@x.gr").unwrap(),
+            Email::parse("\u{03BF}\u{03B4}\u{03BF}\u{03C2}@x.gr").unwrap()
+        );
     }
 
     #[test]

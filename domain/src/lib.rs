@@ -6,6 +6,7 @@
 //! - [`session`]: login sessions and when they stop being valid.
 //! - [`task`]: tasks, their fields' rules and the PATCH semantics.
 //! - [`task_query`]: filters, sort orders and opaque page cursors for listing.
+//! - [`text`]: what counts as blank, and the characters text fields refuse.
 //!
 //! Every value object has a private field and one validating constructor, so a
 //! value that exists is valid everywhere. Nothing here does I/O.
@@ -16,6 +17,7 @@ pub mod password;
 pub mod session;
 pub mod task;
 pub mod task_query;
+pub mod text;
 pub mod user;
 
 /// Instants are UTC with microsecond precision, which is what PostgreSQL keeps.

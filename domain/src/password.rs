@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use unicode_normalization::UnicodeNormalization;
+
 pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_CHARS: usize = 128;
 
@@ -13,27 +15,31 @@ pub enum PasswordError {
     TooLong,
 }
 
-/// A plain password that meets the policy. Its `Debug` never shows the text,
-/// so it cannot leak through a log line or a panic message.
+/// A plain password that meets the policy, in Unicode NFC (NIST SP 800-63B
+/// §5.1.1.2), so the same password typed precomposed or decomposed hashes
+/// the same. Its `Debug` never shows the text, so it cannot leak through a
+/// log line or a panic message.
 #[derive(Clone)]
 pub struct Password(String);
 
 impl Password {
     pub fn parse(raw: &str) -> Result<Self, PasswordError> {
+        let raw = nfc(raw);
         let chars = raw.chars().count();
         if chars < MIN_PASSWORD_CHARS {
             Err(PasswordError::TooShort)
         } else if chars > MAX_PASSWORD_CHARS {
             Err(PasswordError::TooLong)
         } else {
-            Ok(Self(raw.to_owned()))
+            Ok(Self(raw))
         }
     }
 
-    /// Wraps a login attempt's password without the policy: a login must be
-    /// answered "unauthorized", not "invalid", whatever was typed.
+    /// Wraps a login attempt's password (NFC too) without the policy: a
+    /// login must be answered "unauthorized", not "invalid", whatever was
+    /// typed.
     pub fn for_login(raw: &str) -> Self {
-        Self(raw.to_owned())
+        Self(nfc(raw))
     }
 
     /// The secret itself, for the hasher only.
@@ -46,6 +52,10 @@ impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Password([redacted])")
     }
+}
+
+fn nfc(raw: &str) -> String {
+    raw.nfc().collect()
 }
 
 /// A password hash as stored: an Argon2id PHC string.
@@ -96,11 +106,22 @@ mod tests {
         assert!(!format!("{hash:?}").contains("secretstuff"));
     }
 
+    #[test]
+    fn passwords_are_nfc_normalized_for_registration_and_login() {
+        let precomposed = "caf\u{00E9} cr\u{00E8}me";
+        let decomposed = "cafe\u{0301} cre\u{0300}me";
+        let registered = Password::parse(precomposed).unwrap();
+        assert_eq!(registered.expose(), precomposed);
+        assert_eq!(Password::for_login(decomposed).expose(), precomposed);
+        assert_eq!(Password::parse(decomposed).unwrap().expose(), precomposed);
+    }
+
     proptest! {
         #[test]
-        fn accepted_passwords_keep_their_text(raw in any::<String>()) {
+        fn accepted_passwords_keep_their_text_up_to_nfc(raw in any::<String>()) {
             if let Ok(p) = Password::parse(&raw) {
-                prop_assert_eq!(p.expose(), raw.as_str());
+                let expected = nfc(&raw);
+                prop_assert_eq!(p.expose(), expected.as_str());
             }
         }
     }

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::{TaskId, Timestamp, UserId};
+use chrono::{DateTime, Utc};
+
+use crate::{text, TaskId, Timestamp, UserId};
 
 pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_DESCRIPTION_CHARS: usize = 5000;
@@ -19,29 +21,59 @@ pub enum ValidationError {
     UnknownPriority,
     #[error("must not contain NUL characters")]
     NulCharacter,
+    #[error("must not contain control characters")]
+    ControlCharacter,
+    #[error("must not contain bidirectional override or isolate characters")]
+    BidiControl,
+    #[error(
+        "must be from 0000-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z once converted to UTC"
+    )]
+    OutOfRange,
 }
 
-/// PostgreSQL text cannot hold NUL, so it is refused up front instead of
-/// failing in the database.
-fn reject_nul(raw: &str) -> Result<(), ValidationError> {
-    if raw.contains('\0') {
-        Err(ValidationError::NulCharacter)
+/// The earliest instant a timestamp field may hold: every instant answered
+/// is then an RFC 3339 date-time with a four-digit year, and lies well
+/// inside PostgreSQL's `timestamptz` range.
+pub fn earliest_instant() -> Timestamp {
+    DateTime::<Utc>::from_timestamp_micros(EARLIEST_MICROS).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// The latest instant a timestamp field may hold (see [`earliest_instant`]).
+pub fn latest_instant() -> Timestamp {
+    DateTime::<Utc>::from_timestamp_micros(LATEST_MICROS).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z in microseconds
+/// since the Unix epoch.
+const EARLIEST_MICROS: i64 = -62_167_219_200_000_000;
+const LATEST_MICROS: i64 = 253_402_300_799_999_999;
+
+/// Whether `at` lies in the four-digit years (UTC), the range every
+/// timestamp field of the service keeps to.
+pub fn in_four_digit_years(at: &Timestamp) -> bool {
+    (EARLIEST_MICROS..=LATEST_MICROS).contains(&at.timestamp_micros())
+}
+
+/// A due date: any instant in the four-digit years once in UTC.
+pub fn check_due_at(at: Timestamp) -> Result<Timestamp, ValidationError> {
+    if in_four_digit_years(&at) {
+        Ok(at)
     } else {
-        Ok(())
+        Err(ValidationError::OutOfRange)
     }
 }
 
-/// A task title: 1..=200 characters, not blank after trimming. The text is
-/// kept as given.
+/// A task title: 1..=200 characters on one line, with at least one visible
+/// character, no control and no bidi override. The text is kept as given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Title(String);
 
 impl Title {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        reject_nul(raw)?;
-        if raw.trim().is_empty() {
+        if text::is_blank(raw) {
             return Err(ValidationError::Blank);
         }
+        text::check_single_line(raw)?;
         if raw.chars().count() > MAX_TITLE_CHARS {
             return Err(ValidationError::TooLong {
                 max: MAX_TITLE_CHARS,
@@ -50,24 +82,58 @@ impl Title {
         Ok(Self(raw.to_owned()))
     }
 
+    /// A title read back from storage, kept as stored: rows written before
+    /// the text rules were tightened must stay readable, so only what every
+    /// stored title ever satisfied is checked (no NUL, not all whitespace,
+    /// at most 200 characters).
+    pub fn from_storage(stored: String) -> Result<Self, ValidationError> {
+        if stored.contains('\0') {
+            return Err(ValidationError::NulCharacter);
+        }
+        if stored.trim().is_empty() {
+            return Err(ValidationError::Blank);
+        }
+        if stored.chars().count() > MAX_TITLE_CHARS {
+            return Err(ValidationError::TooLong {
+                max: MAX_TITLE_CHARS,
+            });
+        }
+        Ok(Self(stored))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
-/// A task description: at most 5000 characters.
+/// A task description: at most 5000 characters; line breaks and tabs are
+/// allowed, other controls and bidi overrides are not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Description(String);
 
 impl Description {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        reject_nul(raw)?;
+        text::check_multi_line(raw)?;
         if raw.chars().count() > MAX_DESCRIPTION_CHARS {
             return Err(ValidationError::TooLong {
                 max: MAX_DESCRIPTION_CHARS,
             });
         }
         Ok(Self(raw.to_owned()))
+    }
+
+    /// A description read back from storage, kept as stored (see
+    /// [`Title::from_storage`]).
+    pub fn from_storage(stored: String) -> Result<Self, ValidationError> {
+        if stored.contains('\0') {
+            return Err(ValidationError::NulCharacter);
+        }
+        if stored.chars().count() > MAX_DESCRIPTION_CHARS {
+            return Err(ValidationError::TooLong {
+                max: MAX_DESCRIPTION_CHARS,
+            });
+        }
+        Ok(Self(stored))
     }
 
     pub fn as_str(&self) -> &str {
@@ -245,6 +311,61 @@ mod tests {
         );
         assert_eq!(Title::parse(" padded ").unwrap().as_str(), " padded ");
         assert_eq!(Title::parse("a\0b"), Err(ValidationError::NulCharacter));
+    }
+
+    #[test]
+    fn invisible_titles_are_blank_and_controls_are_refused() {
+        assert_eq!(
+            Title::parse("\u{200B}\u{200D}\u{FEFF}"),
+            Err(ValidationError::Blank)
+        );
+        assert_eq!(
+            Title::parse("\u{202E}txt.exe"),
+            Err(ValidationError::BidiControl)
+        );
+        assert_eq!(
+            Title::parse("line\nbreak"),
+            Err(ValidationError::ControlCharacter)
+        );
+        assert_eq!(
+            Description::parse("x\u{2067}y"),
+            Err(ValidationError::BidiControl)
+        );
+        assert!(Description::parse("two\nlines\tand a tab").is_ok());
+    }
+
+    #[test]
+    fn stored_text_is_read_under_the_rules_it_was_written_with() {
+        let legacy = "\u{202E}old\ttitle".to_owned();
+        assert_eq!(
+            Title::from_storage(legacy.clone()).unwrap().as_str(),
+            legacy
+        );
+        assert_eq!(
+            Title::from_storage("   ".into()),
+            Err(ValidationError::Blank)
+        );
+        assert!(Description::from_storage("\u{7}".into()).is_ok());
+        assert!(Description::from_storage("d".repeat(5001)).is_err());
+    }
+
+    #[test]
+    fn due_dates_stay_in_the_four_digit_years() {
+        let first = earliest_instant();
+        let last = latest_instant();
+        assert_eq!(first.to_rfc3339(), "0000-01-01T00:00:00+00:00");
+        assert_eq!(
+            last.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "9999-12-31T23:59:59.999999Z"
+        );
+        assert_eq!(check_due_at(first), Ok(first));
+        assert_eq!(check_due_at(last), Ok(last));
+        let micro = chrono::Duration::microseconds(1);
+        assert_eq!(
+            check_due_at(first - micro),
+            Err(ValidationError::OutOfRange)
+        );
+        assert_eq!(check_due_at(last + micro), Err(ValidationError::OutOfRange));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 
+use crate::task::in_four_digit_years;
 use crate::{Priority, Task, TaskId, Timestamp};
 
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -157,9 +158,14 @@ impl Cursor {
     }
 }
 
+/// An instant of a cursor: only one a stored task can hold (the four-digit
+/// years), so a tampered cursor is refused here instead of failing in the
+/// database, whose range is narrower than chrono's.
 fn micros(text: &str) -> Result<Timestamp, CursorError> {
     let value: i64 = text.parse().map_err(|_| CursorError::Malformed)?;
-    DateTime::<Utc>::from_timestamp_micros(value).ok_or(CursorError::Malformed)
+    DateTime::<Utc>::from_timestamp_micros(value)
+        .filter(in_four_digit_years)
+        .ok_or(CursorError::Malformed)
 }
 
 #[cfg(test)]
@@ -219,6 +225,25 @@ mod tests {
     }
 
     #[test]
+    fn cursor_with_an_instant_postgresql_cannot_hold_is_malformed() {
+        // PostgreSQL's timestamptz starts in 4713 BC; chrono reaches 262143 BC.
+        let id = TaskId::new();
+        for (created, due) in [
+            ("-8000000000000000000", "-"),
+            ("0", "-8000000000000000000"),
+            ("-62167219200000001", "-"),
+            ("253402300800000000", "-"),
+        ] {
+            let plain = format!("c1|due_at|{id}|{created}|{due}|low");
+            assert_eq!(
+                Cursor::decode(&URL_SAFE_NO_PAD.encode(plain), TaskSort::DueAsc),
+                Err(CursorError::Malformed),
+                "{created} {due}"
+            );
+        }
+    }
+
+    #[test]
     fn sort_names_match_the_contract() {
         for name in ["created_at", "-created_at", "due_at", "priority"] {
             assert_eq!(name.parse::<TaskSort>().unwrap().as_str(), name);
@@ -238,7 +263,7 @@ mod tests {
         }
 
         #[test]
-        fn encoded_cursors_round_trip(micros in -1_000_000_000_000i64..4_000_000_000_000_000i64, due in proptest::option::of(0i64..4_000_000_000_000_000i64)) {
+        fn encoded_cursors_round_trip(micros in -62_167_219_200_000_000i64..253_402_300_799_999_999i64, due in proptest::option::of(0i64..253_402_300_799_999_999i64)) {
             let cursor = Cursor {
                 sort: TaskSort::DueAsc,
                 id: TaskId::new(),

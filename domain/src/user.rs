@@ -1,24 +1,42 @@
 //! User accounts.
 
-use crate::{Email, PasswordHash, Timestamp, UserId, ValidationError};
+use crate::{text, Email, PasswordHash, Timestamp, UserId, ValidationError};
 
 pub const MAX_NAME_CHARS: usize = 100;
 
-/// An optional display name, at most 100 characters.
+/// An optional display name: at most 100 characters on one line, with at
+/// least one visible character, no control and no bidi override.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserName(String);
 
 impl UserName {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        if raw.contains('\0') {
-            return Err(ValidationError::NulCharacter);
+        if text::is_blank(raw) {
+            return Err(ValidationError::Blank);
         }
+        text::check_single_line(raw)?;
         if raw.chars().count() > MAX_NAME_CHARS {
             return Err(ValidationError::TooLong {
                 max: MAX_NAME_CHARS,
             });
         }
         Ok(Self(raw.to_owned()))
+    }
+
+    /// A name read back from storage, kept as stored: rows written before
+    /// the text rules were tightened must stay readable, so only what every
+    /// stored name ever satisfied is checked (no NUL, at most 100
+    /// characters).
+    pub fn from_storage(stored: String) -> Result<Self, ValidationError> {
+        if stored.contains('\0') {
+            return Err(ValidationError::NulCharacter);
+        }
+        if stored.chars().count() > MAX_NAME_CHARS {
+            return Err(ValidationError::TooLong {
+                max: MAX_NAME_CHARS,
+            });
+        }
+        Ok(Self(stored))
     }
 
     pub fn as_str(&self) -> &str {
@@ -63,5 +81,28 @@ mod tests {
         assert!(UserName::parse(&"n".repeat(100)).is_ok());
         assert!(UserName::parse(&"n".repeat(101)).is_err());
         assert_eq!(UserName::parse("a\0b"), Err(ValidationError::NulCharacter));
+    }
+
+    #[test]
+    fn blank_invisible_and_spoofing_names_are_refused() {
+        for blank in ["", "   ", "\u{200B}\u{2060}"] {
+            assert_eq!(
+                UserName::parse(blank),
+                Err(ValidationError::Blank),
+                "{blank:?}"
+            );
+        }
+        assert_eq!(
+            UserName::parse("Ada\u{202E}nimda"),
+            Err(ValidationError::BidiControl)
+        );
+        assert_eq!(
+            UserName::parse("Ada\u{1b}[2J"),
+            Err(ValidationError::ControlCharacter)
+        );
+        assert_eq!(
+            UserName::parse(" Ada Lovelace ").unwrap().as_str(),
+            " Ada Lovelace "
+        );
     }
 }

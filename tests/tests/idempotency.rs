@@ -33,6 +33,45 @@ async fn the_same_key_and_body_twice_creates_one_task_and_answers_it_twice() {
     assert_eq!(rows[0].idempotency_key.as_deref(), Some(key.as_str()));
 }
 
+#[tokio::test]
+async fn a_repeat_answers_the_first_answer_after_the_task_was_changed_or_deleted() {
+    let app = TestApp::spawn().await;
+    let user = app.new_user().await;
+    let key = Uuid::new_v4().to_string();
+    let body = json!({"title": "As first answered", "priority": "low"});
+
+    let first = app.create_task_with_key(&user.token, &key, &body).await;
+    let first_etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let first = expect_json(first, StatusCode::CREATED).await;
+    let id = first["id"].as_str().unwrap().to_owned();
+    expect_json(
+        app.patch_task(&user.token, &id, &json!({"title": "Changed since"}), None)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+
+    let after_change = app.create_task_with_key(&user.token, &key, &body).await;
+    assert_eq!(after_change.headers()["etag"].to_str().unwrap(), first_etag);
+    let after_change = expect_json(after_change, StatusCode::CREATED).await;
+    assert_eq!(after_change, first, "the replay is the first answer");
+
+    assert_eq!(
+        app.delete_task(&user.token, &id).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let after_delete = expect_json(
+        app.create_task_with_key(&user.token, &key, &body).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(after_delete, first);
+    assert!(
+        app.db().await.tasks_of(user.id).await.is_empty(),
+        "the key created nothing again"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_repeats_of_one_key_still_create_one_task() {
     let app = TestApp::spawn().await;

@@ -618,10 +618,64 @@ const HOSTILE_STRINGS: [&str; 12] = [
     "$1 $$ dollar $$ quoting",
     "1; SELECT pg_sleep(10)",
     "E'\\x41' \\' \\\\ '' \"\"",
-    "ünïcødé 🚀 中文 עברית \u{202e}rtl\u{202c}",
+    "ünïcødé 🚀 中文 עברית \u{200f}rtl mark",
     "</script><script>alert(1)</script>",
-    "\t tab, newline\n and \r\n return ",
+    "  spaces\u{a0}around  ",
 ];
+
+/// Text that displays other than it is stored, or not at all: refused in
+/// titles and names with 422 naming the field (descriptions keep tabs and
+/// line breaks, but refuse bidi overrides too).
+#[tokio::test]
+async fn invisible_control_and_bidi_text_is_422_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let user = app.new_user().await;
+    for title in [
+        "\u{200b}\u{200d}\u{feff}",
+        "\u{202e}gpj.exe",
+        "tab\there",
+        "line\nbreak",
+        "\u{1b}[31mred",
+    ] {
+        let problem = expect_problem(
+            app.create_task(&user.token, &json!({"title": title})).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(
+            problem["errors"][0]["field"], "title",
+            "{title:?}: {problem}"
+        );
+    }
+    let problem = expect_problem(
+        app.create_task(
+            &user.token,
+            &json!({"title": "ok", "description": "a\u{2066}b"}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["field"], "description", "{problem}");
+    let task = app
+        .new_task(
+            &user,
+            &json!({"title": "ok", "description": "two\nlines\tand a tab"}),
+        )
+        .await;
+    assert_eq!(task.description.as_deref(), Some("two\nlines\tand a tab"));
+    for name in ["", "   ", "\u{2060}", "Ada\u{202e}", "Ada\nLovelace"] {
+        let problem = expect_problem(
+            app.register_json(
+                &json!({"email": unique_email(), "password": unique_password(), "name": name}),
+            )
+            .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(problem["errors"][0]["field"], "name", "{name:?}: {problem}");
+    }
+}
 
 #[tokio::test]
 async fn injection_strings_in_task_fields_and_search_are_stored_and_returned_verbatim() {

@@ -12,9 +12,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-/// RFC 3339 in UTC with `Z`, with as many fraction digits as needed.
+/// Every timestamp answered: RFC 3339 in UTC with `Z` and always six
+/// fraction digits (PostgreSQL's microseconds), so all fields and values
+/// have one shape, e.g. `2026-05-01T10:00:00.000000Z`. Stored instants
+/// stay in the four-digit years (`domain::task::in_four_digit_years`).
 pub(crate) fn rfc3339(at: &Timestamp) -> String {
-    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 /// Tells `"field": null` (`Some(None)`) from an absent field (`None`).
@@ -65,9 +68,11 @@ pub(crate) struct CreateTaskRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = PriorityName, required = false)]
     pub(crate) priority: Option<Option<String>>,
-    /// RFC 3339 date-time with a mandatory `Z` or `±hh:mm` offset; years
-    /// 1700 to 2199. Fractional seconds are truncated to microseconds.
-    #[schema(value_type = Option<String>, format = DateTime, pattern = "^(1[7-9]|2[01])[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")]
+    /// RFC 3339 date-time with a mandatory `Z` or `±hh:mm` offset. Once
+    /// converted to UTC it must lie from 0000-01-01T00:00:00Z to
+    /// 9999-12-31T23:59:59.999999Z (else 422). Fractional seconds are
+    /// truncated to microseconds.
+    #[schema(value_type = Option<String>, format = DateTime, pattern = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")]
     pub(crate) due_at: Option<String>,
 }
 
@@ -111,11 +116,12 @@ pub(crate) struct UpdateTaskRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = PriorityName, required = false)]
     pub(crate) priority: Option<Option<String>>,
-    /// RFC 3339 date-time with a mandatory `Z` or `±hh:mm` offset; years
-    /// 1700 to 2199. Fractional seconds are truncated to microseconds.
-    /// `null` clears it.
+    /// RFC 3339 date-time with a mandatory `Z` or `±hh:mm` offset. Once
+    /// converted to UTC it must lie from 0000-01-01T00:00:00Z to
+    /// 9999-12-31T23:59:59.999999Z (else 422). Fractional seconds are
+    /// truncated to microseconds. `null` clears it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, required = false, format = DateTime, pattern = "^(1[7-9]|2[01])[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")]
+    #[schema(value_type = Option<String>, required = false, format = DateTime, pattern = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")]
     pub(crate) due_at: Option<Option<String>>,
 }
 
@@ -311,8 +317,18 @@ mod tests {
         let at = chrono::DateTime::parse_from_rfc3339("2026-05-01T12:00:00+02:00")
             .unwrap()
             .with_timezone(&chrono::Utc);
-        assert_eq!(rfc3339(&at), "2026-05-01T10:00:00Z");
+        assert_eq!(rfc3339(&at), "2026-05-01T10:00:00.000000Z");
+        let milli = at + chrono::Duration::milliseconds(250);
+        assert_eq!(rfc3339(&milli), "2026-05-01T10:00:00.250000Z");
         let micro = at + chrono::Duration::microseconds(1500);
         assert_eq!(rfc3339(&micro), "2026-05-01T10:00:00.001500Z");
+        assert_eq!(
+            rfc3339(&domain::task::latest_instant()),
+            "9999-12-31T23:59:59.999999Z"
+        );
+        assert_eq!(
+            rfc3339(&domain::task::earliest_instant()),
+            "0000-01-01T00:00:00.000000Z"
+        );
     }
 }

@@ -48,6 +48,7 @@ mod web;
 
 pub use application::Services;
 pub use edge::EdgeSettings;
+pub use metrics::MetricsToken;
 pub use routes::router;
 pub use server::serve;
 
@@ -64,6 +65,9 @@ pub struct HttpSettings {
     /// Take the client address for login limiting from the right-most
     /// `X-Forwarded-For` entry. Only behind a proxy that sets it.
     pub trust_forwarded_for: bool,
+    /// When set, `/metrics` answers only requests carrying it as a bearer
+    /// token (401 otherwise). `None`: open, for local use.
+    pub metrics_token: Option<MetricsToken>,
     /// On shutdown, how long requests in flight may still take.
     pub shutdown_grace: Duration,
     /// Connection limits: head and keep-alive timeouts, the bound on slow
@@ -78,6 +82,7 @@ impl Default for HttpSettings {
             body_limit_bytes: 64 * 1024,
             cors_allowed_origins: Vec::new(),
             trust_forwarded_for: false,
+            metrics_token: None,
             shutdown_grace: Duration::from_secs(10),
             edge: EdgeSettings::default(),
         }

@@ -12,6 +12,9 @@
 //!   `internal` (an internal error of the use cases, almost always storage).
 //!
 //! Each router has its own registry, so tests never share counters.
+//!
+//! With a [`MetricsToken`] configured, a scrape must carry it as a bearer
+//! token (401 otherwise); without one `/metrics` stays open, for local use.
 
 use std::time::Duration;
 
@@ -19,10 +22,49 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
+use axum::http::{header, HeaderMap};
+use sha2::{Digest, Sha256};
+
 use application::ports::PoolStats;
 use application::telemetry::DbErrorCounts;
 
+use crate::problem::ApiError;
+
+/// The bearer token `/metrics` requires, when set. A secret: its `Debug`
+/// never shows it.
+#[derive(Clone)]
+pub struct MetricsToken(String);
+
+impl MetricsToken {
+    /// `None` for an empty token, which would protect nothing.
+    pub fn new(token: impl Into<String>) -> Option<Self> {
+        let token = token.into();
+        (!token.trim().is_empty()).then_some(Self(token))
+    }
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken([redacted])")
+    }
+}
+
+/// Whether `headers` carry `Authorization: Bearer <token>`. Compares
+/// digests, so the time taken says nothing about how much of it matched.
+fn carries(headers: &HeaderMap, token: &MetricsToken) -> bool {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return false;
+    };
+    let Some((scheme, given)) = value.to_str().ok().and_then(|v| v.trim().split_once(' ')) else {
+        return false;
+    };
+    scheme.eq_ignore_ascii_case("bearer")
+        && Sha256::digest(given.trim().as_bytes()) == Sha256::digest(token.0.as_bytes())
+}
+
 pub(crate) struct Metrics {
+    token: Option<MetricsToken>,
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
@@ -38,7 +80,16 @@ const LATENCY_BUCKETS: &[f64] = &[
 ];
 
 impl Metrics {
-    pub(crate) fn new() -> Self {
+    /// # Errors
+    /// 401 when a token is configured and `headers` do not carry it.
+    pub(crate) fn authorize(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        match &self.token {
+            Some(token) if !carries(headers, token) => Err(ApiError::unauthorized()),
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn new(token: Option<MetricsToken>) -> Self {
         let registry = Registry::new();
         let labels = &["method", "route", "status"];
         let requests = IntCounterVec::new(
@@ -88,6 +139,7 @@ impl Metrics {
                 .expect("metric names are unique");
         }
         Self {
+            token,
             registry,
             requests,
             latency,

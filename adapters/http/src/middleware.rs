@@ -1,6 +1,7 @@
-//! Middleware every request passes through: request id, tracing span and
-//! metrics (`observe`), the per-request timeout, and the net that turns
-//! any bare error answer (axum's own 405, a panic) into problem+json.
+//! Middleware every request passes through: request id, tracing span,
+//! metrics and the security headers (`observe`), the per-request timeout,
+//! and the net that turns any bare error answer (axum's own 405, a panic)
+//! into problem+json.
 
 use std::any::Any;
 use std::time::{Duration, Instant};
@@ -55,6 +56,7 @@ pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: N
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
     let method = method_label(req.method());
+    let private = is_private(&req);
     let span = tracing::info_span!(
         "http_request",
         method,
@@ -79,7 +81,30 @@ pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: N
         .metrics
         .observe_request(method, &route, status.as_u16(), latency);
     response.headers_mut().insert(REQUEST_ID, request_id);
+    add_security_headers(response.headers_mut(), private);
     response
+}
+
+/// Whether the answer to `req` may hold a token or a user's data: every
+/// `/api/` answer (login and register answer tokens and accounts), and any
+/// request that carries credentials.
+fn is_private(req: &Request) -> bool {
+    req.uri().path().starts_with("/api/") || req.headers().contains_key(header::AUTHORIZATION)
+}
+
+/// `X-Content-Type-Options: nosniff` on every answer, so a browser never
+/// runs a JSON or text answer as a script or page; `Cache-Control:
+/// no-store` on private ones, so no browser or shared cache keeps a token
+/// or a user's tasks (RFC 9111 §5.2.2.5). A handler's own `Cache-Control`
+/// is kept.
+fn add_security_headers(headers: &mut HeaderMap, private: bool) {
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if private && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
 }
 
 /// Answers 503 with `Retry-After` when a request takes longer than allowed.
@@ -179,6 +204,41 @@ pub(crate) async fn limit_request_head(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn request(path: &str, authorization: bool) -> Request {
+        let mut builder = Request::builder().uri(path);
+        if authorization {
+            builder = builder.header(header::AUTHORIZATION, "Bearer x");
+        }
+        builder.body(axum::body::Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn api_and_credentialed_answers_are_private() {
+        assert!(is_private(&request("/api/v1/auth/login", false)));
+        assert!(is_private(&request("/api/v1/tasks", true)));
+        assert!(is_private(&request("/metrics", true)));
+        assert!(!is_private(&request("/healthz", false)));
+        assert!(!is_private(&request("/openapi.json", false)));
+    }
+
+    #[test]
+    fn every_answer_gets_nosniff_and_private_ones_no_store() {
+        let mut public = HeaderMap::new();
+        add_security_headers(&mut public, false);
+        assert_eq!(public[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert!(!public.contains_key(header::CACHE_CONTROL));
+        let mut private = HeaderMap::new();
+        add_security_headers(&mut private, true);
+        assert_eq!(private[header::CACHE_CONTROL], "no-store");
+        let mut own = HeaderMap::new();
+        own.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, max-age=5"),
+        );
+        add_security_headers(&mut own, true);
+        assert_eq!(own[header::CACHE_CONTROL], "private, max-age=5");
+    }
 
     #[test]
     fn only_sane_request_ids_are_kept() {

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::bodies::StatusBody;
@@ -51,8 +51,13 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
 /// Prometheus text: requests by route and status, latencies, the pool and
 /// database errors.
 #[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain")))]
-pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain"),
+        (status = 401, description = "server.metrics_token is set and the request does not carry it as a bearer token", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "Bearer")))))]
+pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(refused) = state.metrics.authorize(&headers) {
+        return refused.into_response();
+    }
     let text = state
         .metrics
         .render(state.readiness.pool_stats(), state.telemetry.db_errors());

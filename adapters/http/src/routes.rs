@@ -85,7 +85,7 @@ pub(crate) fn router_with_shutdown_flag(
         tasks: services.tasks,
         readiness: services.readiness,
         telemetry: services.telemetry,
-        metrics: Arc::new(Metrics::new()),
+        metrics: Arc::new(Metrics::new(settings.metrics_token.clone())),
         shutting_down,
         openapi_json: Arc::new(openapi::document_json(paths)),
         body_limit_bytes: settings.body_limit_bytes,

@@ -80,6 +80,24 @@ const TABLES: &[Table] = &[
         ],
     },
     Table {
+        name: "task_idempotency_keys",
+        columns: &[
+            col("user_id", UUID, true),
+            col("key", TEXT, true),
+            col("fingerprint", TEXT, true),
+            col("created_at", TSTZ, true),
+            col("task_id", UUID, true),
+            col("title", TEXT, true),
+            col("description", TEXT, false),
+            col("completed", "boolean", true),
+            col("priority", TEXT, true),
+            col("due_at", TSTZ, false),
+            col("task_created_at", TSTZ, true),
+            col("task_updated_at", TSTZ, true),
+            col("version", "bigint", true),
+        ],
+    },
+    Table {
         name: "schema_migrations",
         columns: &[
             col("version", "integer", true),
@@ -130,7 +148,8 @@ const CONSTRAINTS: &[Constraint] = &[
     key("p", "schema_migrations", &["version"]),
     cascade_to_users("sessions"),
     cascade_to_users("tasks"),
-    key("u", "tasks", &["user_id", "idempotency_key"]),
+    key("p", "task_idempotency_keys", &["user_id", "key"]),
+    cascade_to_users("task_idempotency_keys"),
 ];
 
 /// One constraint as [`CATALOG_ITEMS`] reads it.

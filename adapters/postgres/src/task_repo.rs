@@ -38,34 +38,26 @@ const SESSION_CTE: &str = "WITH s AS (
 
 /// The task columns qualified by `alias`.
 fn cols(alias: &str) -> String {
-    TASK_COLUMNS
-        .split(", ")
-        .map(|c| format!("{alias}.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    cols_of(TASK_COLUMNS, alias)
 }
 
-/// Create. `ins` inserts only for an active session. With an idempotency
-/// key, a conflict on (user_id, idempotency_key) returns the existing row
-/// when the fingerprint matches (the no-op `DO UPDATE` is what makes
-/// RETURNING yield it, even if it was committed concurrently after our
-/// snapshot) and nothing when it differs. `prior` finds a row with our own
-/// id that existed before the statement: an earlier attempt of this very
-/// call committed before its connection died, so replaying is safe.
-fn create_sql(with_key: bool) -> String {
-    let conflict = if with_key {
-        "ON CONFLICT (user_id, idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-            WHERE tasks.idempotency_fingerprint = EXCLUDED.idempotency_fingerprint"
-    } else {
-        "ON CONFLICT (id) DO NOTHING"
-    };
+/// How long an idempotency key keeps its first answer, from its first use.
+/// Expiry is judged at the caller's `now` (the clock port), in the create
+/// statement itself: no background job, nothing wakes an idle database.
+pub(crate) const IDEMPOTENCY_RETENTION_HOURS: i32 = 24;
+
+/// Plain create. `ins` inserts only for an active session. `prior` finds a
+/// row with our own id that existed before the statement: an earlier
+/// attempt of this very call committed before its connection died, so
+/// replaying is safe.
+fn create_plain_sql() -> String {
     format!(
         "{SESSION_CTE},
         ins AS (
             INSERT INTO tasks (id, user_id, title, description, completed, priority, due_at,
                                created_at, updated_at, version, idempotency_key, idempotency_fingerprint)
             SELECT $4, $2, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 FROM s WHERE s.ok
-            {conflict}
+            ON CONFLICT (id) DO NOTHING
             RETURNING {TASK_COLUMNS}
         )
         SELECT s.ok, {ins}, {prior}
@@ -75,6 +67,82 @@ fn create_sql(with_key: bool) -> String {
         ins = cols("ins"),
         prior = cols("prior"),
     )
+}
+
+/// The columns of `task_idempotency_keys` that hold the first answer, in
+/// the order of [`TASK_COLUMNS`] (`task_id` is the task's id).
+const ANSWER_COLUMNS: &str = "task_id, user_id, title, description, completed, priority, due_at, \
+    task_created_at, task_updated_at, version";
+
+/// Create with an idempotency key. `k` claims the key: it stores the key
+/// with this create's answer (the task as created), or, when the key is
+/// already held, keeps the held row and returns it when the fingerprint
+/// matches (the no-op `DO UPDATE` is what makes RETURNING yield it, even
+/// if it was committed concurrently after our snapshot) and nothing when
+/// it differs. A key held longer than the retention is taken over as if
+/// new. `ins` stores the task only when `k` holds this call's task id (a
+/// new key, an expired one, or our own earlier attempt of this call).
+/// `purge` drops this user's other expired keys, so the table stays
+/// bounded without a background job.
+fn create_keyed_sql() -> String {
+    const KEY_COLUMNS: [&str; 11] = [
+        "fingerprint",
+        "created_at",
+        "task_id",
+        "title",
+        "description",
+        "completed",
+        "priority",
+        "due_at",
+        "task_created_at",
+        "task_updated_at",
+        "version",
+    ];
+    let expired = format!(
+        "k.created_at <= EXCLUDED.created_at - make_interval(hours => {IDEMPOTENCY_RETENTION_HOURS})"
+    );
+    let take_over = KEY_COLUMNS
+        .iter()
+        .map(|c| format!("{c} = CASE WHEN {expired} THEN EXCLUDED.{c} ELSE k.{c} END"))
+        .collect::<Vec<_>>()
+        .join(",\n                ");
+    format!(
+        "{SESSION_CTE},
+        k AS (
+            INSERT INTO task_idempotency_keys AS k (user_id, key, {key_columns})
+            SELECT $2, $13, $14, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM s WHERE s.ok
+            ON CONFLICT (user_id, key) DO UPDATE SET
+                {take_over}
+            WHERE {expired} OR k.fingerprint = EXCLUDED.fingerprint
+            RETURNING {answer}
+        ),
+        ins AS (
+            INSERT INTO tasks (id, user_id, title, description, completed, priority, due_at,
+                               created_at, updated_at, version, idempotency_key, idempotency_fingerprint)
+            SELECT $4, $2, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 FROM k WHERE k.task_id = $4
+            ON CONFLICT (id) DO NOTHING
+            RETURNING id
+        ),
+        purge AS (
+            DELETE FROM task_idempotency_keys AS d USING s
+            WHERE s.ok AND d.user_id = $2 AND d.key <> $13
+              AND d.created_at <= $3 - make_interval(hours => {IDEMPOTENCY_RETENTION_HOURS})
+        )
+        SELECT s.ok, {k}
+        FROM s LEFT JOIN k ON true",
+        key_columns = KEY_COLUMNS.join(", "),
+        answer = cols_of(ANSWER_COLUMNS, "k"),
+        k = cols_of(ANSWER_COLUMNS, "k"),
+    )
+}
+
+/// `columns` (comma-separated) qualified by `alias`.
+fn cols_of(columns: &str, alias: &str) -> String {
+    columns
+        .split(", ")
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn get_sql() -> String {
@@ -116,7 +184,11 @@ fn sort_parts(sort: TaskSort, alias: &str) -> (String, String) {
 
 /// List: $4 completed filter, $5 search text, $6 whether a cursor is
 /// given, $7..$10 the cursor, $11 the limit. The search is a plain
-/// case-insensitive substring (`strpos`, so `%` and `_` in it are literal).
+/// substring (`strpos`, so `%` and `_` in it are literal) of both sides'
+/// `task_search_key` (migration 0002: NFC, then ICU upper and lower case,
+/// so it ignores case in every script whatever the database's locale).
+/// The user_id-led index of the sort still drives the plan; the search
+/// filters one user's tasks.
 fn list_sql(sort: TaskSort) -> String {
     let (inner_order, after) = sort_parts(sort, "t");
     let (outer_order, _) = sort_parts(sort, "p");
@@ -129,7 +201,7 @@ fn list_sql(sort: TaskSort) -> String {
             FROM tasks AS t
             WHERE s.ok AND t.user_id = $2
               AND ($4::boolean IS NULL OR t.completed = $4)
-              AND ($5::text IS NULL OR strpos(lower(t.title), lower($5)) > 0)
+              AND ($5::text IS NULL OR strpos(task_search_key(t.title), task_search_key($5)) > 0)
               AND (NOT $6 OR {after})
             ORDER BY {inner_order}
             LIMIT $11
@@ -181,8 +253,8 @@ fn update_sql() -> String {
 }
 
 // The statement texts, built once.
-static CREATE_KEYED_SQL: LazyLock<String> = LazyLock::new(|| create_sql(true));
-static CREATE_PLAIN_SQL: LazyLock<String> = LazyLock::new(|| create_sql(false));
+static CREATE_KEYED_SQL: LazyLock<String> = LazyLock::new(create_keyed_sql);
+static CREATE_PLAIN_SQL: LazyLock<String> = LazyLock::new(create_plain_sql);
 static GET_SQL: LazyLock<String> = LazyLock::new(get_sql);
 static UPDATE_SQL: LazyLock<String> = LazyLock::new(update_sql);
 static LIST_SQL: LazyLock<[String; 4]> = LazyLock::new(|| {
@@ -316,11 +388,16 @@ impl TaskRepo for PgTaskRepo {
             .await?;
         session_ok(&row)?;
         if let Some(stored) = task_at(&row, 1)? {
+            // Keyed: the key's first answer; this call's own task when the
+            // key was new (or expired, or this is our own replay).
             let created = stored.id == task.id;
             return Ok(CreatedTask {
                 task: stored,
                 created,
             });
+        }
+        if idempotency.is_some() {
+            return Err(RepoError::IdempotencyKeyReused);
         }
         if let Some(prior) = task_at(&row, 1 + TASK_COLUMN_COUNT)? {
             // Our own earlier attempt committed; this is its replay.
@@ -329,13 +406,9 @@ impl TaskRepo for PgTaskRepo {
                 created: true,
             });
         }
-        if idempotency.is_some() {
-            Err(RepoError::IdempotencyKeyReused)
-        } else {
-            Err(RepoError::Internal(
-                "task insert neither stored nor found its row".into(),
-            ))
-        }
+        Err(RepoError::Internal(
+            "task insert neither stored nor found its row".into(),
+        ))
     }
 
     #[tracing::instrument(skip_all, fields(task_id = %id))]

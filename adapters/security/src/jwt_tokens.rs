@@ -31,12 +31,17 @@ pub enum JwtConfigError {
     EmptyAudience,
 }
 
+/// The claims, typed: a time claim of another JSON type (`"exp": "9999"`)
+/// fails to decode, so it can never be skipped (GHSA-h395-gr6q-cpjc).
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: Uuid,
     sid: Uuid,
     iat: i64,
     exp: i64,
+    /// We never issue one, but a token that carries it is not valid before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<i64>,
     iss: String,
     aud: String,
 }
@@ -110,6 +115,7 @@ impl TokenService for JwtTokenService {
             sid: session.id.as_uuid(),
             iat: session.created_at.timestamp(),
             exp: session.expires_at.timestamp(),
+            nbf: None,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
         };
@@ -127,6 +133,9 @@ impl TokenService for JwtTokenService {
         // `exp` is whole seconds, floored from the session's expiry, so the
         // token never outlives its session. Expired from `exp` on, no leeway.
         if now.timestamp() >= claims.exp {
+            return Err(TokenError::Invalid);
+        }
+        if claims.nbf.is_some_and(|nbf| now.timestamp() < nbf) {
             return Err(TokenError::Invalid);
         }
         Ok(Principal {
@@ -354,6 +363,42 @@ mod tests {
         let mut claims = claims_json(&session, ISSUER, AUDIENCE);
         claims["sid"] = serde_json::json!("not-a-uuid");
         assert_invalid(service().verify(&hand_made(&header, &claims, true), t0()));
+    }
+
+    #[test]
+    fn time_claims_of_another_json_type_are_invalid() {
+        // GHSA-h395-gr6q-cpjc: jsonwebtoken < 10.3 skipped the exp/nbf
+        // checks of a claim that was not a number.
+        let session = session();
+        let header = serde_json::json!({"alg": "HS256", "typ": "JWT"});
+        let far = (t0() + Duration::days(3650)).timestamp();
+        for (claim, value) in [
+            ("exp", serde_json::json!(far.to_string())),
+            ("exp", serde_json::json!(null)),
+            ("exp", serde_json::json!([far])),
+            ("nbf", serde_json::json!("0")),
+            ("nbf", serde_json::json!({"at": 0})),
+            ("nbf", serde_json::json!(true)),
+        ] {
+            let mut claims = claims_json(&session, ISSUER, AUDIENCE);
+            claims[claim] = value;
+            let token = hand_made(&header, &claims, true);
+            assert_invalid(service().verify(&token, t0()));
+        }
+    }
+
+    #[test]
+    fn a_token_is_invalid_before_its_nbf() {
+        let session = session();
+        let header = serde_json::json!({"alg": "HS256", "typ": "JWT"});
+        let mut claims = claims_json(&session, ISSUER, AUDIENCE);
+        claims["nbf"] = serde_json::json!((t0() + Duration::minutes(1)).timestamp());
+        let token = hand_made(&header, &claims, true);
+        assert_invalid(service().verify(&token, t0()));
+        let principal = service()
+            .verify(&token, t0() + Duration::minutes(1))
+            .unwrap();
+        assert_eq!(principal.session_id, session.id);
     }
 
     #[test]

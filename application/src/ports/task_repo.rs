@@ -63,8 +63,10 @@ pub struct CreatedTask {
 #[async_trait]
 pub trait TaskRepo: Send + Sync {
     /// Stores `task` (owned by the principal's user). With an idempotency
-    /// key already used by this user, stores nothing and returns the task
-    /// that key created.
+    /// key this user first used less than 24 hours before `now`, stores
+    /// nothing and returns that key's first answer: the task exactly as it
+    /// was created, even if it has since been changed or deleted. An older
+    /// key is forgotten and works as a new one.
     ///
     /// # Errors
     /// `IdempotencyKeyReused` when the key was used with another fingerprint.

@@ -63,14 +63,18 @@ impl Fields {
     }
 }
 
-/// RFC 3339 (chrono accepts four-digit years only, inside PostgreSQL's
-/// range), kept to PostgreSQL's microsecond precision.
-fn parse_due_at(raw: &str) -> Result<Timestamp, &'static str> {
+/// RFC 3339, kept to PostgreSQL's microsecond precision; the instant must
+/// stay in the four-digit years once in UTC (`domain::task::check_due_at`),
+/// so it is answered as RFC 3339 too.
+fn parse_due_at(raw: &str) -> Result<Timestamp, String> {
     let parsed = DateTime::parse_from_rfc3339(raw)
-        .map_err(|_| "must be an RFC 3339 timestamp")?
+        .map_err(|_| "must be an RFC 3339 timestamp".to_owned())?
         .with_timezone(&Utc);
     let micros = parsed.timestamp_subsec_nanos() / 1_000 * 1_000;
-    parsed.with_nanosecond(micros).ok_or("is out of range")
+    let truncated = parsed
+        .with_nanosecond(micros)
+        .ok_or_else(|| "is out of range".to_owned())?;
+    domain::task::check_due_at(truncated).map_err(|e| e.to_string())
 }
 
 impl CreateTaskInput {

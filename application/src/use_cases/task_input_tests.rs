@@ -152,6 +152,17 @@ fn due_at_that_is_not_rfc_3339_is_a_due_at_field_error() {
     }
 }
 
+#[test]
+fn due_at_leaving_the_four_digit_years_in_utc_is_a_due_at_field_error() {
+    for bad in ["9999-12-31T23:00:00-01:00", "0000-01-01T00:30:00+01:00"] {
+        let err = create_due(bad).unwrap_err();
+        assert_eq!(field_names(err), ["due_at"], "due_at {bad:?}");
+    }
+    for good in ["9999-12-31T23:59:59.999999Z", "0000-01-01T00:00:00Z"] {
+        assert!(create_due(good).is_ok(), "due_at {good:?}");
+    }
+}
+
 // ------------------------------------------------------------------- patch
 
 #[test]

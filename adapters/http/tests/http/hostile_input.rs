@@ -32,6 +32,76 @@ async fn a_missing_or_wrong_content_type_is_415() {
 }
 
 #[tokio::test]
+async fn a_compressed_body_or_a_charset_other_than_utf8_is_415() {
+    for (content_type, encoding) in [
+        ("application/json; charset=iso-8859-1", None),
+        ("application/json; charset=utf-16le", None),
+        ("application/json", Some("gzip")),
+        ("application/json", Some("identity, deflate")),
+    ] {
+        let mut builder = authed("POST", "/api/v1/tasks").header("content-type", content_type);
+        if let Some(encoding) = encoding {
+            builder = builder.header("content-encoding", encoding);
+        }
+        let request = builder.body(Body::from(r#"{"title": "x"}"#)).unwrap();
+        send(Harness::new().router(), request).await.problem(415);
+    }
+}
+
+#[tokio::test]
+async fn a_key_given_twice_in_a_body_is_400() {
+    for body in [
+        r#"{"title": "", "title": "ok"}"#,
+        r#"{"title": "ok", "priority": "low", "priority": "high"}"#,
+    ] {
+        let answer = send(
+            Harness::new().router(),
+            create_with(Some("application/json"), body),
+        )
+        .await;
+        let problem = answer.problem(400);
+        assert!(
+            problem["detail"].as_str().unwrap().contains("key twice"),
+            "{problem}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_cursor_with_an_instant_postgresql_cannot_hold_is_422_before_the_repo() {
+    // 250 000 BC: chrono holds it, PostgreSQL's timestamptz does not.
+    let mut tampered = task();
+    tampered.created_at =
+        chrono::DateTime::from_timestamp_micros(-8_000_000_000_000_000_000).unwrap();
+    let cursor = domain::Cursor::after(&tampered, domain::TaskSort::CreatedDesc).encode();
+    let answer = send(
+        Harness::new().router(),
+        empty(authed("GET", &format!("/api/v1/tasks?cursor={cursor}"))),
+    )
+    .await;
+    assert_eq!(answer.problem(422)["errors"][0]["field"], "cursor");
+}
+
+#[tokio::test]
+async fn a_due_at_outside_the_four_digit_years_in_utc_is_422() {
+    for due_at in ["9999-12-31T23:30:00-01:00", "0000-01-01T00:00:00+00:01"] {
+        let answer = send(
+            Harness::new().router(),
+            create_with(
+                Some("application/json"),
+                serde_json::json!({"title": "x", "due_at": due_at}).to_string(),
+            ),
+        )
+        .await;
+        assert_eq!(
+            answer.problem(422)["errors"][0]["field"],
+            "due_at",
+            "{due_at}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn malformed_json_is_400() {
     for body in [
         &b"{\"title\": "[..],

@@ -135,6 +135,79 @@ async fn metrics_count_requests_by_route_template_and_show_the_pool() {
 }
 
 #[tokio::test]
+async fn metrics_needs_the_configured_bearer_token() {
+    const SCRAPE: &str = "scrape-token-0123456789";
+    let mut h = Harness::new();
+    h.settings.metrics_token = adapter_http::MetricsToken::new(SCRAPE);
+    let router = h.router();
+    for authorization in [
+        None,
+        Some("Bearer wrong-token"),
+        Some("Basic x"),
+        Some(TOKEN),
+    ] {
+        let mut request = Request::get("/metrics");
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let answer = send(router.clone(), request.body(Body::empty()).unwrap()).await;
+        answer.problem(401);
+        assert!(!String::from_utf8_lossy(&answer.body).contains("http_requests_total"));
+    }
+    let answer = send(
+        router,
+        Request::get("/metrics")
+            .header("authorization", format!("Bearer {SCRAPE}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    assert!(String::from_utf8_lossy(&answer.body).contains("http_requests_total"));
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+
+    // Without a token configured, /metrics stays open.
+    assert_eq!(
+        send(Harness::new().router(), get("/metrics")).await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn every_answer_is_nosniff_and_token_or_user_answers_are_no_store() {
+    let mut h = Harness::new();
+    h.tasks.expect_get().returning(|_, _, _| Ok(task()));
+    let router = h.router();
+    let id = task().id;
+    for (request, private) in [
+        (empty(authed("GET", &format!("/api/v1/tasks/{id}"))), true),
+        (empty(authed("GET", "/api/v1/tasks/not-a-uuid")), true),
+        (get("/api/v1/tasks"), true),
+        (
+            json_request(Request::post("/api/v1/auth/login"), r#"{"email": 5}"#),
+            true,
+        ),
+        (get("/healthz"), false),
+        (get("/openapi.json"), false),
+        (get("/no/such/path"), false),
+    ] {
+        let uri = request.uri().to_string();
+        let answer = send(router.clone(), request).await;
+        assert_eq!(
+            answer.header("x-content-type-options"),
+            Some("nosniff"),
+            "{uri}"
+        );
+        let cache = answer.header("cache-control");
+        if private {
+            assert_eq!(cache, Some("no-store"), "{uri}");
+        } else {
+            assert_ne!(cache, Some("no-store"), "{uri}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn openapi_json_is_a_3_1_document_listing_every_path_of_the_contract() {
     let answer = send(Harness::new().router(), get("/openapi.json")).await;
     assert_eq!(answer.status, 200);
@@ -347,5 +420,13 @@ async fn openapi_due_at_is_an_rfc3339_pattern_truncated_to_microseconds() {
                 .is_some_and(|d| d.contains("truncated to microseconds")),
             "{body}: {due_at}"
         );
+        // The range the code enforces (domain::task::check_due_at).
+        assert!(
+            due_at["description"].as_str().is_some_and(|d| {
+                d.contains("0000-01-01T00:00:00Z") && d.contains("9999-12-31T23:59:59.999999Z")
+            }),
+            "{body}: {due_at}"
+        );
+        assert!(pattern.starts_with("^[0-9]{4}-"), "{body}: {pattern}");
     }
 }

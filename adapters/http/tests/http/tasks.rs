@@ -46,8 +46,8 @@ async fn create_answers_201_with_location_etag_and_the_contract_shape() {
         body,
         json!({
             "id": id, "title": "Buy milk", "description": null, "completed": false,
-            "priority": "medium", "due_at": null, "created_at": "2030-01-01T12:00:00Z",
-            "updated_at": "2030-01-01T12:00:00Z", "version": 1
+            "priority": "medium", "due_at": null, "created_at": "2030-01-01T12:00:00.000000Z",
+            "updated_at": "2030-01-01T12:00:00.000000Z", "version": 1
         })
     );
 }
@@ -75,7 +75,7 @@ async fn create_passes_every_field_through() {
     assert_eq!(body["description"], "D");
     assert_eq!(body["completed"], true);
     assert_eq!(body["priority"], "low");
-    assert_eq!(body["due_at"], "2026-04-01T08:00:00Z");
+    assert_eq!(body["due_at"], "2026-04-01T08:00:00.000000Z");
 }
 
 /// The idempotency key and fingerprint the repository saw for `raw`.

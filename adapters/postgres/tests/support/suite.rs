@@ -41,7 +41,10 @@ macro_rules! repo_suite {
             idempotent_create_returns_the_first_task,
             idempotency_key_with_another_fingerprint_is_refused,
             concurrent_idempotent_creates_store_one_task,
+            idempotent_create_replays_the_first_answer_after_a_change_or_a_delete,
+            an_expired_idempotency_key_makes_a_new_task,
             list_filters_by_completion_and_search_text,
+            search_ignores_case_in_every_script_under_a_c_collation,
             paging_visits_every_task_once_in_every_sort_while_inserting,
         );
     };
@@ -625,6 +628,131 @@ pub async fn concurrent_idempotent_creates_store_one_task(db: &Database) {
     assert_eq!(all.len(), 1);
 }
 
+pub async fn idempotent_create_replays_the_first_answer_after_a_change_or_a_delete(db: &Database) {
+    let repos = repos(db);
+    let (user, _, principal) = signed_in(&repos).await;
+    let first = task(user.id, "as first answered", now());
+    repos
+        .tasks
+        .create(&principal, now(), &first, key("k-replay", "fp"))
+        .await
+        .unwrap();
+    let patch = TaskPatch {
+        title: Some(Title::parse("changed since").unwrap()),
+        completed: Some(true),
+        ..TaskPatch::default()
+    };
+    let changed = repos
+        .tasks
+        .update(&principal, now(), first.id, &patch, &Precondition::Any)
+        .await
+        .unwrap();
+    assert_eq!(changed.version, 2);
+
+    let retry = task(user.id, "as first answered", now());
+    let again = repos
+        .tasks
+        .create(&principal, now(), &retry, key("k-replay", "fp"))
+        .await
+        .unwrap();
+    assert!(!again.created);
+    assert_eq!(again.task, first, "the replay is the first answer");
+
+    repos
+        .tasks
+        .delete(&principal, now(), first.id, &Precondition::Any)
+        .await
+        .unwrap();
+    let retry = task(user.id, "as first answered", now());
+    let after_delete = repos
+        .tasks
+        .create(&principal, now(), &retry, key("k-replay", "fp"))
+        .await
+        .unwrap();
+    assert!(!after_delete.created);
+    assert_eq!(after_delete.task, first);
+    assert_not_found(repos.tasks.get(&principal, now(), retry.id).await);
+    let all = repos
+        .tasks
+        .list(&principal, now(), &TaskQuery::default())
+        .await
+        .unwrap();
+    assert!(all.is_empty(), "nothing was created again: {all:?}");
+
+    // Another body under the same key is still refused.
+    let other = task(user.id, "another body", now());
+    let result = repos
+        .tasks
+        .create(&principal, now(), &other, key("k-replay", "fp-other"))
+        .await;
+    assert!(
+        matches!(result, Err(RepoError::IdempotencyKeyReused)),
+        "{result:?}"
+    );
+}
+
+pub async fn an_expired_idempotency_key_makes_a_new_task(db: &Database) {
+    let repos = repos(db);
+    let (user, _, principal) = signed_in(&repos).await;
+    // The clock decides: a key first used 24 hours before `now` has expired.
+    let day_ago = now() - TimeDelta::hours(24);
+    let old = task(user.id, "yesterday", day_ago);
+    repos
+        .tasks
+        .create(&principal, day_ago, &old, key("k-old", "fp-1"))
+        .await
+        .unwrap();
+    let young = now() - TimeDelta::hours(23);
+    let kept = task(user.id, "kept", young);
+    repos
+        .tasks
+        .create(&principal, young, &kept, key("k-young", "fp-1"))
+        .await
+        .unwrap();
+
+    let fresh = task(user.id, "today", now());
+    let made = repos
+        .tasks
+        .create(&principal, now(), &fresh, key("k-old", "fp-2"))
+        .await
+        .unwrap();
+    assert!(made.created);
+    assert_eq!(made.task, fresh);
+    // The key now holds today's answer; the young key still holds its own.
+    let again = repos
+        .tasks
+        .create(
+            &principal,
+            now(),
+            &task(user.id, "today", now()),
+            key("k-old", "fp-2"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((again.created, again.task), (false, fresh.clone()));
+    let young_again = repos
+        .tasks
+        .create(
+            &principal,
+            now(),
+            &task(user.id, "kept", now()),
+            key("k-young", "fp-1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((young_again.created, young_again.task), (false, kept));
+    let mut titles: Vec<String> = repos
+        .tasks
+        .list(&principal, now(), &TaskQuery::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.title.as_str().to_owned())
+        .collect();
+    titles.sort();
+    assert_eq!(titles, ["kept", "today", "yesterday"]);
+}
+
 async fn futures_join_all(
     repos: &Repos,
     principal: &Principal,
@@ -703,6 +831,76 @@ pub async fn list_filters_by_completion_and_search_text(db: &Database) {
     assert_eq!(list(None, Some("%"), 50).await, ["100% done_ish"]);
     assert!(list(None, Some("zzz"), 50).await.is_empty());
     assert_eq!(list(None, None, 2).await, ["bread", "1000 things"]);
+}
+
+pub async fn search_ignores_case_in_every_script_under_a_c_collation(db: &Database) {
+    let repos = repos(db);
+    let (user, _, principal) = signed_in(&repos).await;
+    // The test cluster is initialised with --locale=C, as a Neon database
+    // may be: lower() alone folds ASCII only there.
+    let collation = admin_in(
+        "postgres",
+        "SELECT bool_and(datcollate = 'C' AND datctype = 'C') FROM pg_database",
+    )
+    .await;
+    assert!(
+        matches!(&collation[1], tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("t")),
+        "the test cluster should use the C collation and character type"
+    );
+    let base = now() - TimeDelta::hours(1);
+    for (i, title) in [
+        "\u{c9}COLE du soir",
+        "e\u{301}cole (decomposed)",
+        "\u{39f}\u{394}\u{39f}\u{3a3} \u{3a3}\u{39f}\u{3a6}\u{399}\u{391}\u{3a3}",
+        "STRASSE",
+        "\u{41f}\u{420}\u{418}\u{412}\u{415}\u{422}",
+        "plain",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        create(
+            &repos,
+            &principal,
+            &task(user.id, title, base + TimeDelta::seconds(i as i64)),
+        )
+        .await;
+    }
+    let search = |q: &'static str| {
+        let query = TaskQuery {
+            search: Some(q.to_owned()),
+            ..TaskQuery::default()
+        };
+        let repos = &repos;
+        async move {
+            let mut titles: Vec<String> = repos
+                .tasks
+                .list(&principal, now(), &query)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|t| t.title.as_str().to_owned())
+                .collect();
+            titles.sort();
+            titles
+        }
+    };
+    let ecole = ["e\u{301}cole (decomposed)", "\u{c9}COLE du soir"];
+    assert_eq!(search("\u{e9}cole").await, ecole);
+    assert_eq!(search("E\u{301}COLE").await, ecole);
+    let greek = ["\u{39f}\u{394}\u{39f}\u{3a3} \u{3a3}\u{39f}\u{3a6}\u{399}\u{391}\u{3a3}"];
+    // Final and medial sigma are one letter to a search.
+    assert_eq!(search("\u{3bf}\u{3b4}\u{3bf}\u{3c2}").await, greek);
+    assert_eq!(
+        search("\u{3c3}\u{3bf}\u{3c6}\u{3b9}\u{3b1}\u{3c3}").await,
+        greek
+    );
+    assert_eq!(search("stra\u{df}e").await, ["STRASSE"]);
+    assert_eq!(
+        search("\u{43f}\u{440}\u{438}\u{432}\u{435}\u{442}").await,
+        ["\u{41f}\u{420}\u{418}\u{412}\u{415}\u{422}"]
+    );
+    assert_eq!(search("PLAIN").await, ["plain"]);
 }
 
 /// The order the contract defines for `sort`, computed independently.
