@@ -247,8 +247,8 @@ pid_alive() { # pid expected-comm-prefix
   [[ -z "$comm" || "$comm" == "$want"* ]]
 }
 
-pg_pid() { [[ -f "$DATA/postmaster.pid" ]] && head -n 1 "$DATA/postmaster.pid" || true; }
-bouncer_pid() { [[ -f "$BOUNCER/pgbouncer.pid" ]] && head -n 1 "$BOUNCER/pgbouncer.pid" || true; }
+pg_pid() { head -n 1 "$DATA/postmaster.pid" 2>/dev/null || true; }
+bouncer_pid() { head -n 1 "$BOUNCER/pgbouncer.pid" 2>/dev/null || true; }
 pg_running() { pid_alive "$(pg_pid)" postgres; }
 bouncer_running() { pid_alive "$(bouncer_pid)" pgbouncer; }
 

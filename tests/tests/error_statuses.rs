@@ -2,29 +2,12 @@
 //! tests cover), plus 400, 413, 415 and 422, each as problem+json.
 
 use chrono::Utc;
-use e2e_tests::api::{expect_json, expect_problem};
+use e2e_tests::api::{expect_json, expect_problem, expect_unauthorized};
 use e2e_tests::{tokens, TestApp};
-use reqwest::header::{RETRY_AFTER, WWW_AUTHENTICATE};
-use reqwest::{Method, Response, StatusCode};
+use reqwest::header::RETRY_AFTER;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
-
-/// Checks a 401 with `WWW-Authenticate: Bearer` and a problem body.
-async fn assert_unauthorized(response: Response) -> Value {
-    let challenge = response
-        .headers()
-        .get(WWW_AUTHENTICATE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body = expect_problem(response, StatusCode::UNAUTHORIZED).await;
-    assert!(
-        challenge
-            .as_deref()
-            .is_some_and(|c| c.starts_with("Bearer")),
-        "a 401 carries `WWW-Authenticate: Bearer`, got {challenge:?}"
-    );
-    body
-}
 
 fn field_names(problem: &Value) -> Vec<String> {
     problem["errors"]
@@ -53,99 +36,107 @@ async fn a_request_without_a_token_is_401_with_a_bearer_challenge() {
         .await
         .unwrap();
 
-    assert_unauthorized(response).await;
+    expect_unauthorized(response, "no token").await;
 }
 
 #[tokio::test]
 async fn a_malformed_token_is_401() {
     let app = TestApp::spawn().await;
 
-    assert_unauthorized(app.list_tasks("not-a-jwt", &[]).await).await;
-    assert_unauthorized(app.me("a.b.c").await).await;
+    expect_unauthorized(
+        app.list_tasks("not-a-jwt", &[]).await,
+        "app.list_tasks(\"not-a-jwt\", &[])",
+    )
+    .await;
+    expect_unauthorized(app.me("a.b.c").await, "app.me(\"a.b.c\")").await;
     let basic = app
         .request(Method::GET, "/api/v1/auth/me")
         .header("Authorization", "Basic dXNlcjpwYXNz")
         .send()
         .await
         .unwrap();
-    assert_unauthorized(basic).await;
+    expect_unauthorized(basic, "Basic credentials").await;
 }
 
 #[tokio::test]
 async fn a_tampered_token_is_401() {
-    let app = TestApp::spawn().await;
-    let victim = app.new_user().await;
-    let attacker = app.new_user().await;
+    let (app, [victim, attacker]) = TestApp::with_users().await;
 
     let forged = tokens::tampered(&attacker.token, |claims| {
         claims["sub"] = json!(victim.id.to_string());
     });
 
-    assert_unauthorized(app.me(&forged).await).await;
-    assert_unauthorized(app.list_tasks(&forged, &[]).await).await;
+    expect_unauthorized(app.me(&forged).await, "app.me(&forged)").await;
+    expect_unauthorized(
+        app.list_tasks(&forged, &[]).await,
+        "app.list_tasks(&forged, &[])",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_token_with_alg_none_is_401() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
 
-    assert_unauthorized(app.me(&tokens::unsigned(&user.token)).await).await;
+    expect_unauthorized(
+        app.me(&tokens::unsigned(&user.token)).await,
+        "app.me(&tokens::unsigned(&user.token))",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn an_expired_token_is_401() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    e2e_tests::needs_jwt_secret!();
+    let (app, user) = TestApp::with_user().await;
     let claims = tokens::claims(&user.token);
     // Re-signing the unchanged claims with the server's secret must work,
     // or the expired case below would prove nothing.
-    let resigned = tokens::signed(&claims, app.jwt_secret());
+    let resigned = tokens::signed(&claims, &app.jwt_secret());
     expect_json(app.me(&resigned).await, StatusCode::OK).await;
 
     let mut expired = claims.clone();
     let an_hour_ago = Utc::now().timestamp() - 3600;
     expired["iat"] = json!(an_hour_ago - 60);
     expired["exp"] = json!(an_hour_ago);
-    let expired = tokens::signed(&expired, app.jwt_secret());
+    let expired = tokens::signed(&expired, &app.jwt_secret());
 
-    assert_unauthorized(app.me(&expired).await).await;
+    expect_unauthorized(app.me(&expired).await, "app.me(&expired)").await;
 }
 
 #[tokio::test]
 async fn a_token_signed_with_another_secret_is_401() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
 
     let foreign = tokens::signed(
         &tokens::claims(&user.token),
         "another-secret-that-is-long-enough-for-hs256",
     );
 
-    assert_unauthorized(app.me(&foreign).await).await;
+    expect_unauthorized(app.me(&foreign).await, "app.me(&foreign)").await;
 }
 
 #[tokio::test]
 async fn a_revoked_token_is_401() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let task = app.new_task(&user, &json!({"title": "Mine"})).await;
+    let (app, user, task) = TestApp::with_task(json!({"title": "Mine"})).await;
     assert_eq!(
         app.logout(&user.token).await.status(),
         StatusCode::NO_CONTENT
     );
 
-    assert_unauthorized(app.get_task(&user.token, &task.id.to_string()).await).await;
-    assert_unauthorized(app.logout(&user.token).await).await;
+    expect_unauthorized(
+        app.get_task(&user.token, &task.id.to_string()).await,
+        "app.get_task(&user.token, &task.id.to_string())",
+    )
+    .await;
+    expect_unauthorized(app.logout(&user.token).await, "app.logout(&user.token)").await;
 }
 
 // ---- 404 for another user's task ----
 
 #[tokio::test]
 async fn another_users_task_is_404_for_read_update_and_delete_and_stays_unchanged() {
-    let app = TestApp::spawn().await;
-    let owner = app.new_user().await;
-    let intruder = app.new_user().await;
+    let (app, [owner, intruder]) = TestApp::with_users().await;
     let task = app
         .new_task(
             &owner,
@@ -153,7 +144,7 @@ async fn another_users_task_is_404_for_read_update_and_delete_and_stays_unchange
         )
         .await;
     let id = task.id.to_string();
-    let row_before = app.db().await.task(task.id).await.expect("row");
+    let row_before = app.task_row(task.id).await;
     let missing = expect_problem(
         app.get_task(&intruder.token, &Uuid::now_v7().to_string())
             .await,
@@ -193,12 +184,7 @@ async fn another_users_task_is_404_for_read_update_and_delete_and_stays_unchange
         }
         assert!(!answer.to_string().contains("secret plans"));
     }
-    let row_after = app
-        .db()
-        .await
-        .task(task.id)
-        .await
-        .expect("the row is still there");
+    let row_after = app.task_row(task.id).await;
     assert_eq!(row_after, row_before);
     let listed = app.task_page(&intruder, &[]).await;
     assert!(
@@ -209,8 +195,7 @@ async fn another_users_task_is_404_for_read_update_and_delete_and_stays_unchange
 
 #[tokio::test]
 async fn a_task_id_that_is_not_a_uuid_is_404_or_400_never_500() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
 
     for id in [
         "not-a-uuid",
@@ -231,8 +216,7 @@ async fn a_task_id_that_is_not_a_uuid_is_404_or_400_never_500() {
 
 #[tokio::test]
 async fn registering_a_taken_email_is_409() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
 
     expect_problem(
         app.register(&user.email, "another-password").await,
@@ -245,16 +229,11 @@ async fn registering_a_taken_email_is_409() {
 
 #[tokio::test]
 async fn a_stale_if_match_is_412_and_the_row_keeps_the_newer_change() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let task = app.new_task(&user, &json!({"title": "v1"})).await;
+    let (app, user, task) = TestApp::with_task(json!({"title": "v1"})).await;
     let id = task.id.to_string();
-    let v2 = expect_json(
-        app.patch_task(&user.token, &id, &json!({"title": "v2"}), Some(1))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let v2 = app
+        .patched(&user, &id, &json!({"title": "v2"}), Some(1))
+        .await;
     assert_eq!(v2["version"], 2);
 
     expect_problem(
@@ -264,7 +243,7 @@ async fn a_stale_if_match_is_412_and_the_row_keeps_the_newer_change() {
     )
     .await;
 
-    let row = app.db().await.task(task.id).await.expect("row");
+    let row = app.task_row(task.id).await;
     assert_eq!(row.title, "v2");
     assert_eq!(row.version, 2);
 }
@@ -273,8 +252,7 @@ async fn a_stale_if_match_is_412_and_the_row_keeps_the_newer_change() {
 
 #[tokio::test]
 async fn an_invalid_task_is_422_with_field_errors() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
 
     let blank = expect_problem(
         app.create_task(&user.token, &json!({"title": "   "})).await,
@@ -309,9 +287,7 @@ async fn an_invalid_task_is_422_with_field_errors() {
 
 #[tokio::test]
 async fn an_invalid_patch_is_422_and_changes_nothing() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let task = app.new_task(&user, &json!({"title": "Keep me"})).await;
+    let (app, user, task) = TestApp::with_task(json!({"title": "Keep me"})).await;
 
     let problem = expect_problem(
         app.patch_task(
@@ -329,7 +305,7 @@ async fn an_invalid_patch_is_422_and_changes_nothing() {
         field_names(&problem).contains(&"title".to_owned()),
         "{problem}"
     );
-    let row = app.db().await.task(task.id).await.expect("row");
+    let row = app.task_row(task.id).await;
     assert_eq!(row.title, "Keep me");
     assert_eq!(row.version, 1);
 }
@@ -364,8 +340,7 @@ async fn an_invalid_registration_is_422_with_field_errors() {
 
 #[tokio::test]
 async fn malformed_json_is_400() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
 
     expect_problem(
         app.post_raw(
@@ -394,8 +369,7 @@ async fn malformed_json_is_400() {
 
 #[tokio::test]
 async fn a_body_that_is_not_declared_as_json_is_415() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
 
     expect_problem(
         app.post_raw(
@@ -413,8 +387,7 @@ async fn a_body_that_is_not_declared_as_json_is_415() {
 
 #[tokio::test]
 async fn a_body_over_64_kib_is_413() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
     let body = json!({"title": "big", "description": "x".repeat(70 * 1024)}).to_string();
     assert!(body.len() > 64 * 1024);
 
@@ -436,6 +409,7 @@ async fn a_body_over_64_kib_is_413() {
 
 #[tokio::test]
 async fn too_many_failed_logins_for_one_email_is_429_with_retry_after() {
+    e2e_tests::needs_own_server!("lowers the failed-login limit of the server");
     let app = TestApp::builder()
         .env("APP__AUTH__LOGIN_MAX_FAILURES_PER_EMAIL", "3")
         .spawn()

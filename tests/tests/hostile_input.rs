@@ -148,8 +148,7 @@ async fn assert_still_serving(app: &TestApp, user: &TestUser, tasks_before: usiz
 
 #[tokio::test]
 async fn a_body_over_64_kib_is_413_on_every_json_endpoint() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
     let endpoints = json_endpoints(&app, &user).await;
     // Over the limit by a little: the server answers after reading up to
     // the limit, and the rest is small enough to be in its buffers by then
@@ -189,8 +188,7 @@ async fn a_body_of_several_mebibytes_is_never_a_5xx() {
     // with the rest unread; the kernel then resets it, which can destroy
     // the 413 before the client reads it (no lingering close in hyper). A
     // reset is acceptable here, a 5xx or a dead server is not.
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
     let endpoints = json_endpoints(&app, &user).await;
     let huge = json!({"title": "huge", "description": "h".repeat(4 * KIB * KIB)}).to_string();
 
@@ -217,8 +215,7 @@ async fn a_body_of_several_mebibytes_is_never_a_5xx() {
 
 #[tokio::test]
 async fn an_oversized_chunked_body_and_a_lying_content_length_are_413_without_a_hang() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
     let host = app.address().trim_start_matches("http://").to_owned();
 
     // No Content-Length: the size is only known while reading.
@@ -256,8 +253,7 @@ async fn an_oversized_chunked_body_and_a_lying_content_length_are_413_without_a_
 
 #[tokio::test]
 async fn deeply_nested_json_is_a_4xx_on_every_json_endpoint() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
     let endpoints = json_endpoints(&app, &user).await;
     // Under the size limit, far over any sane nesting depth.
     let arrays = "[".repeat(50_000);
@@ -284,8 +280,7 @@ async fn deeply_nested_json_is_a_4xx_on_every_json_endpoint() {
 
 #[tokio::test]
 async fn a_body_that_is_not_utf8_is_400() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
     let endpoints = json_endpoints(&app, &user).await;
     let bodies: [(&str, Vec<u8>); 5] = [
         (
@@ -325,8 +320,7 @@ async fn a_body_that_is_not_utf8_is_400() {
 
 #[tokio::test]
 async fn an_empty_body_is_400_and_a_body_of_the_wrong_json_type_is_a_4xx() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
     let endpoints = json_endpoints(&app, &user).await;
 
     for endpoint in &endpoints {
@@ -349,8 +343,7 @@ async fn an_empty_body_is_400_and_a_body_of_the_wrong_json_type_is_a_4xx() {
 async fn a_positional_array_in_place_of_an_object_creates_nothing() {
     // serde can fill a struct from an array, field by field; the contract
     // wants an object.
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
     let email = e2e_tests::unique_email();
     // Registers the email for the app's clean-up (a 422 without a password),
     // in case a positional body does create the account.
@@ -378,8 +371,7 @@ async fn a_positional_array_in_place_of_an_object_creates_nothing() {
 
 #[tokio::test]
 async fn a_wrong_or_missing_content_type_is_415() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
     let endpoints = json_endpoints(&app, &user).await;
     let body = json!({
         "email": e2e_tests::unique_email(),
@@ -424,8 +416,7 @@ async fn a_wrong_or_missing_content_type_is_415() {
 
 #[tokio::test]
 async fn huge_numbers_are_a_4xx() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
     let two_to_128 = "340282366920938463463374607431768211456";
     let endpoints = json_endpoints(&app, &user).await;
     let bodies = [
@@ -492,9 +483,7 @@ async fn huge_numbers_are_a_4xx() {
 
 #[tokio::test]
 async fn nul_bytes_in_fields_and_in_the_query_are_a_4xx() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let task = app.new_task(&user, &json!({"title": "clean"})).await;
+    let (app, user, task) = TestApp::with_task(json!({"title": "clean"})).await;
     let id = task.id.to_string();
 
     for body in [
@@ -557,12 +546,7 @@ async fn nul_bytes_in_fields_and_in_the_query_are_a_4xx() {
         .await;
     expect_status(login, StatusCode::UNAUTHORIZED, "login with NUL").await;
 
-    let row = app
-        .db()
-        .await
-        .task(task.id)
-        .await
-        .expect("the task is kept");
+    let row = app.task_row(task.id).await;
     assert_eq!((row.title.as_str(), row.description), ("clean", None));
     assert_still_serving(&app, &user, 1).await;
 }
@@ -571,9 +555,7 @@ async fn nul_bytes_in_fields_and_in_the_query_are_a_4xx() {
 
 #[tokio::test]
 async fn very_long_header_values_are_a_4xx() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let task = app.new_task(&user, &json!({"title": "headers"})).await;
+    let (app, user, task) = TestApp::with_task(json!({"title": "headers"})).await;
     let long = "h".repeat(100 * KIB);
 
     let bearer = app
@@ -615,15 +597,14 @@ async fn very_long_header_values_are_a_4xx() {
         .unwrap();
     expect_client_error(junk, "a 100 KiB header the service does not use").await;
 
-    let row = app.db().await.task(task.id).await.unwrap();
+    let row = app.task_row(task.id).await;
     assert_eq!((row.title.as_str(), row.version), ("headers", 1));
     assert_still_serving(&app, &user, 1).await;
 }
 
 #[tokio::test]
 async fn many_headers_and_a_huge_head_are_a_4xx_without_a_hang() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
 
     let mut many = HeaderMap::new();
     for i in 0..500 {
@@ -680,9 +661,7 @@ async fn many_headers_and_a_huge_head_are_a_4xx_without_a_hang() {
 
 #[tokio::test]
 async fn a_10_kib_path_and_hostile_task_ids_are_404_or_400() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let task = app.new_task(&user, &json!({"title": "by id"})).await;
+    let (app, user, task) = TestApp::with_task(json!({"title": "by id"})).await;
     let long_segment = "a".repeat(10 * KIB);
 
     for path in [
@@ -733,20 +712,14 @@ async fn a_10_kib_path_and_hostile_task_ids_are_404_or_400() {
             expect_problem(response, status).await;
         }
     }
-    let row = app
-        .db()
-        .await
-        .task(task.id)
-        .await
-        .expect("the task is kept");
+    let row = app.task_row(task.id).await;
     assert_eq!((row.title.as_str(), row.version), ("by id", 1));
     assert_still_serving(&app, &user, 1).await;
 }
 
 #[tokio::test]
 async fn bytes_that_are_not_utf8_in_the_request_line_or_query_are_a_4xx() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
     let host = app.address().trim_start_matches("http://").to_owned();
 
     // Query decoding is lossy (a stray `%` stays, bad UTF-8 becomes U+FFFD):
@@ -808,8 +781,7 @@ async fn bytes_that_are_not_utf8_in_the_request_line_or_query_are_a_4xx() {
 
 #[tokio::test]
 async fn unknown_and_unusual_methods_are_a_4xx() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
 
     for method in ["PUT", "TRACE", "FOO", "PROPFIND"] {
         let method = Method::from_bytes(method.as_bytes()).unwrap();

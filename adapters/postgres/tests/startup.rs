@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use adapter_postgres::{Database, StartupError};
@@ -17,7 +16,9 @@ use support::{
     admin, admin_in, create_database, direct_url, drop_database, now, repos, settings, signed_in,
     url_for_database, with_param,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use test_support::db_url;
+use test_support::foreign_ca::ForeignCa;
+use test_support::no_tls_server::PostgresWithoutTls;
 use uuid::Uuid;
 
 async fn connect_err(url: &str) -> StartupError {
@@ -30,30 +31,13 @@ async fn connect_err(url: &str) -> StartupError {
     }
 }
 
-/// The test URL with the password replaced.
-fn with_password(url: &str, password: &str) -> String {
-    let (scheme_user, rest) = url
-        .split_once(':')
-        .and_then(|(s, r)| r.split_once(':').map(|(u, r)| (format!("{s}:{u}"), r)))
-        .unwrap();
-    let (_, after) = rest.split_once('@').unwrap();
-    format!("{scheme_user}:{password}@{after}")
-}
-
-fn with_host_port(url: &str, host_port: &str) -> String {
-    let (before, rest) = url.split_once('@').unwrap();
-    let (_, after) = rest.split_once('/').unwrap();
-    format!("{before}@{host_port}/{after}")
-}
-
-fn password_of(url: &str) -> String {
-    let after_scheme = url.split_once("://").unwrap().1;
-    let userinfo = after_scheme.split_once('@').unwrap().0;
-    userinfo.split_once(':').unwrap().1.to_owned()
+/// The test URL pointing at `host:port`.
+fn at(host: &str, port: u16) -> String {
+    db_url::with_host_port(direct_url(), host, port)
 }
 
 fn assert_no_secret(err: &StartupError) {
-    let password = password_of(direct_url());
+    let password = db_url::password(direct_url()).expect("the test URL has a password");
     assert!(!err.to_string().contains(&password), "{err}");
     assert!(!format!("{err:?}").contains(&password), "{err:?}");
 }
@@ -131,7 +115,7 @@ async fn unknown_parameter_is_named() {
 
 #[tokio::test]
 async fn wrong_password_is_an_authentication_failure() {
-    let err = connect_err(&with_password(direct_url(), "definitely-wrong")).await;
+    let err = connect_err(&db_url::with_password(direct_url(), "definitely-wrong")).await;
     assert!(matches!(err, StartupError::AuthFailed { .. }), "{err:?}");
     assert!(
         err.to_string().contains("password authentication failed"),
@@ -162,7 +146,7 @@ async fn closed_port_is_unreachable() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    let err = connect_err(&with_host_port(direct_url(), &format!("localhost:{port}"))).await;
+    let err = connect_err(&at("localhost", port)).await;
     assert!(matches!(err, StartupError::Unreachable { .. }), "{err:?}");
     assert!(err.to_string().contains("refused"), "{err}");
     assert_eq!(err.exit_code(), 21);
@@ -171,7 +155,7 @@ async fn closed_port_is_unreachable() {
 
 #[tokio::test]
 async fn unknown_host_is_a_dns_error() {
-    let err = connect_err(&with_host_port(direct_url(), "no-such-host.invalid:5432")).await;
+    let err = connect_err(&at("no-such-host.invalid", 5432)).await;
     assert!(matches!(err, StartupError::Dns { .. }), "{err:?}");
     assert!(err.to_string().contains("no-such-host.invalid"), "{err}");
     assert_eq!(err.exit_code(), 20);
@@ -179,22 +163,8 @@ async fn unknown_host_is_a_dns_error() {
 
 #[tokio::test]
 async fn server_without_tls_is_recognised() {
-    // Answers every SSLRequest with 'N', as a PostgreSQL without TLS does.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut request = [0u8; 8];
-                if socket.read_exact(&mut request).await.is_ok() {
-                    let _ = socket.write_all(b"N").await;
-                    let mut rest = [0u8; 256];
-                    let _ = socket.read(&mut rest).await;
-                }
-            });
-        }
-    });
-    let err = connect_err(&with_host_port(direct_url(), &format!("localhost:{port}"))).await;
+    let fake = PostgresWithoutTls::start().await;
+    let err = connect_err(&at("localhost", fake.port)).await;
     assert!(
         matches!(err, StartupError::ServerWithoutTls { .. }),
         "{err:?}"
@@ -203,58 +173,19 @@ async fn server_without_tls_is_recognised() {
     assert_eq!(err.exit_code(), 23);
 }
 
-/// A fresh CA (ECDSA P-256, SHA-256) that signed nothing the server uses.
-fn foreign_ca() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("pg-foreign-ca-{}", Uuid::now_v7()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = dir.join("ca.key");
-    let cert = dir.join("ca.pem");
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-sha256",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=Not The Test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=keyCertSign,cRLSign",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("run openssl");
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
-    cert
-}
-
 #[tokio::test]
 async fn certificate_from_another_ca_is_refused() {
-    let ca = foreign_ca();
-    let (base, _) = direct_url().split_once("&sslrootcert=").unwrap();
-    let url = format!("{base}&sslrootcert={}", ca.display());
+    let ca = ForeignCa::generate();
+    let url = db_url::with_param(
+        direct_url(),
+        "sslrootcert",
+        &ca.cert().display().to_string(),
+    );
     let err = connect_err(&url).await;
     assert!(matches!(err, StartupError::TlsHandshake { .. }), "{err:?}");
     assert!(err.to_string().contains("UnknownIssuer"), "{err}");
     assert_eq!(err.exit_code(), 22);
     assert_no_secret(&err);
-    std::fs::remove_dir_all(ca.parent().unwrap()).unwrap();
 }
 
 /// A name other than `localhost` that resolves to 127.0.0.1 (the machine's
@@ -281,15 +212,8 @@ async fn host_name_not_in_the_certificate_is_refused() {
         eprintln!("skipped: no other host name resolves to 127.0.0.1 here");
         return;
     };
-    let port = direct_url()
-        .split("@localhost:")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
-    let err = connect_err(&with_host_port(direct_url(), &format!("{name}:{port}"))).await;
+    let port = db_url::port(direct_url()).expect("the test URL names a port");
+    let err = connect_err(&at(&name, port)).await;
     assert!(matches!(err, StartupError::TlsHandshake { .. }), "{err:?}");
     assert!(err.to_string().contains("not valid for name"), "{err}");
     assert_eq!(err.exit_code(), 22);
@@ -396,11 +320,7 @@ const MIGRATION_LOCK_KEY: i64 = 0x746f_646f_5f6d_6967;
 
 /// A superuser session in `database` holding the migration lock until dropped.
 async fn hold_migration_lock(database: &str) -> tokio_postgres::Client {
-    let config: tokio_postgres::Config = format!("{} dbname={database}", support::admin_url())
-        .parse()
-        .unwrap();
-    let (holder, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
+    let holder = support::admin_client(database).await;
     holder
         .batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
         .await
@@ -642,11 +562,7 @@ async fn a_statement_blocked_past_the_timeout_is_cancelled_and_unavailable() {
         .unwrap();
 
     // Another session holds the row lock for a while.
-    let config: tokio_postgres::Config = format!("{} dbname=app", support::admin_url())
-        .parse()
-        .unwrap();
-    let (locker, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
+    let locker = support::admin_client("app").await;
     locker
         .batch_execute(&format!(
             "BEGIN; SELECT 1 FROM tasks WHERE id = '{}' FOR UPDATE",
@@ -749,11 +665,7 @@ async fn an_exhausted_pool_answers_unavailable() {
         .unwrap();
 
     // Block the only connection on a row lock held elsewhere.
-    let config: tokio_postgres::Config = format!("{} dbname=app", support::admin_url())
-        .parse()
-        .unwrap();
-    let (locker, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
+    let locker = support::admin_client("app").await;
     locker
         .batch_execute(&format!(
             "BEGIN; SELECT 1 FROM tasks WHERE id = '{}' FOR UPDATE",

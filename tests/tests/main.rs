@@ -1,0 +1,27 @@
+//! The end-to-end suite: the real `todo-server` binary (or, with
+//! `E2E_SERVER_URL`, any running front end) against the real PostgreSQL
+//! over TLS. One test binary with one module per suite; the helpers are the
+//! `e2e_tests` library (`tests/src`).
+//!
+//! A new suite is a file in this folder declared as a module below (e.g.
+//! `tests/admin.rs` → `mod admin;`). Cargo builds no other test binary from
+//! this folder (`autotests = false` in `tests/Cargo.toml`), so a file
+//! without its `mod` line here is not compiled at all.
+//!
+//! Run one suite or one test with a filter on the module path:
+//! `cargo test -p e2e-tests --test main security::` or
+//! `cargo test -p e2e-tests --test main paging::a_list_shows_only_the_callers_tasks`.
+
+mod error_statuses;
+mod faults;
+mod hostile_input;
+mod idempotency;
+mod logs;
+mod negative_start;
+mod overload;
+mod paging;
+mod registration;
+mod restart;
+mod security;
+mod sessions;
+mod task_persistence;
