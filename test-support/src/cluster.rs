@@ -60,33 +60,41 @@ fn script_stdout(args: &[&str], output: &Output) -> String {
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
-    let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// A URL that `scripts/neon-local.sh <args>` prints.
+///
+/// # Panics
+/// As [`neon_local`], or when it printed nothing.
+fn printed_url(args: &[&str]) -> String {
+    let url = neon_local(args);
     assert!(
-        !stdout.is_empty(),
-        "scripts/neon-local.sh {} printed nothing",
+        !url.is_empty(),
+        "scripts/neon-local.sh {} printed no URL",
         args.join(" ")
     );
-    stdout
+    url
 }
 
 /// The direct URL (TLS, `channel_binding=require`, the cluster's CA in
 /// `sslrootcert`) of the local test cluster.
 pub fn test_url() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| neon_local(&["--test", "url"]))
+    URL.get_or_init(|| printed_url(&["--test", "url"]))
 }
 
 /// The local test cluster's database through PgBouncer in transaction mode.
 pub fn test_pooler_url() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| neon_local(&["--test", "pooler-url"]))
+    URL.get_or_init(|| printed_url(&["--test", "pooler-url"]))
 }
 
 /// A superuser of the local test cluster over its unix socket (libpq
 /// keyword/value form, no database named).
 pub fn test_admin_url() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| neon_local(&["--test", "admin-url"]))
+    URL.get_or_init(|| printed_url(&["--test", "admin-url"]))
 }
 
 /// `TEST_DATABASE_URL` when set and not blank: a database (a Neon branch,

@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use reqwest::header::{CONTENT_TYPE, IF_MATCH, WWW_AUTHENTICATE};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, IF_MATCH, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -121,6 +121,20 @@ impl Api {
         self.request(method, path).bearer_auth(token)
     }
 
+    /// `GET path` with `authorization` as the raw `Authorization` header,
+    /// or none.
+    pub async fn get_with_authorization(
+        &self,
+        path: &str,
+        authorization: Option<&str>,
+    ) -> Response {
+        let mut request = self.request(Method::GET, path);
+        if let Some(value) = authorization {
+            request = request.header(AUTHORIZATION, value);
+        }
+        send(request).await
+    }
+
     /// `POST /api/v1/auth/register` with any JSON body.
     pub async fn register_json(&self, body: &Value) -> Response {
         if let Some(email) = body.get("email").and_then(Value::as_str) {
@@ -179,11 +193,24 @@ impl Api {
         body: &Value,
         if_match: Option<i64>,
     ) -> Response {
-        let mut request = self.authed(Method::PATCH, &task_path(id), token).json(body);
-        if let Some(version) = if_match {
-            request = request.header(IF_MATCH, format!("\"{version}\""));
+        let request = self.authed(Method::PATCH, &task_path(id), token).json(body);
+        match if_match {
+            Some(version) => send(request.header(IF_MATCH, format!("\"{version}\""))).await,
+            None => send(request).await,
         }
-        send(request).await
+    }
+
+    /// `PATCH /api/v1/tasks/{id}` with `If-Match` exactly as given (to send
+    /// malformed ones).
+    pub async fn patch_task_if_match(
+        &self,
+        token: &str,
+        id: &str,
+        body: &Value,
+        if_match: &str,
+    ) -> Response {
+        let request = self.authed(Method::PATCH, &task_path(id), token).json(body);
+        send(request.header(IF_MATCH, if_match)).await
     }
 
     /// `DELETE /api/v1/tasks/{id}`.

@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use crate::api::{Api, Task, TestUser};
+use crate::api::{unique_email, unique_password, Api, Task, TestUser};
 use crate::database::{TaskRow, TestDb};
 use crate::front_end::{assert_own_server, external_jwt_secret, external_url, JWT_SECRET_VAR};
 use crate::server::{OutputLog, RunningServer, ServerEnv};
@@ -45,6 +45,12 @@ impl TestAppBuilder {
         self.env = self.env.set(name, value);
         self.changed.push(name.to_owned());
         self
+    }
+
+    /// Logs at debug level, the most a secret could leak at.
+    pub fn debug_logs(self) -> Self {
+        self.env("APP__LOG__LEVEL", "debug")
+            .env("RUST_LOG", "debug")
     }
 
     /// Starts the server (or, with `E2E_SERVER_URL`, connects to it).
@@ -89,6 +95,12 @@ impl TestApp {
         let app = Self::spawn().await;
         let user = app.new_user().await;
         (app, user)
+    }
+
+    /// A server with the default test settings, and a fresh email and
+    /// password that nobody registered yet.
+    pub async fn with_credentials() -> (TestApp, String, String) {
+        (Self::spawn().await, unique_email(), unique_password())
     }
 
     /// A server with the default test settings and `N` registered, logged-in

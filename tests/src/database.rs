@@ -64,6 +64,7 @@ pub struct TaskRow {
 
 const USER_COLUMNS: &str = "id, email, name, password_hash, created_at, updated_at";
 const SESSION_COLUMNS: &str = "id, user_id, created_at, expires_at, revoked_at";
+const OLDEST_FIRST: &str = "ORDER BY created_at, id";
 const TASK_COLUMNS: &str = "id, user_id, title, description, completed, priority, due_at, \
                             created_at, updated_at, version, idempotency_key";
 
@@ -156,51 +157,34 @@ impl TestDb {
 
     /// The sessions of a user, oldest first.
     pub async fn sessions_of(&self, user_id: Uuid) -> Vec<SessionRow> {
-        let sql = format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 ORDER BY created_at, id"
-        );
-        self.client
-            .query_typed(&sql, &[(&user_id, Type::UUID)])
-            .await
-            .expect("sessions query")
-            .iter()
-            .map(session_row)
-            .collect()
+        let sql =
+            format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 {OLDEST_FIRST}");
+        self.rows_by_uuid(&sql, user_id, session_row).await
     }
 
     /// One session by id.
     pub async fn session(&self, id: Uuid) -> Option<SessionRow> {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
-        self.client
-            .query_typed(&sql, &[(&id, Type::UUID)])
-            .await
-            .expect("session query")
-            .first()
-            .map(session_row)
+        self.rows_by_uuid(&sql, id, session_row).await.pop()
     }
 
     /// One task by id, whoever owns it.
     pub async fn task(&self, id: Uuid) -> Option<TaskRow> {
         let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
-        self.client
-            .query_typed(&sql, &[(&id, Type::UUID)])
-            .await
-            .expect("task query")
-            .first()
-            .map(task_row)
+        self.rows_by_uuid(&sql, id, task_row).await.pop()
     }
 
     /// The tasks of a user, oldest first.
     pub async fn tasks_of(&self, user_id: Uuid) -> Vec<TaskRow> {
-        let sql =
-            format!("SELECT {TASK_COLUMNS} FROM tasks WHERE user_id = $1 ORDER BY created_at, id");
-        self.client
-            .query_typed(&sql, &[(&user_id, Type::UUID)])
-            .await
-            .expect("tasks query")
-            .iter()
-            .map(task_row)
-            .collect()
+        let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE user_id = $1 {OLDEST_FIRST}");
+        self.rows_by_uuid(&sql, user_id, task_row).await
+    }
+
+    /// Runs `sql` with one UUID parameter and maps each row.
+    async fn rows_by_uuid<T>(&self, sql: &str, id: Uuid, map: fn(&Row) -> T) -> Vec<T> {
+        let rows = self.client.query_typed(sql, &[(&id, Type::UUID)]).await;
+        let rows = rows.unwrap_or_else(|e| panic!("`{sql}` failed: {e}"));
+        rows.iter().map(map).collect()
     }
 
     /// Deletes the users with these emails (case-insensitively); their

@@ -5,9 +5,11 @@ use chrono::Utc;
 use e2e_tests::api::{expect_json, expect_problem, expect_unauthorized};
 use e2e_tests::{tokens, TestApp};
 use reqwest::header::RETRY_AFTER;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
+
+const JSON: &str = "application/json";
 
 fn field_names(problem: &Value) -> Vec<String> {
     problem["errors"]
@@ -30,11 +32,7 @@ fn field_names(problem: &Value) -> Vec<String> {
 async fn a_request_without_a_token_is_401_with_a_bearer_challenge() {
     let app = TestApp::spawn().await;
 
-    let response = app
-        .request(Method::GET, "/api/v1/tasks")
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_with_authorization("/api/v1/tasks", None).await;
 
     expect_unauthorized(response, "no token").await;
 }
@@ -49,13 +47,9 @@ async fn a_malformed_token_is_401() {
     )
     .await;
     expect_unauthorized(app.me("a.b.c").await, "app.me(\"a.b.c\")").await;
-    let basic = app
-        .request(Method::GET, "/api/v1/auth/me")
-        .header("Authorization", "Basic dXNlcjpwYXNz")
-        .send()
-        .await
-        .unwrap();
-    expect_unauthorized(basic, "Basic credentials").await;
+    let basic = Some("Basic dXNlcjpwYXNz");
+    let response = app.get_with_authorization("/api/v1/auth/me", basic).await;
+    expect_unauthorized(response, "Basic credentials").await;
 }
 
 #[tokio::test]
@@ -145,37 +139,24 @@ async fn another_users_task_is_404_for_read_update_and_delete_and_stays_unchange
         .await;
     let id = task.id.to_string();
     let row_before = app.task_row(task.id).await;
-    let missing = expect_problem(
-        app.get_task(&intruder.token, &Uuid::now_v7().to_string())
-            .await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    let unknown = Uuid::now_v7().to_string();
+    let missing = app.get_task(&intruder.token, &unknown).await;
+    let missing = expect_problem(missing, StatusCode::NOT_FOUND).await;
 
-    let read = expect_problem(
+    let rename = json!({"title": "Mine now"});
+    let complete = json!({"completed": true});
+    let mut answers = Vec::new();
+    for response in [
         app.get_task(&intruder.token, &id).await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    let update = expect_problem(
-        app.patch_task(&intruder.token, &id, &json!({"title": "Mine now"}), None)
+        app.patch_task(&intruder.token, &id, &rename, None).await,
+        app.patch_task(&intruder.token, &id, &complete, Some(1))
             .await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    let update_if_match = expect_problem(
-        app.patch_task(&intruder.token, &id, &json!({"completed": true}), Some(1))
-            .await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    let delete = expect_problem(
         app.delete_task(&intruder.token, &id).await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    ] {
+        answers.push(expect_problem(response, StatusCode::NOT_FOUND).await);
+    }
 
-    for answer in [&read, &update, &update_if_match, &delete] {
+    for answer in &answers {
         for field in ["type", "title", "status", "detail"] {
             assert_eq!(
                 answer[field], missing[field],
@@ -342,28 +323,13 @@ async fn an_invalid_registration_is_422_with_field_errors() {
 async fn malformed_json_is_400() {
     let (app, user) = TestApp::with_user().await;
 
-    expect_problem(
-        app.post_raw(
-            "/api/v1/tasks",
-            Some(&user.token),
-            Some("application/json"),
-            "{\"title\": ",
-        )
-        .await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
-    expect_problem(
-        app.post_raw(
-            "/api/v1/auth/login",
-            None,
-            Some("application/json"),
-            "not json at all",
-        )
-        .await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    let cut_short = app.post_task_raw(&user, JSON, "{\"title\": ").await;
+    expect_problem(cut_short, StatusCode::BAD_REQUEST).await;
+    let login = "/api/v1/auth/login";
+    let not_json = app
+        .post_raw(login, None, Some(JSON), "not json at all")
+        .await;
+    expect_problem(not_json, StatusCode::BAD_REQUEST).await;
     assert!(app.db().await.tasks_of(user.id).await.is_empty());
 }
 
@@ -371,17 +337,8 @@ async fn malformed_json_is_400() {
 async fn a_body_that_is_not_declared_as_json_is_415() {
     let (app, user) = TestApp::with_user().await;
 
-    expect_problem(
-        app.post_raw(
-            "/api/v1/tasks",
-            Some(&user.token),
-            Some("text/plain"),
-            "{\"title\": \"plain\"}",
-        )
-        .await,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-    )
-    .await;
+    let plain = app.post_task_raw(&user, "text/plain", "{\"title\": \"plain\"}");
+    expect_problem(plain.await, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
     assert!(app.db().await.tasks_of(user.id).await.is_empty());
 }
 
@@ -391,17 +348,8 @@ async fn a_body_over_64_kib_is_413() {
     let body = json!({"title": "big", "description": "x".repeat(70 * 1024)}).to_string();
     assert!(body.len() > 64 * 1024);
 
-    expect_problem(
-        app.post_raw(
-            "/api/v1/tasks",
-            Some(&user.token),
-            Some("application/json"),
-            body,
-        )
-        .await,
-        StatusCode::PAYLOAD_TOO_LARGE,
-    )
-    .await;
+    let response = app.post_task_raw(&user, JSON, body).await;
+    expect_problem(response, StatusCode::PAYLOAD_TOO_LARGE).await;
     assert!(app.db().await.tasks_of(user.id).await.is_empty());
 }
 

@@ -8,7 +8,7 @@
 
 use e2e_tests::api::{expect_json, expect_problem};
 use e2e_tests::hostile::{raw_http, RawResponse};
-use e2e_tests::{TestApp, TestUser};
+use e2e_tests::{Task, TestApp, TestUser};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
@@ -29,11 +29,12 @@ impl Endpoint {
     }
 }
 
-/// Every endpoint that reads a JSON body, with a task of `user` to patch.
-async fn json_endpoints(app: &TestApp, user: &TestUser) -> Vec<Endpoint> {
-    let task = app.new_task(user, &json!({"title": "target"})).await;
+/// A server, a user with one task (titled "target"), and every endpoint
+/// that reads a JSON body (the PATCH one aimed at that task).
+async fn with_json_endpoints() -> (TestApp, TestUser, Vec<Endpoint>) {
+    let (app, user, task) = TestApp::with_task(json!({"title": "target"})).await;
     let token = Some(user.token.clone());
-    vec![
+    let endpoints = vec![
         Endpoint {
             method: Method::POST,
             path: "/api/v1/auth/register".into(),
@@ -54,7 +55,8 @@ async fn json_endpoints(app: &TestApp, user: &TestUser) -> Vec<Endpoint> {
             path: format!("/api/v1/tasks/{}", task.id),
             token,
         },
-    ]
+    ];
+    (app, user, endpoints)
 }
 
 async fn send_raw(
@@ -144,12 +146,17 @@ async fn assert_still_serving(app: &TestApp, user: &TestUser, tasks_before: usiz
     assert_eq!(app.db().await.tasks_of(user.id).await.len(), tasks_before);
 }
 
+/// `task` still has its first version and `title`.
+async fn assert_task_unchanged(app: &TestApp, task: &Task, title: &str) {
+    let row = app.task_row(task.id).await;
+    assert_eq!((row.title.as_str(), row.version), (title, 1));
+}
+
 // ---- size ----
 
 #[tokio::test]
 async fn a_body_over_64_kib_is_413_on_every_json_endpoint() {
-    let (app, user) = TestApp::with_user().await;
-    let endpoints = json_endpoints(&app, &user).await;
+    let (app, user, endpoints) = with_json_endpoints().await;
     // Over the limit by a little: the server answers after reading up to
     // the limit, and the rest is small enough to be in its buffers by then
     // (see the next test for much larger bodies).
@@ -188,8 +195,7 @@ async fn a_body_of_several_mebibytes_is_never_a_5xx() {
     // with the rest unread; the kernel then resets it, which can destroy
     // the 413 before the client reads it (no lingering close in hyper). A
     // reset is acceptable here, a 5xx or a dead server is not.
-    let (app, user) = TestApp::with_user().await;
-    let endpoints = json_endpoints(&app, &user).await;
+    let (app, user, endpoints) = with_json_endpoints().await;
     let huge = json!({"title": "huge", "description": "h".repeat(4 * KIB * KIB)}).to_string();
 
     for endpoint in &endpoints {
@@ -253,8 +259,7 @@ async fn an_oversized_chunked_body_and_a_lying_content_length_are_413_without_a_
 
 #[tokio::test]
 async fn deeply_nested_json_is_a_4xx_on_every_json_endpoint() {
-    let (app, user) = TestApp::with_user().await;
-    let endpoints = json_endpoints(&app, &user).await;
+    let (app, user, endpoints) = with_json_endpoints().await;
     // Under the size limit, far over any sane nesting depth.
     let arrays = "[".repeat(50_000);
     let objects = "{\"a\":".repeat(12_000);
@@ -280,8 +285,7 @@ async fn deeply_nested_json_is_a_4xx_on_every_json_endpoint() {
 
 #[tokio::test]
 async fn a_body_that_is_not_utf8_is_400() {
-    let (app, user) = TestApp::with_user().await;
-    let endpoints = json_endpoints(&app, &user).await;
+    let (app, user, endpoints) = with_json_endpoints().await;
     let bodies: [(&str, Vec<u8>); 5] = [
         (
             "0xFF 0xFE in a string",
@@ -307,12 +311,8 @@ async fn a_body_that_is_not_utf8_is_400() {
     for endpoint in &endpoints {
         for (what, body) in &bodies {
             let response = send_raw(&app, endpoint, Some(JSON), body.clone()).await;
-            expect_status(
-                response,
-                StatusCode::BAD_REQUEST,
-                &format!("{}: {what}", endpoint.label()),
-            )
-            .await;
+            let what = format!("{}: {what}", endpoint.label());
+            expect_status(response, StatusCode::BAD_REQUEST, &what).await;
         }
     }
     assert_still_serving(&app, &user, 1).await;
@@ -320,17 +320,12 @@ async fn a_body_that_is_not_utf8_is_400() {
 
 #[tokio::test]
 async fn an_empty_body_is_400_and_a_body_of_the_wrong_json_type_is_a_4xx() {
-    let (app, user) = TestApp::with_user().await;
-    let endpoints = json_endpoints(&app, &user).await;
+    let (app, user, endpoints) = with_json_endpoints().await;
 
     for endpoint in &endpoints {
         let response = send_raw(&app, endpoint, Some(JSON), "").await;
-        expect_status(
-            response,
-            StatusCode::BAD_REQUEST,
-            &format!("{}: empty body", endpoint.label()),
-        )
-        .await;
+        let what = format!("{}: empty body", endpoint.label());
+        expect_status(response, StatusCode::BAD_REQUEST, &what).await;
         for body in ["null", "[]", "[1, 2, 3]", "\"title\"", "42", "true", "{}{}"] {
             let response = send_raw(&app, endpoint, Some(JSON), body).await;
             expect_client_error(response, &format!("{}: body `{body}`", endpoint.label())).await;
@@ -343,12 +338,11 @@ async fn an_empty_body_is_400_and_a_body_of_the_wrong_json_type_is_a_4xx() {
 async fn a_positional_array_in_place_of_an_object_creates_nothing() {
     // serde can fill a struct from an array, field by field; the contract
     // wants an object.
-    let (app, user) = TestApp::with_user().await;
+    let (app, user, endpoints) = with_json_endpoints().await;
     let email = e2e_tests::unique_email();
     // Registers the email for the app's clean-up (a 422 without a password),
     // in case a positional body does create the account.
     let _ = app.register_json(&json!({ "email": email })).await;
-    let endpoints = json_endpoints(&app, &user).await;
     let positional = [
         json!([email, "long-enough-password", null]),
         json!([email, "long-enough-password"]),
@@ -371,8 +365,7 @@ async fn a_positional_array_in_place_of_an_object_creates_nothing() {
 
 #[tokio::test]
 async fn a_wrong_or_missing_content_type_is_415() {
-    let (app, user) = TestApp::with_user().await;
-    let endpoints = json_endpoints(&app, &user).await;
+    let (app, user, endpoints) = with_json_endpoints().await;
     let body = json!({
         "email": e2e_tests::unique_email(),
         "password": "long-enough-password",
@@ -401,12 +394,8 @@ async fn a_wrong_or_missing_content_type_is_415() {
             } else {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             };
-            expect_status(
-                response,
-                expected,
-                &format!("{}: Content-Type {shown:?}", endpoint.label()),
-            )
-            .await;
+            let what = format!("{}: Content-Type {shown:?}", endpoint.label());
+            expect_status(response, expected, &what).await;
         }
     }
     assert_still_serving(&app, &user, 1).await;
@@ -416,9 +405,8 @@ async fn a_wrong_or_missing_content_type_is_415() {
 
 #[tokio::test]
 async fn huge_numbers_are_a_4xx() {
-    let (app, user) = TestApp::with_user().await;
+    let (app, user, endpoints) = with_json_endpoints().await;
     let two_to_128 = "340282366920938463463374607431768211456";
-    let endpoints = json_endpoints(&app, &user).await;
     let bodies = [
         r#"{"title": "x", "completed": 1e999999}"#.to_owned(),
         r#"{"title": "x", "completed": -1e999999}"#.to_owned(),
@@ -453,14 +441,9 @@ async fn huge_numbers_are_a_4xx() {
         "\"-1\"".to_owned(),
         "\"1e999999\"".to_owned(),
     ] {
-        let response = app
-            .request(Method::PATCH, &format!("/api/v1/tasks/{task}"))
-            .bearer_auth(&user.token)
-            .header("If-Match", &if_match)
-            .json(&json!({"title": "changed"}))
-            .send()
-            .await
-            .unwrap();
+        let body = json!({"title": "changed"});
+        let response = app.patch_task_if_match(&user.token, &task, &body, &if_match);
+        let response = response.await;
         expect_client_error(response, &format!("If-Match: {if_match}")).await;
     }
     let due = app
@@ -558,35 +541,27 @@ async fn very_long_header_values_are_a_4xx() {
     let (app, user, task) = TestApp::with_task(json!({"title": "headers"})).await;
     let long = "h".repeat(100 * KIB);
 
+    let bearer = format!("Bearer {long}");
     let bearer = app
-        .request(Method::GET, "/api/v1/tasks")
-        .header("Authorization", format!("Bearer {long}"))
-        .send()
-        .await
-        .unwrap();
+        .get_with_authorization("/api/v1/tasks", Some(&bearer))
+        .await;
     expect_status(
         bearer,
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         "a 100 KiB bearer token",
     )
     .await;
+    let key_body = json!({"title": "long key"});
     let key = app
-        .request(Method::POST, "/api/v1/tasks")
-        .bearer_auth(&user.token)
-        .header("Idempotency-Key", &long)
-        .json(&json!({"title": "long key"}))
-        .send()
-        .await
-        .unwrap();
+        .create_task_with_key(&user.token, &long, &key_body)
+        .await;
     expect_client_error(key, "a 100 KiB Idempotency-Key").await;
+    let id = task.id.to_string();
+    let body = json!({"title": "long if-match"});
+    let quoted = format!("\"{long}\"");
     let if_match = app
-        .request(Method::PATCH, &format!("/api/v1/tasks/{}", task.id))
-        .bearer_auth(&user.token)
-        .header("If-Match", format!("\"{long}\""))
-        .json(&json!({"title": "long if-match"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_task_if_match(&user.token, &id, &body, &quoted)
+        .await;
     expect_client_error(if_match, "a 100 KiB If-Match").await;
     let junk = app
         .request(Method::GET, "/api/v1/tasks")
@@ -597,8 +572,7 @@ async fn very_long_header_values_are_a_4xx() {
         .unwrap();
     expect_client_error(junk, "a 100 KiB header the service does not use").await;
 
-    let row = app.task_row(task.id).await;
-    assert_eq!((row.title.as_str(), row.version), ("headers", 1));
+    assert_task_unchanged(&app, &task, "headers").await;
     assert_still_serving(&app, &user, 1).await;
 }
 
@@ -712,8 +686,7 @@ async fn a_10_kib_path_and_hostile_task_ids_are_404_or_400() {
             expect_problem(response, status).await;
         }
     }
-    let row = app.task_row(task.id).await;
-    assert_eq!((row.title.as_str(), row.version), ("by id", 1));
+    assert_task_unchanged(&app, &task, "by id").await;
     assert_still_serving(&app, &user, 1).await;
 }
 

@@ -10,11 +10,7 @@ use serde_json::json;
 #[tokio::test]
 async fn a_whole_session_at_debug_level_logs_no_secret() {
     e2e_tests::needs_own_server!("reads the server's logs");
-    let mut app = TestApp::builder()
-        .env("APP__LOG__LEVEL", "debug")
-        .env("RUST_LOG", "debug")
-        .spawn()
-        .await;
+    let mut app = TestApp::builder().debug_logs().spawn().await;
     let user = app.new_user().await;
     let wrong_password = "wrong-password-that-must-not-be-logged";
     assert_eq!(

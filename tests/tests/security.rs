@@ -17,7 +17,8 @@ use e2e_tests::hostile::{
     PostgresWithoutTls,
 };
 use e2e_tests::{
-    database_url, start_expecting_failure, tokens, unique_email, ServerEnv, Task, TestApp, TestUser,
+    database_url, start_expecting_failure, tokens, unique_email, ServerEnv, Task, TaskRow, TestApp,
+    TestAppBuilder, TestUser,
 };
 use jsonwebtoken::Algorithm;
 use reqwest::header::RETRY_AFTER;
@@ -31,48 +32,39 @@ use uuid::Uuid;
 /// on a write, and on logout; and the write changed nothing.
 async fn assert_refused_everywhere(app: &TestApp, token: &str, task: &Task, what: &str) {
     let id = task.id.to_string();
-    expect_unauthorized(app.me(token).await, &format!("{what}: GET /auth/me")).await;
-    expect_unauthorized(
-        app.list_tasks(token, &[]).await,
-        &format!("{what}: GET /tasks"),
-    )
-    .await;
-    expect_unauthorized(
-        app.get_task(token, &id).await,
-        &format!("{what}: GET /tasks/{{id}}"),
-    )
-    .await;
-    expect_unauthorized(
-        app.patch_task(token, &id, &json!({"title": "forged write"}), None)
-            .await,
-        &format!("{what}: PATCH /tasks/{{id}}"),
-    )
-    .await;
-    expect_unauthorized(
-        app.create_task(token, &json!({"title": "forged create"}))
-            .await,
-        &format!("{what}: POST /tasks"),
-    )
-    .await;
-    expect_unauthorized(
-        app.delete_task(token, &id).await,
-        &format!("{what}: DELETE /tasks/{{id}}"),
-    )
-    .await;
-    expect_unauthorized(app.logout(token).await, &format!("{what}: POST /logout")).await;
+    let write = json!({"title": "forged write"});
+    let create = json!({"title": "forged create"});
+    let answers = [
+        ("GET /auth/me", app.me(token).await),
+        ("GET /tasks", app.list_tasks(token, &[]).await),
+        ("GET /tasks/{id}", app.get_task(token, &id).await),
+        (
+            "PATCH /tasks/{id}",
+            app.patch_task(token, &id, &write, None).await,
+        ),
+        ("POST /tasks", app.create_task(token, &create).await),
+        ("DELETE /tasks/{id}", app.delete_task(token, &id).await),
+        ("POST /logout", app.logout(token).await),
+    ];
+    for (request, answer) in answers {
+        expect_unauthorized(answer, &format!("{what}: {request}")).await;
+    }
 }
 
 /// The full row of `task` is what it was, and its owner has no other task.
-async fn assert_untouched(
-    app: &TestApp,
-    owner: &TestUser,
-    task: &Task,
-    before: &e2e_tests::TaskRow,
-) {
+async fn assert_untouched(app: &TestApp, owner: &TestUser, task: &Task, before: &TaskRow) {
     let db = app.db().await;
     let after = db.task(task.id).await.expect("the task still exists");
     assert_eq!(&after, before, "the task row changed");
     assert_eq!(db.tasks_of(owner.id).await.len(), 1, "a task was added");
+}
+
+/// A server, a user and their task "guarded", with the task's row as it
+/// was created.
+async fn guarded_task() -> (TestApp, TestUser, Task, TaskRow) {
+    let (app, user, task) = TestApp::with_task(json!({"title": "guarded"})).await;
+    let before = app.task_row(task.id).await;
+    (app, user, task, before)
 }
 
 /// Re-signing the unchanged claims must work, or a refused forgery would
@@ -87,8 +79,7 @@ async fn assert_resigning_works(app: &TestApp, claims: &Value) {
 #[tokio::test]
 async fn a_token_under_another_algorithm_or_with_a_broken_signature_is_401() {
     e2e_tests::needs_jwt_secret!();
-    let (app, user, task) = TestApp::with_task(json!({"title": "guarded"})).await;
-    let before = app.task_row(task.id).await;
+    let (app, user, task, before) = guarded_task().await;
     let claims = tokens::claims(&user.token);
     let secret = &app.jwt_secret();
     assert_resigning_works(&app, &claims).await;
@@ -157,8 +148,7 @@ async fn a_token_under_another_algorithm_or_with_a_broken_signature_is_401() {
 #[tokio::test]
 async fn a_correctly_signed_token_with_wrong_or_missing_claims_is_401() {
     e2e_tests::needs_jwt_secret!();
-    let (app, user, task) = TestApp::with_task(json!({"title": "guarded"})).await;
-    let before = app.task_row(task.id).await;
+    let (app, user, task, before) = guarded_task().await;
     let claims = tokens::claims(&user.token);
     assert_resigning_works(&app, &claims).await;
     let now = Utc::now().timestamp();
@@ -418,6 +408,28 @@ async fn another_users_cursor_or_search_reveals_none_of_their_tasks() {
 
 // ---- failed-login limits ----
 
+/// A server allowing `per_email` failed logins per email and `per_client`
+/// per client address.
+fn login_limits(per_email: u32, per_client: u32) -> TestAppBuilder {
+    TestApp::builder()
+        .env(
+            "APP__AUTH__LOGIN_MAX_FAILURES_PER_EMAIL",
+            per_email.to_string(),
+        )
+        .env(
+            "APP__AUTH__LOGIN_MAX_FAILURES_PER_CLIENT",
+            per_client.to_string(),
+        )
+}
+
+/// `server` behind a proxy it trusts (the client is the last
+/// `X-Forwarded-For` entry), counting failures over ten minutes.
+fn behind_a_trusted_proxy(server: TestAppBuilder) -> TestAppBuilder {
+    server
+        .env("APP__SERVER__TRUST_FORWARDED_FOR", "true")
+        .env("APP__AUTH__LOGIN_WINDOW_SECS", "600")
+}
+
 fn retry_after_seconds(response: &Response) -> u64 {
     let value = response
         .headers()
@@ -462,13 +474,7 @@ async fn assert_too_many(response: Response, window_secs: u64, what: &str) {
 #[tokio::test]
 async fn the_per_email_limit_holds_across_client_addresses_even_for_the_right_password() {
     e2e_tests::needs_own_server!("sets the failed-login limits and trusts X-Forwarded-For");
-    let app = TestApp::builder()
-        .env("APP__SERVER__TRUST_FORWARDED_FOR", "true")
-        .env("APP__AUTH__LOGIN_MAX_FAILURES_PER_EMAIL", "3")
-        .env("APP__AUTH__LOGIN_MAX_FAILURES_PER_CLIENT", "100")
-        .env("APP__AUTH__LOGIN_WINDOW_SECS", "600")
-        .spawn()
-        .await;
+    let app = behind_a_trusted_proxy(login_limits(3, 100)).spawn().await;
     let user = app.new_user().await;
     let sessions_before = app.db().await.sessions_of(user.id).await.len();
 
@@ -508,13 +514,7 @@ async fn the_per_email_limit_holds_across_client_addresses_even_for_the_right_pa
 #[tokio::test]
 async fn the_per_client_limit_holds_across_emails_and_ignores_spoofed_left_entries() {
     e2e_tests::needs_own_server!("sets the failed-login limits and trusts X-Forwarded-For");
-    let app = TestApp::builder()
-        .env("APP__SERVER__TRUST_FORWARDED_FOR", "true")
-        .env("APP__AUTH__LOGIN_MAX_FAILURES_PER_EMAIL", "100")
-        .env("APP__AUTH__LOGIN_MAX_FAILURES_PER_CLIENT", "3")
-        .env("APP__AUTH__LOGIN_WINDOW_SECS", "600")
-        .spawn()
-        .await;
+    let app = behind_a_trusted_proxy(login_limits(100, 3)).spawn().await;
     let user = app.new_user().await;
     let client = "203.0.113.7";
 
@@ -545,31 +545,16 @@ async fn the_per_client_limit_holds_across_emails_and_ignores_spoofed_left_entri
 #[tokio::test]
 async fn without_a_trusted_proxy_a_forged_x_forwarded_for_does_not_escape_the_client_limit() {
     e2e_tests::needs_own_server!("sets the failed-login limits");
-    let app = TestApp::builder()
-        .env("APP__AUTH__LOGIN_MAX_FAILURES_PER_EMAIL", "100")
-        .env("APP__AUTH__LOGIN_MAX_FAILURES_PER_CLIENT", "3")
-        .spawn()
-        .await;
+    let app = login_limits(100, 3).spawn().await;
 
-    for i in 1..=3 {
-        let response = login_from(
-            &app,
-            &format!("198.51.100.{i}"),
-            &unique_email(),
-            "wrong-password",
-        )
-        .await;
-        expect_unauthorized(response, &format!("failure {i} of 3")).await;
-    }
-    for i in 4..=6 {
-        let response = login_from(
-            &app,
-            &format!("198.51.100.{i}"),
-            &unique_email(),
-            "wrong-password",
-        )
-        .await;
-        assert_too_many(response, 900, &format!("forged X-Forwarded-For {i}")).await;
+    for i in 1..=6 {
+        let forged = format!("198.51.100.{i}");
+        let response = login_from(&app, &forged, &unique_email(), "wrong-password").await;
+        if i <= 3 {
+            expect_unauthorized(response, &format!("failure {i} of 3")).await;
+        } else {
+            assert_too_many(response, 900, &format!("forged X-Forwarded-For {i}")).await;
+        }
     }
 }
 
@@ -762,11 +747,7 @@ async fn unknown_email_and_wrong_password_take_the_same_time() {
     // machine; a missing dummy hash (no Argon2 for unknown emails) is a
     // difference of the whole hash time (tens of milliseconds), far beyond it.
     const ROUNDS: usize = 15;
-    let app = TestApp::builder()
-        .env("APP__AUTH__LOGIN_MAX_FAILURES_PER_EMAIL", "1000")
-        .env("APP__AUTH__LOGIN_MAX_FAILURES_PER_CLIENT", "1000")
-        .spawn()
-        .await;
+    let app = login_limits(1000, 1000).spawn().await;
     let user = app.new_user().await;
     let timed = |email: String, password: String| {
         let app = app.api().clone();
@@ -823,8 +804,7 @@ async fn logs_of_failures_conflicts_validation_errors_and_500s_hold_no_secret() 
 
 async fn logs_hold_no_secret(format: &str) {
     let mut app = TestApp::builder()
-        .env("APP__LOG__LEVEL", "debug")
-        .env("RUST_LOG", "debug")
+        .debug_logs()
         .env("APP__LOG__FORMAT", format)
         .spawn()
         .await;

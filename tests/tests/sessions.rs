@@ -2,7 +2,7 @@
 //! and the token is refused from then on.
 
 use chrono::{DateTime, Utc};
-use e2e_tests::api::{expect_json, expect_problem, unique_password};
+use e2e_tests::api::{expect_json, expect_problem};
 use e2e_tests::tokens;
 use e2e_tests::{unique_email, TestApp};
 use reqwest::header::WWW_AUTHENTICATE;
@@ -19,10 +19,8 @@ fn session_id(token: &str) -> Uuid {
 
 #[tokio::test]
 async fn login_issues_a_jwt_and_stores_a_session_row() {
-    let app = TestApp::spawn().await;
-    let email = unique_email();
-    let password = unique_password();
-    let user = expect_json(app.register(&email, &password).await, StatusCode::CREATED).await;
+    let (app, email, password) = TestApp::with_credentials().await;
+    let user = app.registered(&email, &password).await;
 
     let login = expect_json(app.login(&email, &password).await, StatusCode::OK).await;
 
