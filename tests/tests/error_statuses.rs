@@ -5,25 +5,30 @@ use chrono::Utc;
 use e2e_tests::api::{expect_json, expect_problem, expect_unauthorized};
 use e2e_tests::{tokens, TestApp};
 use reqwest::header::RETRY_AFTER;
-use reqwest::StatusCode;
+use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 const JSON: &str = "application/json";
 
-fn field_names(problem: &Value) -> Vec<String> {
-    problem["errors"]
+/// Checks a 422 problem whose `errors` name `field` (each error with a
+/// message) and returns the problem body.
+async fn expect_field_error(response: Response, field: &str) -> Value {
+    let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let errors = problem["errors"]
         .as_array()
-        .unwrap_or_else(|| panic!("a 422 lists its field errors in `errors`: {problem}"))
-        .iter()
-        .map(|error| {
-            assert!(
-                error["message"].as_str().is_some_and(|m| !m.is_empty()),
-                "each field error has a message: {problem}"
-            );
-            error["field"].as_str().unwrap_or_default().to_owned()
-        })
-        .collect()
+        .unwrap_or_else(|| panic!("a 422 lists its field errors in `errors`: {problem}"));
+    for error in errors {
+        assert!(
+            error["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "each field error has a message: {problem}"
+        );
+    }
+    assert!(
+        errors.iter().any(|error| error["field"] == field),
+        "the 422 names `{field}`: {problem}"
+    );
+    problem
 }
 
 // ---- 401 ----
@@ -235,57 +240,28 @@ async fn a_stale_if_match_is_412_and_the_row_keeps_the_newer_change() {
 async fn an_invalid_task_is_422_with_field_errors() {
     let (app, user) = TestApp::with_user().await;
 
-    let blank = expect_problem(
-        app.create_task(&user.token, &json!({"title": "   "})).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
-    assert!(field_names(&blank).contains(&"title".to_owned()), "{blank}");
-
-    let long = expect_problem(
-        app.create_task(&user.token, &json!({"title": "x".repeat(201)}))
-            .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
-    assert!(field_names(&long).contains(&"title".to_owned()), "{long}");
-
-    let description = expect_problem(
-        app.create_task(
-            &user.token,
-            &json!({"title": "ok", "description": "d".repeat(5001)}),
-        )
-        .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
-    assert!(
-        field_names(&description).contains(&"description".to_owned()),
-        "{description}"
-    );
+    for (body, field) in [
+        (json!({"title": "   "}), "title"),
+        (json!({"title": "x".repeat(201)}), "title"),
+        (
+            json!({"title": "ok", "description": "d".repeat(5001)}),
+            "description",
+        ),
+    ] {
+        expect_field_error(app.create_task(&user.token, &body).await, field).await;
+    }
     assert!(app.db().await.tasks_of(user.id).await.is_empty());
 }
 
 #[tokio::test]
 async fn an_invalid_patch_is_422_and_changes_nothing() {
     let (app, user, task) = TestApp::with_task(json!({"title": "Keep me"})).await;
+    let id = task.id.to_string();
 
-    let problem = expect_problem(
-        app.patch_task(
-            &user.token,
-            &task.id.to_string(),
-            &json!({"title": ""}),
-            None,
-        )
-        .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
+    let blank = json!({"title": ""});
+    let response = app.patch_task(&user.token, &id, &blank, None).await;
+    expect_field_error(response, "title").await;
 
-    assert!(
-        field_names(&problem).contains(&"title".to_owned()),
-        "{problem}"
-    );
     let row = app.task_row(task.id).await;
     assert_eq!(row.title, "Keep me");
     assert_eq!(row.version, 1);
@@ -295,25 +271,11 @@ async fn an_invalid_patch_is_422_and_changes_nothing() {
 async fn an_invalid_registration_is_422_with_field_errors() {
     let app = TestApp::spawn().await;
 
-    let bad_email = expect_problem(
-        app.register("not-an-email", "long-enough-password").await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
-    assert!(
-        field_names(&bad_email).contains(&"email".to_owned()),
-        "{bad_email}"
-    );
-
-    let short_password = expect_problem(
-        app.register(&e2e_tests::unique_email(), "short").await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
-    assert!(
-        field_names(&short_password).contains(&"password".to_owned()),
-        "{short_password}"
-    );
+    let bad_email = app.register("not-an-email", "long-enough-password");
+    expect_field_error(bad_email.await, "email").await;
+    let email = e2e_tests::unique_email();
+    let short_password = app.register(&email, "short").await;
+    let short_password = expect_field_error(short_password, "password").await;
     assert!(!short_password.to_string().contains("\"short\""));
 }
 

@@ -8,13 +8,13 @@ mod support;
 
 use std::time::Duration;
 
-use adapter_postgres::{Database, StartupError};
-use application::ports::RepoError;
+use adapter_postgres::{Database, PostgresSettings, StartupError};
+use application::ports::{Principal, RepoError};
 use chrono::TimeDelta;
 use domain::{TaskPatch, TaskQuery, Title};
 use support::{
     admin, admin_in, create_database, direct_url, drop_database, now, repos, settings, signed_in,
-    url_for_database, with_param,
+    url_for_database, with_param, Repos,
 };
 use test_support::db_url;
 use test_support::foreign_ca::ForeignCa;
@@ -289,19 +289,31 @@ async fn concurrent_migrators_through_the_transaction_pooler_apply_each_migratio
     drop_database(&name).await;
 }
 
-#[tokio::test]
-async fn changed_applied_migration_stops_the_start() {
+/// A connection to database `name` of the test cluster.
+async fn connect_to(name: &str) -> Database {
+    let url = url_for_database(direct_url(), name);
+    Database::connect(settings(&url)).await.expect("connect")
+}
+
+/// A throwaway database, migrated by a start that is already gone: its
+/// name and URL.
+async fn migrated_database() -> (String, String) {
     let name = create_database().await;
-    let db = Database::connect(settings(&url_for_database(direct_url(), &name)))
-        .await
-        .unwrap();
-    db.migrate().await.unwrap();
-    admin_in(
-        &name,
-        "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1",
-    )
-    .await;
-    let err = db.migrate().await.unwrap_err();
+    let first = connect_to(&name).await;
+    first.migrate().await.expect("the first start migrates");
+    first.close();
+    let url = url_for_database(direct_url(), &name);
+    (name, url)
+}
+
+/// Edits the recorded checksum of migration 1, as a changed file would.
+async fn edit_first_checksum(database: &str) {
+    let sql = "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1";
+    admin_in(database, sql).await;
+}
+
+/// `err` is the start-up error for a changed migration 1, exit code 31.
+fn assert_first_checksum_changed(err: &StartupError) {
     assert!(
         matches!(err, StartupError::MigrationChecksum { version: 1, .. }),
         "{err:?}"
@@ -311,6 +323,16 @@ async fn changed_applied_migration_stops_the_start() {
         "{err}"
     );
     assert_eq!(err.exit_code(), 31);
+}
+
+#[tokio::test]
+async fn changed_applied_migration_stops_the_start() {
+    let name = create_database().await;
+    let db = connect_to(&name).await;
+    db.migrate().await.unwrap();
+    edit_first_checksum(&name).await;
+    let err = db.migrate().await.unwrap_err();
+    assert_first_checksum_changed(&err);
     db.close();
     drop_database(&name).await;
 }
@@ -369,35 +391,19 @@ async fn a_migrated_database_starts_without_taking_the_migration_lock() {
 
 #[tokio::test]
 async fn a_changed_checksum_stops_a_later_start_without_the_lock() {
-    let name = create_database().await;
-    let url = url_for_database(direct_url(), &name);
-    let first = Database::connect(settings(&url)).await.unwrap();
-    first.migrate().await.unwrap();
-    first.close();
-    admin_in(
-        &name,
-        "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1",
-    )
-    .await;
+    let (name, url) = migrated_database().await;
+    edit_first_checksum(&name).await;
     let _holder = hold_migration_lock(&name).await;
     let (db, migrated) = start_without_the_lock(&url).await;
     let err = migrated.unwrap_err();
-    assert!(
-        matches!(err, StartupError::MigrationChecksum { version: 1, .. }),
-        "{err:?}"
-    );
-    assert_eq!(err.exit_code(), 31);
+    assert_first_checksum_changed(&err);
     db.close();
     drop_database(&name).await;
 }
 
 #[tokio::test]
 async fn a_later_start_lists_every_schema_difference() {
-    let name = create_database().await;
-    let url = url_for_database(direct_url(), &name);
-    let first = Database::connect(settings(&url)).await.unwrap();
-    first.migrate().await.unwrap();
-    first.close();
+    let (name, url) = migrated_database().await;
     admin_in(
         &name,
         "DROP INDEX tasks_user_due_idx;
@@ -436,9 +442,7 @@ async fn a_start_through_the_pooler_on_a_migrated_database_applies_nothing() {
 #[tokio::test]
 async fn schema_check_lists_every_difference() {
     let name = create_database().await;
-    let db = Database::connect(settings(&url_for_database(direct_url(), &name)))
-        .await
-        .unwrap();
+    let db = connect_to(&name).await;
     let err = db.check_schema().await.unwrap_err();
     assert!(
         err.to_string().contains("table `tasks` is missing"),
@@ -490,15 +494,68 @@ async fn terminate_backends(tag: &str) -> usize {
         .count()
 }
 
+/// Test settings whose connections carry a fresh `application_name`
+/// starting with `prefix`, and that name, to find them on the server.
+fn tagged_settings(prefix: &str) -> (String, PostgresSettings) {
+    let tag = format!("{prefix}-{}", Uuid::now_v7().simple());
+    let url = with_param(direct_url(), &format!("application_name={tag}"));
+    (tag, settings(&url))
+}
+
+/// A signed-in user's stored task titled `title`, with the user's principal.
+async fn stored_task(repos: &Repos, title: &str) -> (Principal, domain::Task) {
+    let (user, _, principal) = signed_in(repos).await;
+    let task = domain::NewTask {
+        title: Title::parse(title).unwrap(),
+        description: None,
+        completed: false,
+        priority: domain::Priority::Medium,
+        due_at: None,
+    }
+    .into_task(user.id, now());
+    let created = repos.tasks.create(&principal, now(), &task, None).await;
+    created.expect("the task is stored");
+    (principal, task)
+}
+
+/// A superuser session, in a transaction, holding `task`'s row lock until
+/// it rolls back.
+async fn lock_row(task: &domain::Task) -> tokio_postgres::Client {
+    let locker = support::admin_client("app").await;
+    let lock = format!(
+        "BEGIN; SELECT 1 FROM tasks WHERE id = '{}' FOR UPDATE",
+        task.id
+    );
+    locker
+        .batch_execute(&lock)
+        .await
+        .expect("the row lock is taken");
+    locker
+}
+
+/// Polls (for at most ten seconds) until a backend tagged `tag` is waiting
+/// on a lock (`waiting`) or no longer is; whether that happened.
+async fn lock_wait_becomes(tag: &str, waiting: bool) -> bool {
+    let sql = format!(
+        "SELECT 1 FROM pg_stat_activity WHERE application_name = '{tag}' AND wait_event_type = 'Lock'"
+    );
+    for _ in 0..200 {
+        let rows = admin(&sql).await;
+        let now_waiting = rows
+            .iter()
+            .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_)));
+        if now_waiting == waiting {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 #[tokio::test]
 async fn reads_survive_the_server_terminating_every_pooled_connection() {
-    let tag = format!("terminate-{}", Uuid::now_v7().simple());
-    let db = Database::connect(settings(&with_param(
-        direct_url(),
-        &format!("application_name={tag}"),
-    )))
-    .await
-    .unwrap();
+    let (tag, s) = tagged_settings("terminate");
+    let db = Database::connect(s).await.unwrap();
     db.migrate().await.unwrap();
     let repos = repos(&db);
     let (user, _, principal) = signed_in(&repos).await;
@@ -533,43 +590,15 @@ async fn reads_survive_the_server_terminating_every_pooled_connection() {
 
 #[tokio::test]
 async fn a_statement_blocked_past_the_timeout_is_cancelled_and_unavailable() {
-    let tag = format!("timeout-{}", Uuid::now_v7().simple());
-    let mut s = settings(&with_param(
-        direct_url(),
-        &format!("application_name={tag}"),
-    ));
+    let (tag, mut s) = tagged_settings("timeout");
     s.statement_timeout = Duration::from_millis(300);
     let db = Database::connect(s).await.unwrap();
     db.migrate().await.unwrap();
     let repos = repos(&db);
-    let (user, _, principal) = signed_in(&repos).await;
-    let task = domain::Task {
-        id: domain::TaskId::new(),
-        user_id: user.id,
-        title: Title::parse("locked").unwrap(),
-        description: None,
-        completed: false,
-        priority: domain::Priority::Medium,
-        due_at: None,
-        created_at: now(),
-        updated_at: now(),
-        version: 1,
-    };
-    repos
-        .tasks
-        .create(&principal, now(), &task, None)
-        .await
-        .unwrap();
+    let (principal, task) = stored_task(&repos, "locked").await;
 
     // Another session holds the row lock for a while.
-    let locker = support::admin_client("app").await;
-    locker
-        .batch_execute(&format!(
-            "BEGIN; SELECT 1 FROM tasks WHERE id = '{}' FOR UPDATE",
-            task.id
-        ))
-        .await
-        .unwrap();
+    let locker = lock_row(&task).await;
 
     let patch = TaskPatch {
         completed: Some(true),
@@ -585,22 +614,8 @@ async fn a_statement_blocked_past_the_timeout_is_cancelled_and_unavailable() {
     );
     // The cancel request travels on its own connection: wait until the
     // server has given up the statement before releasing the lock.
-    let mut waiting = true;
-    for _ in 0..200 {
-        let rows = admin(&format!(
-            "SELECT 1 FROM pg_stat_activity WHERE application_name = '{tag}' AND wait_event_type = 'Lock'"
-        ))
-        .await;
-        waiting = rows
-            .iter()
-            .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_)));
-        if !waiting {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     assert!(
-        !waiting,
+        lock_wait_becomes(&tag, false).await,
         "the timed-out statement is still waiting on the server"
     );
     locker.batch_execute("ROLLBACK").await.unwrap();
@@ -639,40 +654,16 @@ async fn idle_connections_are_closed() {
 
 #[tokio::test]
 async fn an_exhausted_pool_answers_unavailable() {
-    let tag = format!("exhaust-{}", Uuid::now_v7().simple());
-    let mut s = settings(&with_param(
-        direct_url(),
-        &format!("application_name={tag}"),
-    ));
+    let (tag, mut s) = tagged_settings("exhaust");
     s.max_size = 1;
     s.wait_timeout = Duration::from_millis(200);
     let db = Database::connect(s).await.unwrap();
     db.migrate().await.unwrap();
     let repos = repos(&db);
-    let (user, _, principal) = signed_in(&repos).await;
-    let task = domain::NewTask {
-        title: Title::parse("held").unwrap(),
-        description: None,
-        completed: false,
-        priority: domain::Priority::Medium,
-        due_at: None,
-    }
-    .into_task(user.id, now());
-    repos
-        .tasks
-        .create(&principal, now(), &task, None)
-        .await
-        .unwrap();
+    let (principal, task) = stored_task(&repos, "held").await;
 
     // Block the only connection on a row lock held elsewhere.
-    let locker = support::admin_client("app").await;
-    locker
-        .batch_execute(&format!(
-            "BEGIN; SELECT 1 FROM tasks WHERE id = '{}' FOR UPDATE",
-            task.id
-        ))
-        .await
-        .unwrap();
+    let locker = lock_row(&task).await;
     let blocked = {
         let tasks = repos.tasks.clone();
         let id = task.id;
@@ -685,19 +676,7 @@ async fn an_exhausted_pool_answers_unavailable() {
         })
     };
     // Wait until the update is really waiting on the lock.
-    for _ in 0..200 {
-        let rows = admin(&format!(
-            "SELECT 1 FROM pg_stat_activity WHERE application_name = '{tag}' AND wait_event_type = 'Lock'"
-        ))
-        .await;
-        if rows
-            .iter()
-            .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_)))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    lock_wait_becomes(&tag, true).await;
     let result = repos.tasks.get(&principal, now(), task.id).await;
     assert!(
         matches!(result, Err(RepoError::Unavailable { .. })),
