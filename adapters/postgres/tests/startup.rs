@@ -8,7 +8,7 @@ mod support;
 
 use std::time::Duration;
 
-use adapter_postgres::{Database, PostgresSettings, StartupError};
+use adapter_postgres::{Database, MigrationReport, PostgresSettings, StartupError};
 use application::ports::{Principal, RepoError};
 use chrono::TimeDelta;
 use domain::{TaskPatch, TaskQuery, Title};
@@ -34,6 +34,18 @@ async fn connect_err(url: &str) -> StartupError {
 /// The test URL pointing at `host:port`.
 fn at(host: &str, port: u16) -> String {
     db_url::with_host_port(direct_url(), host, port)
+}
+
+/// `err` matches `pattern`, its message holds `text`, it exits with `code`,
+/// and neither its message nor its debug form shows the password.
+macro_rules! assert_refusal {
+    ($err:expr, $pattern:pat, $text:expr, $code:expr) => {{
+        let err: &StartupError = &$err;
+        assert!(matches!(err, $pattern), "{err:?}");
+        assert!(err.to_string().contains($text), "{err}");
+        assert_eq!(err.exit_code(), $code);
+        assert_no_secret(err);
+    }};
 }
 
 fn assert_no_secret(err: &StartupError) {
@@ -99,10 +111,7 @@ async fn sqlite_and_other_schemes_are_refused() {
 async fn disabled_tls_is_refused() {
     let url = direct_url().replace("sslmode=require", "sslmode=disable");
     let err = connect_err(&url).await;
-    assert!(matches!(err, StartupError::TlsRequired { .. }), "{err:?}");
-    assert!(err.to_string().contains("TLS is required"), "{err}");
-    assert_eq!(err.exit_code(), 12);
-    assert_no_secret(&err);
+    assert_refusal!(err, StartupError::TlsRequired { .. }, "TLS is required", 12);
 }
 
 #[tokio::test]
@@ -116,12 +125,12 @@ async fn unknown_parameter_is_named() {
 #[tokio::test]
 async fn wrong_password_is_an_authentication_failure() {
     let err = connect_err(&db_url::with_password(direct_url(), "definitely-wrong")).await;
-    assert!(matches!(err, StartupError::AuthFailed { .. }), "{err:?}");
-    assert!(
-        err.to_string().contains("password authentication failed"),
-        "{err}"
+    assert_refusal!(
+        err,
+        StartupError::AuthFailed { .. },
+        "password authentication failed",
+        24
     );
-    assert_eq!(err.exit_code(), 24);
     assert!(!err.to_string().contains("definitely-wrong"));
 }
 
@@ -129,16 +138,12 @@ async fn wrong_password_is_an_authentication_failure() {
 async fn missing_database_is_named() {
     let url = url_for_database(direct_url(), "no_such_db");
     let err = connect_err(&url).await;
-    assert!(
-        matches!(err, StartupError::DatabaseMissing { .. }),
-        "{err:?}"
+    assert_refusal!(
+        err,
+        StartupError::DatabaseMissing { .. },
+        "`no_such_db` does not exist",
+        25
     );
-    assert!(
-        err.to_string().contains("`no_such_db` does not exist"),
-        "{err}"
-    );
-    assert_eq!(err.exit_code(), 25);
-    assert_no_secret(&err);
 }
 
 #[tokio::test]
@@ -147,30 +152,25 @@ async fn closed_port_is_unreachable() {
     let port = listener.local_addr().unwrap().port();
     drop(listener);
     let err = connect_err(&at("localhost", port)).await;
-    assert!(matches!(err, StartupError::Unreachable { .. }), "{err:?}");
-    assert!(err.to_string().contains("refused"), "{err}");
-    assert_eq!(err.exit_code(), 21);
-    assert_no_secret(&err);
+    assert_refusal!(err, StartupError::Unreachable { .. }, "refused", 21);
 }
 
 #[tokio::test]
 async fn unknown_host_is_a_dns_error() {
     let err = connect_err(&at("no-such-host.invalid", 5432)).await;
-    assert!(matches!(err, StartupError::Dns { .. }), "{err:?}");
-    assert!(err.to_string().contains("no-such-host.invalid"), "{err}");
-    assert_eq!(err.exit_code(), 20);
+    assert_refusal!(err, StartupError::Dns { .. }, "no-such-host.invalid", 20);
 }
 
 #[tokio::test]
 async fn server_without_tls_is_recognised() {
     let fake = PostgresWithoutTls::start().await;
     let err = connect_err(&at("localhost", fake.port)).await;
-    assert!(
-        matches!(err, StartupError::ServerWithoutTls { .. }),
-        "{err:?}"
+    assert_refusal!(
+        err,
+        StartupError::ServerWithoutTls { .. },
+        "does not support TLS",
+        23
     );
-    assert!(err.to_string().contains("does not support TLS"), "{err}");
-    assert_eq!(err.exit_code(), 23);
 }
 
 #[tokio::test]
@@ -182,10 +182,7 @@ async fn certificate_from_another_ca_is_refused() {
         &ca.cert().display().to_string(),
     );
     let err = connect_err(&url).await;
-    assert!(matches!(err, StartupError::TlsHandshake { .. }), "{err:?}");
-    assert!(err.to_string().contains("UnknownIssuer"), "{err}");
-    assert_eq!(err.exit_code(), 22);
-    assert_no_secret(&err);
+    assert_refusal!(err, StartupError::TlsHandshake { .. }, "UnknownIssuer", 22);
 }
 
 /// A name other than `localhost` that resolves to 127.0.0.1 (the machine's
@@ -214,18 +211,22 @@ async fn host_name_not_in_the_certificate_is_refused() {
     };
     let port = db_url::port(direct_url()).expect("the test URL names a port");
     let err = connect_err(&at(&name, port)).await;
-    assert!(matches!(err, StartupError::TlsHandshake { .. }), "{err:?}");
-    assert!(err.to_string().contains("not valid for name"), "{err}");
-    assert_eq!(err.exit_code(), 22);
+    assert_refusal!(
+        err,
+        StartupError::TlsHandshake { .. },
+        "not valid for name",
+        22
+    );
 }
 
-#[tokio::test]
-async fn four_concurrent_migrators_apply_each_migration_once() {
-    let name = create_database().await;
-    let url = url_for_database(direct_url(), &name);
+/// `n` starts on `url` migrating at once: their handles and reports.
+///
+/// # Panics
+/// When a migrator fails.
+async fn migrate_concurrently(url: &str, n: usize) -> (Vec<Database>, Vec<MigrationReport>) {
     let mut dbs = Vec::new();
-    for _ in 0..4 {
-        dbs.push(Database::connect(settings(&url)).await.unwrap());
+    for _ in 0..n {
+        dbs.push(Database::connect(settings(url)).await.expect("connect"));
     }
     let handles: Vec<_> = dbs
         .iter()
@@ -236,6 +237,13 @@ async fn four_concurrent_migrators_apply_each_migration_once() {
     for handle in handles {
         reports.push(handle.await.unwrap().expect("every migrator succeeds"));
     }
+    (dbs, reports)
+}
+
+#[tokio::test]
+async fn four_concurrent_migrators_apply_each_migration_once() {
+    let name = create_database().await;
+    let (dbs, reports) = migrate_concurrently(&url_for_database(direct_url(), &name), 4).await;
     let applied: Vec<_> = reports.iter().filter(|r| !r.applied.is_empty()).collect();
     assert_eq!(applied.len(), 1, "{reports:?}");
     assert_eq!(applied[0].applied, ["0001_init"]);
@@ -261,18 +269,9 @@ async fn concurrent_migrators_through_the_transaction_pooler_apply_each_migratio
     // transaction and its transaction-scoped lock must hold there too.
     let name = create_database().await;
     let url = url_for_database(support::pooler_url(), &name);
-    let mut dbs = Vec::new();
-    for _ in 0..3 {
-        dbs.push(Database::connect(settings(&url)).await.unwrap());
-    }
-    let handles: Vec<_> = dbs
-        .iter()
-        .cloned()
-        .map(|db| tokio::spawn(async move { db.migrate().await }))
-        .collect();
+    let (dbs, reports) = migrate_concurrently(&url, 3).await;
     let mut applied = 0;
-    for handle in handles {
-        let report = handle.await.unwrap().expect("every migrator succeeds");
+    for report in reports {
         applied += report.applied.len();
         assert!(
             report.applied == ["0001_init"] || report.already_applied == ["0001_init"],
