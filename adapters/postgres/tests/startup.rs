@@ -501,6 +501,13 @@ fn tagged_settings(prefix: &str) -> (String, PostgresSettings) {
     (tag, settings(&url))
 }
 
+/// A pool with `settings` on a migrated database.
+async fn connect_migrated(settings: PostgresSettings) -> Database {
+    let db = Database::connect(settings).await.expect("connect");
+    db.migrate().await.expect("migrate");
+    db
+}
+
 /// A signed-in user's stored task titled `title`, with the user's principal.
 async fn stored_task(repos: &Repos, title: &str) -> (Principal, domain::Task) {
     let (user, _, principal) = signed_in(repos).await;
@@ -554,8 +561,7 @@ async fn lock_wait_becomes(tag: &str, waiting: bool) -> bool {
 #[tokio::test]
 async fn reads_survive_the_server_terminating_every_pooled_connection() {
     let (tag, s) = tagged_settings("terminate");
-    let db = Database::connect(s).await.unwrap();
-    db.migrate().await.unwrap();
+    let db = connect_migrated(s).await;
     let repos = repos(&db);
     let (user, _, principal) = signed_in(&repos).await;
     for round in 0..3 {
@@ -591,8 +597,7 @@ async fn reads_survive_the_server_terminating_every_pooled_connection() {
 async fn a_statement_blocked_past_the_timeout_is_cancelled_and_unavailable() {
     let (tag, mut s) = tagged_settings("timeout");
     s.statement_timeout = Duration::from_millis(300);
-    let db = Database::connect(s).await.unwrap();
-    db.migrate().await.unwrap();
+    let db = connect_migrated(s).await;
     let repos = repos(&db);
     let (principal, task) = stored_task(&repos, "locked").await;
 
@@ -656,8 +661,7 @@ async fn an_exhausted_pool_answers_unavailable() {
     let (tag, mut s) = tagged_settings("exhaust");
     s.max_size = 1;
     s.wait_timeout = Duration::from_millis(200);
-    let db = Database::connect(s).await.unwrap();
-    db.migrate().await.unwrap();
+    let db = connect_migrated(s).await;
     let repos = repos(&db);
     let (principal, task) = stored_task(&repos, "held").await;
 
