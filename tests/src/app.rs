@@ -64,9 +64,15 @@ impl TestAppBuilder {
             if !self.changed.is_empty() {
                 assert_own_server(&format!("sets {}", self.changed.join(", ")));
             }
+            // Only the secret the front end signs with, if the tests may
+            // know it: nothing else of this environment reaches it.
+            let env = match external_jwt_secret() {
+                Some(secret) => ServerEnv::empty().set("JWT_SECRET", secret),
+                None => ServerEnv::empty(),
+            };
             return TestApp {
                 api: Api::new(url.to_owned()),
-                env: self.env,
+                env,
                 server: None,
                 log,
                 db: OnceCell::new(),
@@ -156,19 +162,13 @@ impl TestApp {
     /// # Panics
     /// For an external front end without `E2E_JWT_SECRET`: such tests begin
     /// with [`crate::needs_jwt_secret!`].
-    pub fn jwt_secret(&self) -> String {
-        if external_url().is_some() {
-            return external_jwt_secret().unwrap_or_else(|| {
-                panic!(
-                    "this test signs tokens with the server's secret: set {JWT_SECRET_VAR}, and \
-                     begin the test with `e2e_tests::needs_jwt_secret!()`"
-                )
-            });
-        }
-        self.env
-            .get("JWT_SECRET")
-            .expect("a TestApp always has a JWT secret")
-            .to_owned()
+    pub fn jwt_secret(&self) -> &str {
+        self.env.get("JWT_SECRET").unwrap_or_else(|| {
+            panic!(
+                "this test signs tokens with the server's secret: set {JWT_SECRET_VAR}, and \
+                 begin the test with `e2e_tests::needs_jwt_secret!()`"
+            )
+        })
     }
 
     /// Everything the server processes of this app printed so far, each line

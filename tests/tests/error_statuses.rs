@@ -91,14 +91,14 @@ async fn an_expired_token_is_401() {
     let claims = tokens::claims(&user.token);
     // Re-signing the unchanged claims with the server's secret must work,
     // or the expired case below would prove nothing.
-    let resigned = tokens::signed(&claims, &app.jwt_secret());
+    let resigned = tokens::signed(&claims, app.jwt_secret());
     expect_json(app.me(&resigned).await, StatusCode::OK).await;
 
     let mut expired = claims.clone();
     let an_hour_ago = Utc::now().timestamp() - 3600;
     expired["iat"] = json!(an_hour_ago - 60);
     expired["exp"] = json!(an_hour_ago);
-    let expired = tokens::signed(&expired, &app.jwt_secret());
+    let expired = tokens::signed(&expired, app.jwt_secret());
 
     expect_unauthorized(app.me(&expired).await, "app.me(&expired)").await;
 }

@@ -29,7 +29,6 @@ async fn a_whole_session_at_debug_level_logs_no_secret() {
     app.stop().await;
 
     let logs = app.logs();
-    let jwt_secret = app.jwt_secret();
     assert!(!logs.is_empty(), "at debug level the server logs something");
     let db_password = url_password(database_url()).expect("the URL has a password");
     let token_signature = user.token.rsplit('.').next().unwrap().to_owned();
@@ -38,7 +37,7 @@ async fn a_whole_session_at_debug_level_logs_no_secret() {
         ("a wrong password", wrong_password),
         ("the access token", user.token.as_str()),
         ("the token's signature", token_signature.as_str()),
-        ("the JWT secret", jwt_secret.as_str()),
+        ("the JWT secret", app.jwt_secret()),
         ("the database password", db_password.as_str()),
     ];
     assert_hides(&logs, &secrets, "the logs: ");

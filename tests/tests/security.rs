@@ -70,7 +70,7 @@ async fn guarded_task() -> (TestApp, TestUser, Task, TaskRow) {
 /// Re-signing the unchanged claims must work, or a refused forgery would
 /// prove nothing about why it was refused.
 async fn assert_resigning_works(app: &TestApp, claims: &Value) {
-    let resigned = tokens::signed(claims, &app.jwt_secret());
+    let resigned = tokens::signed(claims, app.jwt_secret());
     expect_json(app.me(&resigned).await, StatusCode::OK).await;
 }
 
@@ -81,7 +81,7 @@ async fn a_token_under_another_algorithm_or_with_a_broken_signature_is_401() {
     e2e_tests::needs_jwt_secret!();
     let (app, user, task, before) = guarded_task().await;
     let claims = tokens::claims(&user.token);
-    let secret = &app.jwt_secret();
+    let secret = app.jwt_secret();
     assert_resigning_works(&app, &claims).await;
     let [header, payload, _] = {
         let parts: Vec<&str> = user.token.split('.').collect();
@@ -155,7 +155,7 @@ async fn a_correctly_signed_token_with_wrong_or_missing_claims_is_401() {
     let changed = |change: &dyn Fn(&mut Value)| {
         let mut claims = claims.clone();
         change(&mut claims);
-        tokens::signed(&claims, &app.jwt_secret())
+        tokens::signed(&claims, app.jwt_secret())
     };
     let without = |name: &'static str| {
         changed(&move |c: &mut Value| {
@@ -221,7 +221,7 @@ async fn a_correctly_signed_token_naming_no_live_session_of_its_user_is_401() {
         let mut claims = victim_claims.clone();
         claims["sub"] = sub.clone();
         claims["sid"] = sid.clone();
-        tokens::signed(&claims, &app.jwt_secret())
+        tokens::signed(&claims, app.jwt_secret())
     };
     let random = || json!(Uuid::new_v4().to_string());
 
@@ -909,7 +909,6 @@ async fn logs_hold_no_secret(format: &str) {
     app.stop().await;
 
     let logs = app.logs();
-    let jwt_secret = app.jwt_secret();
     assert!(
         logs.contains("500") || logs.to_lowercase().contains("internal error"),
         "[{format}] the 500 was not logged at all:\n{logs}"
@@ -943,7 +942,7 @@ async fn logs_hold_no_secret(format: &str) {
         ("the token's signature", signature.as_str()),
         ("a forged token", forged.as_str()),
         ("a forged token's signature", forged_signature.as_str()),
-        ("the JWT secret", jwt_secret.as_str()),
+        ("the JWT secret", app.jwt_secret()),
         ("the database password", db_password.as_str()),
         ("the database URL", database_url()),
         ("the password hash", password_hash.as_str()),
