@@ -16,6 +16,10 @@ const REGISTER: &str = "/api/v1/auth/register";
 const LOGIN: &str = "/api/v1/auth/login";
 const TASKS: &str = "/api/v1/tasks";
 
+fn loopback(port: u16) -> String {
+    format!("http://127.0.0.1:{port}")
+}
+
 fn task_path(id: &str) -> String {
     format!("{TASKS}/{id}")
 }
@@ -75,8 +79,13 @@ pub struct Api {
 }
 
 impl Api {
+    /// A client of the server on `127.0.0.1:<port>`.
+    pub(crate) fn new(port: u16) -> Self {
+        Self::at(loopback(port))
+    }
+
     /// A client of the server at `base` (`http://host:port`).
-    pub(crate) fn new(base: String) -> Self {
+    pub(crate) fn at(base: String) -> Self {
         Self {
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -87,8 +96,9 @@ impl Api {
         }
     }
 
-    pub(crate) fn point_at(&mut self, base: String) {
-        self.base = base;
+    /// Aims this client at the server on `127.0.0.1:<port>`.
+    pub(crate) fn point_at(&mut self, port: u16) {
+        self.base = loopback(port);
     }
 
     pub(crate) fn registered_emails(&self) -> Vec<String> {

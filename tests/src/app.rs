@@ -71,7 +71,7 @@ impl TestAppBuilder {
                 None => ServerEnv::empty(),
             };
             return TestApp {
-                api: Api::new(url.to_owned()),
+                api: Api::at(url.to_owned()),
                 env,
                 server: None,
                 log,
@@ -80,7 +80,7 @@ impl TestAppBuilder {
         }
         let server = RunningServer::start(&self.env, &log).await;
         TestApp {
-            api: Api::new(server.base_url()),
+            api: Api::new(server.port()),
             env: self.env,
             server: Some(server),
             log,
@@ -196,7 +196,7 @@ impl TestApp {
             .kill()
             .await;
         let server = RunningServer::start(&self.env, &self.log).await;
-        self.api.point_at(server.base_url());
+        self.api.point_at(server.port());
         self.server = Some(server);
         status
     }

@@ -198,7 +198,7 @@ fn spawn_capturing(env: &ServerEnv, args: &[&str], log: &OutputLog) -> Capturing
 /// A server process that announced it is listening.
 pub(crate) struct RunningServer {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     readers: Vec<JoinHandle<String>>,
 }
 
@@ -238,9 +238,9 @@ impl RunningServer {
         }
     }
 
-    /// `http://127.0.0.1:<port>`.
-    pub(crate) fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+    /// The port it listens on (on 127.0.0.1).
+    pub(crate) fn port(&self) -> u16 {
+        self.port
     }
 
     /// The process id.
