@@ -23,6 +23,7 @@ mod error_statuses;
 mod faults;
 mod hostile_input;
 mod idempotency;
+mod idle;
 mod logs;
 mod negative_start;
 mod overload;

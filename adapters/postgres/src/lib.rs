@@ -12,6 +12,8 @@
 //! - `migrations`, `schema_check`: embedded SQL migrations and the
 //!   start-up comparison of the live catalog with what the code expects.
 //! - `user_repo`, `session_repo`, `task_repo`: the ports, one statement each.
+//! - `readiness`: the `Readiness` port from what statements learned, so a
+//!   probe sends nothing to a healthy (possibly idle) database.
 //! - [`errors`]: [`StartupError`] (a message and exit code per class) and
 //!   the classification of driver errors by SQLSTATE and source chain.
 //!
@@ -23,6 +25,7 @@ pub mod database;
 pub mod errors;
 mod migrations;
 mod pool;
+mod readiness;
 mod rows;
 mod schema_check;
 mod session_repo;
@@ -36,5 +39,6 @@ pub use database::{ConnectionInfo, Database};
 pub use errors::StartupError;
 pub use migrations::MigrationReport;
 pub use pool::PoolStatus;
+pub use readiness::RETRY_EVERY as READINESS_RETRY_EVERY;
 pub use settings::{DatabaseUrl, PostgresSettings};
 pub use tls::TlsSetupError;

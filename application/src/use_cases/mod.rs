@@ -1,6 +1,7 @@
 //! Use cases, grouped by what they act on.
 
 mod auth;
+mod fingerprint;
 mod task_input;
 mod tasks;
 
