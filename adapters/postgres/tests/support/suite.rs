@@ -99,6 +99,11 @@ async fn all_tasks(repos: &Repos, principal: &Principal) -> Vec<Task> {
         .expect("list tasks")
 }
 
+/// The precondition "the task is at version `v`".
+fn version(v: i64) -> Precondition {
+    Precondition::OneOf(vec![v])
+}
+
 /// A patch that only renames.
 fn retitled(title: &str) -> TaskPatch {
     TaskPatch {
@@ -323,13 +328,7 @@ pub async fn another_users_task_is_not_found_and_stays_unchanged(db: &Database) 
     assert_not_found(
         repos
             .tasks
-            .update(
-                &intruder,
-                now(),
-                theirs.id,
-                &patch,
-                &Precondition::OneOf(vec![1]),
-            )
+            .update(&intruder, now(), theirs.id, &patch, &version(1))
             .await,
     );
     assert_not_found(
@@ -405,25 +404,13 @@ pub async fn stale_expected_version_is_a_mismatch_and_writes_nothing(db: &Databa
     let bump = completing();
     repos
         .tasks
-        .update(
-            &principal,
-            now(),
-            t.id,
-            &bump,
-            &Precondition::OneOf(vec![1]),
-        )
+        .update(&principal, now(), t.id, &bump, &version(1))
         .await
         .unwrap();
     let patch = retitled("lost update");
     let result = repos
         .tasks
-        .update(
-            &principal,
-            now(),
-            t.id,
-            &patch,
-            &Precondition::OneOf(vec![1]),
-        )
+        .update(&principal, now(), t.id, &patch, &version(1))
         .await;
     assert!(
         matches!(result, Err(RepoError::PreconditionFailed { current: 2 })),
@@ -440,13 +427,7 @@ pub async fn matching_expected_version_updates(db: &Database) {
     let patch = retitled("v2");
     let updated = repos
         .tasks
-        .update(
-            &principal,
-            now(),
-            t.id,
-            &patch,
-            &Precondition::OneOf(vec![1]),
-        )
+        .update(&principal, now(), t.id, &patch, &version(1))
         .await
         .unwrap();
     assert_eq!(updated.version, 2);
@@ -469,26 +450,14 @@ pub async fn empty_patch_changes_nothing_but_still_checks_the_version(db: &Datab
     assert_eq!(
         repos
             .tasks
-            .update(
-                &principal,
-                later,
-                t.id,
-                &empty,
-                &Precondition::OneOf(vec![1])
-            )
+            .update(&principal, later, t.id, &empty, &version(1))
             .await
             .unwrap(),
         t
     );
     let result = repos
         .tasks
-        .update(
-            &principal,
-            later,
-            t.id,
-            &empty,
-            &Precondition::OneOf(vec![7]),
-        )
+        .update(&principal, later, t.id, &empty, &version(7))
         .await;
     assert!(
         matches!(result, Err(RepoError::PreconditionFailed { current: 1 })),
@@ -820,7 +789,7 @@ pub async fn delete_with_a_stale_precondition_deletes_nothing(db: &Database) {
     let t = create(&repos, &principal, &task(user.id, "keep me", now())).await;
     let result = repos
         .tasks
-        .delete(&principal, now(), t.id, &Precondition::OneOf(vec![2]))
+        .delete(&principal, now(), t.id, &version(2))
         .await;
     assert!(
         matches!(result, Err(RepoError::PreconditionFailed { current: 1 })),
@@ -829,14 +798,14 @@ pub async fn delete_with_a_stale_precondition_deletes_nothing(db: &Database) {
     assert_eq!(repos.tasks.get(&principal, now(), t.id).await.unwrap(), t);
     repos
         .tasks
-        .delete(&principal, now(), t.id, &Precondition::OneOf(vec![1]))
+        .delete(&principal, now(), t.id, &version(1))
         .await
         .unwrap();
     assert_not_found(repos.tasks.get(&principal, now(), t.id).await);
     assert_not_found(
         repos
             .tasks
-            .delete(&principal, now(), t.id, &Precondition::OneOf(vec![1]))
+            .delete(&principal, now(), t.id, &version(1))
             .await,
     );
 }
@@ -855,13 +824,7 @@ pub async fn patch_that_changes_nothing_keeps_version_and_updated_at(db: &Databa
     let later = now() + TimeDelta::minutes(5);
     let answer = repos
         .tasks
-        .update(
-            &principal,
-            later,
-            t.id,
-            &same,
-            &Precondition::OneOf(vec![1]),
-        )
+        .update(&principal, later, t.id, &same, &version(1))
         .await
         .unwrap();
     assert_eq!(answer, t);
