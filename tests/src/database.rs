@@ -6,150 +6,23 @@
 //! --test url`. Either way the connection is TLS with the ring provider,
 //! trusting the CA named by the URL's `sslrootcert` (or the webpki roots).
 
-use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
-
 use chrono::{DateTime, Utc};
-use percent_encoding::percent_decode_str;
-use rustls::crypto::ring::default_provider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
-use rustls::{ClientConfig, RootCertStore};
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Row};
-use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
 
-use crate::paths::repo_root;
+pub use test_support::cluster::shared_database_url;
+pub use test_support::db_url::{
+    password as url_password, with_param as url_with_param, with_password as url_with_password,
+};
 
-static DATABASE_URL: OnceLock<String> = OnceLock::new();
-
-/// The database URL the servers under test and [`TestDb`] use.
+/// The database URL the servers under test and [`TestDb`] use:
+/// `TEST_DATABASE_URL`, else the local test cluster (started if needed).
 ///
 /// # Panics
 /// When the local cluster cannot be started (the script's stderr is shown).
 pub fn database_url() -> &'static str {
-    DATABASE_URL.get_or_init(|| {
-        if let Some(url) = shared_database_url() {
-            return url;
-        }
-        let script = repo_root().join("scripts").join("neon-local.sh");
-        let output = std::process::Command::new(&script)
-            .args(["--test", "url"])
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(
-            output.status.success(),
-            "{} --test url failed ({}):\n{}",
-            script.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let url = String::from_utf8(output.stdout).expect("the URL is UTF-8");
-        let url = url.trim().to_owned();
-        assert!(!url.is_empty(), "neon-local.sh printed no URL");
-        url
-    })
-}
-
-/// `TEST_DATABASE_URL` when set: the suite then shares a database (a Neon
-/// branch) with others, so every test deletes the users it made.
-pub fn shared_database_url() -> Option<String> {
-    std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .map(|url| url.trim().to_owned())
-        .filter(|url| !url.is_empty())
-}
-
-/// The password inside a database URL, percent-decoded (to assert it is
-/// never printed).
-pub fn url_password(url: &str) -> Option<String> {
-    let parsed = url::Url::parse(url).ok()?;
-    let password = parsed.password()?;
-    Some(
-        percent_decode_str(password)
-            .decode_utf8_lossy()
-            .into_owned(),
-    )
-}
-
-/// The same URL with another password.
-pub fn url_with_password(url: &str, password: &str) -> String {
-    let mut parsed = url::Url::parse(url).expect("the database URL parses");
-    parsed
-        .set_password(Some(password))
-        .expect("the database URL can carry a password");
-    parsed.to_string()
-}
-
-/// The same URL with query parameter `name` set to `value` (replaced if
-/// present, appended otherwise); the rest of the URL is kept byte for byte.
-pub fn url_with_param(url: &str, name: &str, value: &str) -> String {
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
-    let mut pairs: Vec<&str> = query
-        .split('&')
-        .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some(name))
-        .collect();
-    let added = format!("{name}={value}");
-    pairs.push(&added);
-    format!("{base}?{}", pairs.join("&"))
-}
-
-/// A URL split into what tokio-postgres accepts and the CA file it does not.
-#[derive(Debug)]
-struct ConnectionTarget {
-    /// The URL without `sslrootcert`, with `sslmode=verify-*` as `require`
-    /// (rustls always verifies the chain and host name).
-    config: String,
-    root_cert: Option<PathBuf>,
-}
-
-fn split_url(url: &str) -> ConnectionTarget {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, query),
-        None => (url, ""),
-    };
-    let mut root_cert = None;
-    let mut kept = Vec::new();
-    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match key {
-            "sslrootcert" => {
-                root_cert = Some(PathBuf::from(
-                    percent_decode_str(value).decode_utf8_lossy().into_owned(),
-                ));
-            }
-            "sslmode" if value.starts_with("verify-") => kept.push("sslmode=require".to_owned()),
-            _ => kept.push(pair.to_owned()),
-        }
-    }
-    let config = if kept.is_empty() {
-        base.to_owned()
-    } else {
-        format!("{base}?{}", kept.join("&"))
-    };
-    ConnectionTarget { config, root_cert }
-}
-
-fn tls_connector(root_cert: Option<&PathBuf>) -> MakeRustlsConnect {
-    let mut roots = RootCertStore::empty();
-    match root_cert {
-        Some(path) => {
-            for cert in CertificateDer::pem_file_iter(path)
-                .unwrap_or_else(|e| panic!("cannot read CA file {}: {e}", path.display()))
-            {
-                let cert = cert.unwrap_or_else(|e| panic!("bad CA file {}: {e}", path.display()));
-                roots.add(cert).expect("the CA certificate is usable");
-            }
-        }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-    }
-    let config = ClientConfig::builder_with_provider(Arc::new(default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default protocol versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    MakeRustlsConnect::new(config)
+    test_support::cluster::database_url()
 }
 
 /// A `users` row.
@@ -191,6 +64,7 @@ pub struct TaskRow {
 
 const USER_COLUMNS: &str = "id, email, name, password_hash, created_at, updated_at";
 const SESSION_COLUMNS: &str = "id, user_id, created_at, expires_at, revoked_at";
+const OLDEST_FIRST: &str = "ORDER BY created_at, id";
 const TASK_COLUMNS: &str = "id, user_id, title, description, completed, priority, due_at, \
                             created_at, updated_at, version, idempotency_key";
 
@@ -245,16 +119,9 @@ impl TestDb {
     /// When the connection fails (the URL, which holds a password, is not
     /// printed).
     pub async fn connect() -> TestDb {
-        let target = split_url(database_url());
-        let tls = tls_connector(target.root_cert.as_ref());
-        let (client, connection) = tokio_postgres::connect(&target.config, tls)
-            .await
-            .unwrap_or_else(|e| panic!("cannot connect to the test database: {e:?}"));
-        tokio::spawn(async move {
-            // Ends when the client is dropped; an error then is of no interest.
-            let _ = connection.await;
-        });
-        TestDb { client }
+        TestDb {
+            client: test_support::tls_client::connect(database_url()).await,
+        }
     }
 
     /// The raw client, for one-off queries.
@@ -290,57 +157,46 @@ impl TestDb {
 
     /// The sessions of a user, oldest first.
     pub async fn sessions_of(&self, user_id: Uuid) -> Vec<SessionRow> {
-        let sql = format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 ORDER BY created_at, id"
-        );
-        self.client
-            .query_typed(&sql, &[(&user_id, Type::UUID)])
-            .await
-            .expect("sessions query")
-            .iter()
-            .map(session_row)
-            .collect()
+        let sql =
+            format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 {OLDEST_FIRST}");
+        self.rows_by_uuid(&sql, user_id, session_row).await
     }
 
     /// One session by id.
     pub async fn session(&self, id: Uuid) -> Option<SessionRow> {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
-        self.client
-            .query_typed(&sql, &[(&id, Type::UUID)])
-            .await
-            .expect("session query")
-            .first()
-            .map(session_row)
+        self.rows_by_uuid(&sql, id, session_row).await.pop()
     }
 
     /// One task by id, whoever owns it.
     pub async fn task(&self, id: Uuid) -> Option<TaskRow> {
         let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
-        self.client
-            .query_typed(&sql, &[(&id, Type::UUID)])
-            .await
-            .expect("task query")
-            .first()
-            .map(task_row)
+        self.rows_by_uuid(&sql, id, task_row).await.pop()
     }
 
     /// The tasks of a user, oldest first.
     pub async fn tasks_of(&self, user_id: Uuid) -> Vec<TaskRow> {
-        let sql =
-            format!("SELECT {TASK_COLUMNS} FROM tasks WHERE user_id = $1 ORDER BY created_at, id");
-        self.client
-            .query_typed(&sql, &[(&user_id, Type::UUID)])
-            .await
-            .expect("tasks query")
-            .iter()
-            .map(task_row)
-            .collect()
+        let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE user_id = $1 {OLDEST_FIRST}");
+        self.rows_by_uuid(&sql, user_id, task_row).await
+    }
+
+    /// Runs `sql` with one UUID parameter and maps each row.
+    async fn rows_by_uuid<T>(&self, sql: &str, id: Uuid, map: fn(&Row) -> T) -> Vec<T> {
+        let rows = self.client.query_typed(sql, &[(&id, Type::UUID)]).await;
+        let rows = rows.unwrap_or_else(|e| panic!("`{sql}` failed: {e}"));
+        rows.iter().map(map).collect()
     }
 
     /// Deletes the users with these emails (case-insensitively); their
     /// sessions and tasks go with them (`ON DELETE CASCADE`).
+    /// Addresses with a NUL byte are skipped: PostgreSQL cannot hold them,
+    /// so no row has them, and one would fail the whole statement.
     pub async fn delete_users_by_email(&self, emails: &[String]) -> u64 {
-        let lowered: Vec<String> = emails.iter().map(|e| e.to_lowercase()).collect();
+        let lowered: Vec<String> = emails
+            .iter()
+            .filter(|e| !e.contains('\0'))
+            .map(|e| e.to_lowercase())
+            .collect();
         self.client
             .execute_typed(
                 "DELETE FROM users WHERE lower(email) = ANY($1)",
@@ -348,47 +204,5 @@ impl TestDb {
             )
             .await
             .expect("delete users")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sslrootcert_is_taken_out_and_decoded() {
-        let target = split_url(
-            "postgresql://app:pw@localhost:5432/app?sslmode=require&sslrootcert=%2Ftmp%2Fa%20b%2Fca.pem&channel_binding=require",
-        );
-        assert_eq!(
-            target.config,
-            "postgresql://app:pw@localhost:5432/app?sslmode=require&channel_binding=require"
-        );
-        assert_eq!(target.root_cert, Some(PathBuf::from("/tmp/a b/ca.pem")));
-    }
-
-    #[test]
-    fn verify_full_becomes_require() {
-        let target = split_url("postgresql://h/db?sslmode=verify-full");
-        assert_eq!(target.config, "postgresql://h/db?sslmode=require");
-        assert_eq!(target.root_cert, None);
-    }
-
-    #[test]
-    fn a_url_without_query_is_kept() {
-        assert_eq!(split_url("postgresql://h/db").config, "postgresql://h/db");
-    }
-
-    #[test]
-    fn url_variants_change_only_what_they_name() {
-        let url = "postgresql://app:s%40cret@localhost:1/app?sslmode=require&sslrootcert=/x/ca.pem";
-        assert_eq!(url_password(url).as_deref(), Some("s@cret"));
-        let other = url_with_password(url, "wrong");
-        assert_eq!(url_password(&other).as_deref(), Some("wrong"));
-        assert!(other.ends_with("?sslmode=require&sslrootcert=/x/ca.pem"));
-        assert_eq!(
-            url_with_param(url, "sslmode", "disable"),
-            "postgresql://app:s%40cret@localhost:1/app?sslrootcert=/x/ca.pem&sslmode=disable"
-        );
     }
 }

@@ -1,10 +1,9 @@
 //! Tools for the hostile-input and security tests: a raw HTTP/1.1 client
 //! for requests an ordinary client will not send, JWTs under other
-//! algorithms, a fake PostgreSQL that refuses TLS, a CA that signed nothing
-//! the database uses, and the median for the login timing comparison.
+//! algorithms, and the median for the login timing comparison. A fake
+//! PostgreSQL that refuses TLS and a CA that signed nothing the database
+//! uses come from `test-support`, shared with the adapter's tests.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,9 +11,11 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
-use uuid::Uuid;
+use tokio::net::TcpStream;
+
+pub use test_support::db_url::with_port as url_with_port;
+pub use test_support::foreign_ca::ForeignCa;
+pub use test_support::no_tls_server::PostgresWithoutTls;
 
 /// How long a raw exchange may take before the test calls the server hung.
 const RAW_LIMIT: Duration = Duration::from_secs(15);
@@ -157,109 +158,6 @@ pub fn with_flipped_signature(token: &str) -> String {
     format!("{message}.{}", chars.into_iter().collect::<String>())
 }
 
-/// A listener that speaks just enough of the PostgreSQL protocol to refuse
-/// TLS: it answers every `SSLRequest` with `N`, as a server without TLS
-/// does. Stops when dropped.
-pub struct PostgresWithoutTls {
-    pub port: u16,
-    accept_loop: JoinHandle<()>,
-}
-
-impl PostgresWithoutTls {
-    /// Listens on a free loopback port.
-    pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a loopback port");
-        let port = listener.local_addr().expect("a local address").port();
-        let accept_loop = tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let mut ssl_request = [0u8; 8];
-                    if socket.read_exact(&mut ssl_request).await.is_ok() {
-                        let _ = socket.write_all(b"N").await;
-                        let mut rest = [0u8; 1024];
-                        while matches!(socket.read(&mut rest).await, Ok(n) if n > 0) {}
-                    }
-                });
-            }
-        });
-        Self { port, accept_loop }
-    }
-}
-
-impl Drop for PostgresWithoutTls {
-    fn drop(&mut self) {
-        self.accept_loop.abort();
-    }
-}
-
-/// The same database URL pointing at another port of the same host.
-///
-/// # Panics
-/// When the URL has no `@host:port/` part.
-pub fn url_with_port(url: &str, port: u16) -> String {
-    let (scheme, rest) = url.split_once("://").expect("the URL has a scheme");
-    let (authority, path) = rest.split_once('/').expect("the URL names a database");
-    let (userinfo, host_port) = authority.rsplit_once('@').expect("the URL has credentials");
-    let host = match host_port.rsplit_once(':') {
-        Some((host, _)) => host,
-        None => host_port,
-    };
-    format!("{scheme}://{userinfo}@{host}:{port}/{path}")
-}
-
-/// A freshly made CA (ECDSA P-256) that signed nothing: a database
-/// certificate checked against it must be refused. Its folder is removed
-/// when dropped.
-pub struct ForeignCa {
-    dir: PathBuf,
-    cert: PathBuf,
-}
-
-impl ForeignCa {
-    /// Makes one with `openssl`.
-    ///
-    /// # Panics
-    /// When `openssl` is missing or fails.
-    pub fn generate() -> Self {
-        let dir = std::env::temp_dir().join(format!("e2e-foreign-ca-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("a temporary folder");
-        let key = dir.join("ca.key");
-        let cert = dir.join("ca.pem");
-        let output = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec"])
-            .args(["-pkeyopt", "ec_paramgen_curve:prime256v1"])
-            .args(["-sha256", "-nodes", "-days", "1"])
-            .args(["-subj", "/CN=Not The Database CA"])
-            .args(["-addext", "basicConstraints=critical,CA:TRUE"])
-            .args(["-addext", "keyUsage=keyCertSign,cRLSign"])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .output()
-            .expect("openssl can be run");
-        assert!(
-            output.status.success(),
-            "openssl failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        Self { dir, cert }
-    }
-
-    /// The CA certificate (PEM).
-    pub fn cert(&self) -> &Path {
-        &self.cert
-    }
-}
-
-impl Drop for ForeignCa {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// The median of some durations, in milliseconds.
 ///
 /// # Panics
@@ -290,17 +188,6 @@ mod tests {
             Some("application/problem+json")
         );
         assert_eq!(response.json(), Some(json!({"a": 1})));
-    }
-
-    #[test]
-    fn a_port_is_replaced_and_the_rest_kept() {
-        assert_eq!(
-            url_with_port(
-                "postgresql://app:p%40ss@localhost:5432/app?sslmode=require&sslrootcert=/a/b.pem",
-                6000
-            ),
-            "postgresql://app:p%40ss@localhost:6000/app?sslmode=require&sslrootcert=/a/b.pem"
-        );
     }
 
     #[test]

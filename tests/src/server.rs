@@ -18,7 +18,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::database::database_url;
+use crate::assertions::assert_hides;
+use crate::database::{database_url, url_password};
+use crate::front_end::assert_own_server;
 use crate::paths::{config_dir, crate_dir, server_binary};
 
 /// How long a start may take before the test gives up on it.
@@ -167,6 +169,32 @@ fn capture(
     })
 }
 
+/// A started process whose two streams are being recorded.
+struct Capturing {
+    child: Child,
+    stdout: JoinHandle<String>,
+    stderr: JoinHandle<String>,
+    /// The port of the readiness line, once printed.
+    ready: oneshot::Receiver<u16>,
+}
+
+/// Starts `todo-server <args>` with `env`, recording its output in `log`.
+fn spawn_capturing(env: &ServerEnv, args: &[&str], log: &OutputLog) -> Capturing {
+    let mut child = env
+        .command(args)
+        .spawn()
+        .expect("the server binary can be started");
+    let (ready_tx, ready) = oneshot::channel();
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    Capturing {
+        child,
+        stdout: capture(stdout, "stdout", log.clone(), Some(ready_tx)),
+        stderr: capture(stderr, "stderr", log.clone(), None),
+        ready,
+    }
+}
+
 /// A server process that announced it is listening.
 pub(crate) struct RunningServer {
     child: Child,
@@ -180,24 +208,13 @@ impl RunningServer {
     /// # Panics
     /// When it exits or stays silent instead, with everything it printed.
     pub(crate) async fn start(env: &ServerEnv, log: &OutputLog) -> RunningServer {
-        let mut child = env
-            .command(&["serve"])
-            .spawn()
-            .expect("the server binary can be started");
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let stdout = capture(
-            child.stdout.take().expect("stdout is piped"),
-            "stdout",
-            log.clone(),
-            Some(ready_tx),
-        );
-        let stderr = capture(
-            child.stderr.take().expect("stderr is piped"),
-            "stderr",
-            log.clone(),
-            None,
-        );
-        match tokio::time::timeout(STARTUP_LIMIT, ready_rx).await {
+        let Capturing {
+            mut child,
+            stdout,
+            stderr,
+            ready,
+        } = spawn_capturing(env, &["serve"], log);
+        match tokio::time::timeout(STARTUP_LIMIT, ready).await {
             Ok(Ok(port)) => RunningServer {
                 child,
                 port,
@@ -221,21 +238,30 @@ impl RunningServer {
         }
     }
 
-    /// The process id, for signals.
-    fn pid(&self) -> Pid {
-        let id = self.child.id().expect("the server has not been reaped yet");
-        Pid::from_raw(i32::try_from(id).expect("pids fit in i32"))
+    /// The port it listens on (on 127.0.0.1).
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id().expect("the server has not been reaped yet")
+    }
+
+    fn signal(&self, signal: Signal) {
+        let pid = Pid::from_raw(i32::try_from(self.pid()).expect("pids fit in i32"));
+        kill(pid, signal).unwrap_or_else(|e| panic!("{signal} cannot be sent: {e}"));
     }
 
     /// SIGKILL, then waits for the exit.
     pub(crate) async fn kill(mut self) -> ExitStatus {
-        kill(self.pid(), Signal::SIGKILL).expect("SIGKILL can be sent");
+        self.signal(Signal::SIGKILL);
         self.wait().await
     }
 
     /// SIGTERM (graceful shutdown), then waits for the exit.
     pub(crate) async fn terminate(mut self) -> ExitStatus {
-        kill(self.pid(), Signal::SIGTERM).expect("SIGTERM can be sent");
+        self.signal(Signal::SIGTERM);
         self.wait().await
     }
 
@@ -273,6 +299,47 @@ impl FailedStart {
     pub fn all_output(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)
     }
+
+    /// Fails unless the start was refused properly: a non-zero exit, a
+    /// reason on stderr, no readiness line, and neither the database
+    /// password nor any of `secrets` anywhere in the output.
+    ///
+    /// # Panics
+    /// With what went wrong and the output (secrets masked).
+    pub fn assert_refused(&self, secrets: &[&str]) {
+        let output = self.all_output();
+        assert!(
+            !self.status.success(),
+            "the server must exit non-zero, got {}; it printed:\n{output}",
+            self.status
+        );
+        assert!(
+            !self.stderr.trim().is_empty(),
+            "the server must say why it refused to start (stderr is empty)"
+        );
+        assert!(
+            !output.contains("listening on"),
+            "a refused start never listens:\n{output}"
+        );
+        let password = url_password(database_url()).expect("the database URL has a password");
+        let mut hidden = vec![("the database password", password.as_str())];
+        hidden.extend(secrets.iter().map(|secret| ("a secret", *secret)));
+        assert_hides(&output, &hidden, "a refused start: ");
+    }
+
+    /// Fails unless stderr names the problem with one of `words`
+    /// (case-insensitively).
+    ///
+    /// # Panics
+    /// Showing stderr.
+    pub fn assert_names(&self, words: &[&str]) {
+        let stderr = self.stderr.to_lowercase();
+        assert!(
+            words.iter().any(|w| stderr.contains(&w.to_lowercase())),
+            "stderr must name the problem (one of {words:?}):\n{}",
+            self.stderr
+        );
+    }
 }
 
 /// Runs `todo-server` (default subcommand) with `env` and waits for it to
@@ -280,26 +347,17 @@ impl FailedStart {
 ///
 /// # Panics
 /// When it starts listening instead, or neither exits nor listens within
-/// the start-up limit.
+/// the start-up limit; against an external front end (`E2E_SERVER_URL`),
+/// which the suite cannot start.
 pub async fn start_expecting_failure(env: &ServerEnv) -> FailedStart {
+    assert_own_server("starts the server with settings of its own");
     let log = OutputLog::default();
-    let mut child = env
-        .command(&[])
-        .spawn()
-        .expect("the server binary can be started");
-    let (ready_tx, mut ready_rx) = oneshot::channel();
-    let stdout = capture(
-        child.stdout.take().expect("stdout is piped"),
-        "stdout",
-        log.clone(),
-        Some(ready_tx),
-    );
-    let stderr = capture(
-        child.stderr.take().expect("stderr is piped"),
-        "stderr",
-        log.clone(),
-        None,
-    );
+    let Capturing {
+        mut child,
+        stdout,
+        stderr,
+        ready: mut ready_rx,
+    } = spawn_capturing(env, &[], &log);
     let outcome = tokio::time::timeout(STARTUP_LIMIT, async {
         tokio::select! {
             Ok(port) = &mut ready_rx => Err(port),
@@ -324,19 +382,19 @@ pub async fn start_expecting_failure(env: &ServerEnv) -> FailedStart {
             );
         }
     };
-    let stdout = tokio::time::timeout(EXIT_LIMIT, stdout)
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
-    let stderr = tokio::time::timeout(EXIT_LIMIT, stderr)
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
     FailedStart {
         status,
-        stdout,
-        stderr,
+        stdout: collected(stdout).await,
+        stderr: collected(stderr).await,
     }
+}
+
+/// What a stream's reader recorded, once the stream closed (empty if it
+/// does not within the exit limit).
+async fn collected(reader: JoinHandle<String>) -> String {
+    tokio::time::timeout(EXIT_LIMIT, reader)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default()
 }

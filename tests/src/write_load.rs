@@ -234,6 +234,23 @@ impl LoadReport {
         )
     }
 
+    /// What a load through an outage must show: it saw the outage (some
+    /// 503s, else the test proved nothing), every answer was clean within
+    /// `bound` ([`Self::assert_every_answer_clean`]), and the rows match
+    /// what was acknowledged ([`Self::assert_rows_match`]).
+    ///
+    /// # Panics
+    /// With what differs.
+    pub fn assert_outage_survived(&self, rows: &[(Uuid, Option<String>)], bound: Duration) {
+        assert!(
+            self.unavailable() > 0,
+            "the load saw the outage (else this test proves nothing): {}",
+            self.summary()
+        );
+        self.assert_every_answer_clean(bound);
+        self.assert_rows_match(rows);
+    }
+
     /// Every attempt got a 201, or a 503 with `Retry-After` as a problem
     /// document within `bound`; none timed out, failed in transport or got
     /// another status; every key was acknowledged in the end.

@@ -2,43 +2,33 @@
 //! tests cover), plus 400, 413, 415 and 422, each as problem+json.
 
 use chrono::Utc;
-use e2e_tests::api::{expect_json, expect_problem};
+use e2e_tests::api::{expect_json, expect_problem, expect_unauthorized};
 use e2e_tests::{tokens, TestApp};
-use reqwest::header::{RETRY_AFTER, WWW_AUTHENTICATE};
-use reqwest::{Method, Response, StatusCode};
+use reqwest::header::RETRY_AFTER;
+use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-/// Checks a 401 with `WWW-Authenticate: Bearer` and a problem body.
-async fn assert_unauthorized(response: Response) -> Value {
-    let challenge = response
-        .headers()
-        .get(WWW_AUTHENTICATE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body = expect_problem(response, StatusCode::UNAUTHORIZED).await;
-    assert!(
-        challenge
-            .as_deref()
-            .is_some_and(|c| c.starts_with("Bearer")),
-        "a 401 carries `WWW-Authenticate: Bearer`, got {challenge:?}"
-    );
-    body
-}
+const JSON: &str = "application/json";
 
-fn field_names(problem: &Value) -> Vec<String> {
-    problem["errors"]
+/// Checks a 422 problem whose `errors` name `field` (each error with a
+/// message) and returns the problem body.
+async fn expect_field_error(response: Response, field: &str) -> Value {
+    let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let errors = problem["errors"]
         .as_array()
-        .unwrap_or_else(|| panic!("a 422 lists its field errors in `errors`: {problem}"))
-        .iter()
-        .map(|error| {
-            assert!(
-                error["message"].as_str().is_some_and(|m| !m.is_empty()),
-                "each field error has a message: {problem}"
-            );
-            error["field"].as_str().unwrap_or_default().to_owned()
-        })
-        .collect()
+        .unwrap_or_else(|| panic!("a 422 lists its field errors in `errors`: {problem}"));
+    for error in errors {
+        assert!(
+            error["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "each field error has a message: {problem}"
+        );
+    }
+    assert!(
+        errors.iter().any(|error| error["field"] == field),
+        "the 422 names `{field}`: {problem}"
+    );
+    problem
 }
 
 // ---- 401 ----
@@ -47,56 +37,57 @@ fn field_names(problem: &Value) -> Vec<String> {
 async fn a_request_without_a_token_is_401_with_a_bearer_challenge() {
     let app = TestApp::spawn().await;
 
-    let response = app
-        .request(Method::GET, "/api/v1/tasks")
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_with_authorization("/api/v1/tasks", None).await;
 
-    assert_unauthorized(response).await;
+    expect_unauthorized(response, "no token").await;
 }
 
 #[tokio::test]
 async fn a_malformed_token_is_401() {
     let app = TestApp::spawn().await;
 
-    assert_unauthorized(app.list_tasks("not-a-jwt", &[]).await).await;
-    assert_unauthorized(app.me("a.b.c").await).await;
-    let basic = app
-        .request(Method::GET, "/api/v1/auth/me")
-        .header("Authorization", "Basic dXNlcjpwYXNz")
-        .send()
-        .await
-        .unwrap();
-    assert_unauthorized(basic).await;
+    expect_unauthorized(
+        app.list_tasks("not-a-jwt", &[]).await,
+        "app.list_tasks(\"not-a-jwt\", &[])",
+    )
+    .await;
+    expect_unauthorized(app.me("a.b.c").await, "app.me(\"a.b.c\")").await;
+    let basic = Some("Basic dXNlcjpwYXNz");
+    let response = app.get_with_authorization("/api/v1/auth/me", basic).await;
+    expect_unauthorized(response, "Basic credentials").await;
 }
 
 #[tokio::test]
 async fn a_tampered_token_is_401() {
-    let app = TestApp::spawn().await;
-    let victim = app.new_user().await;
-    let attacker = app.new_user().await;
+    let (app, [victim, attacker]) = TestApp::with_users().await;
 
     let forged = tokens::tampered(&attacker.token, |claims| {
         claims["sub"] = json!(victim.id.to_string());
     });
 
-    assert_unauthorized(app.me(&forged).await).await;
-    assert_unauthorized(app.list_tasks(&forged, &[]).await).await;
+    expect_unauthorized(app.me(&forged).await, "app.me(&forged)").await;
+    expect_unauthorized(
+        app.list_tasks(&forged, &[]).await,
+        "app.list_tasks(&forged, &[])",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_token_with_alg_none_is_401() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
 
-    assert_unauthorized(app.me(&tokens::unsigned(&user.token)).await).await;
+    expect_unauthorized(
+        app.me(&tokens::unsigned(&user.token)).await,
+        "app.me(&tokens::unsigned(&user.token))",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn an_expired_token_is_401() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    e2e_tests::needs_jwt_secret!();
+    let (app, user) = TestApp::with_user().await;
     let claims = tokens::claims(&user.token);
     // Re-signing the unchanged claims with the server's secret must work,
     // or the expired case below would prove nothing.
@@ -109,43 +100,42 @@ async fn an_expired_token_is_401() {
     expired["exp"] = json!(an_hour_ago);
     let expired = tokens::signed(&expired, app.jwt_secret());
 
-    assert_unauthorized(app.me(&expired).await).await;
+    expect_unauthorized(app.me(&expired).await, "app.me(&expired)").await;
 }
 
 #[tokio::test]
 async fn a_token_signed_with_another_secret_is_401() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
 
     let foreign = tokens::signed(
         &tokens::claims(&user.token),
         "another-secret-that-is-long-enough-for-hs256",
     );
 
-    assert_unauthorized(app.me(&foreign).await).await;
+    expect_unauthorized(app.me(&foreign).await, "app.me(&foreign)").await;
 }
 
 #[tokio::test]
 async fn a_revoked_token_is_401() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let task = app.new_task(&user, &json!({"title": "Mine"})).await;
+    let (app, user, task) = TestApp::with_task(json!({"title": "Mine"})).await;
     assert_eq!(
         app.logout(&user.token).await.status(),
         StatusCode::NO_CONTENT
     );
 
-    assert_unauthorized(app.get_task(&user.token, &task.id.to_string()).await).await;
-    assert_unauthorized(app.logout(&user.token).await).await;
+    expect_unauthorized(
+        app.get_task(&user.token, &task.id.to_string()).await,
+        "app.get_task(&user.token, &task.id.to_string())",
+    )
+    .await;
+    expect_unauthorized(app.logout(&user.token).await, "app.logout(&user.token)").await;
 }
 
 // ---- 404 for another user's task ----
 
 #[tokio::test]
 async fn another_users_task_is_404_for_read_update_and_delete_and_stays_unchanged() {
-    let app = TestApp::spawn().await;
-    let owner = app.new_user().await;
-    let intruder = app.new_user().await;
+    let (app, [owner, intruder]) = TestApp::with_users().await;
     let task = app
         .new_task(
             &owner,
@@ -153,38 +143,25 @@ async fn another_users_task_is_404_for_read_update_and_delete_and_stays_unchange
         )
         .await;
     let id = task.id.to_string();
-    let row_before = app.db().await.task(task.id).await.expect("row");
-    let missing = expect_problem(
-        app.get_task(&intruder.token, &Uuid::now_v7().to_string())
-            .await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    let row_before = app.task_row(task.id).await;
+    let unknown = Uuid::now_v7().to_string();
+    let missing = app.get_task(&intruder.token, &unknown).await;
+    let missing = expect_problem(missing, StatusCode::NOT_FOUND).await;
 
-    let read = expect_problem(
+    let rename = json!({"title": "Mine now"});
+    let complete = json!({"completed": true});
+    let mut answers = Vec::new();
+    for response in [
         app.get_task(&intruder.token, &id).await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    let update = expect_problem(
-        app.patch_task(&intruder.token, &id, &json!({"title": "Mine now"}), None)
+        app.patch_task(&intruder.token, &id, &rename, None).await,
+        app.patch_task(&intruder.token, &id, &complete, Some(1))
             .await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    let update_if_match = expect_problem(
-        app.patch_task(&intruder.token, &id, &json!({"completed": true}), Some(1))
-            .await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    let delete = expect_problem(
         app.delete_task(&intruder.token, &id).await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    ] {
+        answers.push(expect_problem(response, StatusCode::NOT_FOUND).await);
+    }
 
-    for answer in [&read, &update, &update_if_match, &delete] {
+    for answer in &answers {
         for field in ["type", "title", "status", "detail"] {
             assert_eq!(
                 answer[field], missing[field],
@@ -193,12 +170,7 @@ async fn another_users_task_is_404_for_read_update_and_delete_and_stays_unchange
         }
         assert!(!answer.to_string().contains("secret plans"));
     }
-    let row_after = app
-        .db()
-        .await
-        .task(task.id)
-        .await
-        .expect("the row is still there");
+    let row_after = app.task_row(task.id).await;
     assert_eq!(row_after, row_before);
     let listed = app.task_page(&intruder, &[]).await;
     assert!(
@@ -209,8 +181,7 @@ async fn another_users_task_is_404_for_read_update_and_delete_and_stays_unchange
 
 #[tokio::test]
 async fn a_task_id_that_is_not_a_uuid_is_404_or_400_never_500() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
 
     for id in [
         "not-a-uuid",
@@ -231,8 +202,7 @@ async fn a_task_id_that_is_not_a_uuid_is_404_or_400_never_500() {
 
 #[tokio::test]
 async fn registering_a_taken_email_is_409() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
 
     expect_problem(
         app.register(&user.email, "another-password").await,
@@ -245,16 +215,11 @@ async fn registering_a_taken_email_is_409() {
 
 #[tokio::test]
 async fn a_stale_if_match_is_412_and_the_row_keeps_the_newer_change() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let task = app.new_task(&user, &json!({"title": "v1"})).await;
+    let (app, user, task) = TestApp::with_task(json!({"title": "v1"})).await;
     let id = task.id.to_string();
-    let v2 = expect_json(
-        app.patch_task(&user.token, &id, &json!({"title": "v2"}), Some(1))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let v2 = app
+        .patched(&user, &id, &json!({"title": "v2"}), Some(1))
+        .await;
     assert_eq!(v2["version"], 2);
 
     expect_problem(
@@ -264,7 +229,7 @@ async fn a_stale_if_match_is_412_and_the_row_keeps_the_newer_change() {
     )
     .await;
 
-    let row = app.db().await.task(task.id).await.expect("row");
+    let row = app.task_row(task.id).await;
     assert_eq!(row.title, "v2");
     assert_eq!(row.version, 2);
 }
@@ -273,63 +238,31 @@ async fn a_stale_if_match_is_412_and_the_row_keeps_the_newer_change() {
 
 #[tokio::test]
 async fn an_invalid_task_is_422_with_field_errors() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
 
-    let blank = expect_problem(
-        app.create_task(&user.token, &json!({"title": "   "})).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
-    assert!(field_names(&blank).contains(&"title".to_owned()), "{blank}");
-
-    let long = expect_problem(
-        app.create_task(&user.token, &json!({"title": "x".repeat(201)}))
-            .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
-    assert!(field_names(&long).contains(&"title".to_owned()), "{long}");
-
-    let description = expect_problem(
-        app.create_task(
-            &user.token,
-            &json!({"title": "ok", "description": "d".repeat(5001)}),
-        )
-        .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
-    assert!(
-        field_names(&description).contains(&"description".to_owned()),
-        "{description}"
-    );
+    for (body, field) in [
+        (json!({"title": "   "}), "title"),
+        (json!({"title": "x".repeat(201)}), "title"),
+        (
+            json!({"title": "ok", "description": "d".repeat(5001)}),
+            "description",
+        ),
+    ] {
+        expect_field_error(app.create_task(&user.token, &body).await, field).await;
+    }
     assert!(app.db().await.tasks_of(user.id).await.is_empty());
 }
 
 #[tokio::test]
 async fn an_invalid_patch_is_422_and_changes_nothing() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let task = app.new_task(&user, &json!({"title": "Keep me"})).await;
+    let (app, user, task) = TestApp::with_task(json!({"title": "Keep me"})).await;
+    let id = task.id.to_string();
 
-    let problem = expect_problem(
-        app.patch_task(
-            &user.token,
-            &task.id.to_string(),
-            &json!({"title": ""}),
-            None,
-        )
-        .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
+    let blank = json!({"title": ""});
+    let response = app.patch_task(&user.token, &id, &blank, None).await;
+    expect_field_error(response, "title").await;
 
-    assert!(
-        field_names(&problem).contains(&"title".to_owned()),
-        "{problem}"
-    );
-    let row = app.db().await.task(task.id).await.expect("row");
+    let row = app.task_row(task.id).await;
     assert_eq!(row.title, "Keep me");
     assert_eq!(row.version, 1);
 }
@@ -338,25 +271,11 @@ async fn an_invalid_patch_is_422_and_changes_nothing() {
 async fn an_invalid_registration_is_422_with_field_errors() {
     let app = TestApp::spawn().await;
 
-    let bad_email = expect_problem(
-        app.register("not-an-email", "long-enough-password").await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
-    assert!(
-        field_names(&bad_email).contains(&"email".to_owned()),
-        "{bad_email}"
-    );
-
-    let short_password = expect_problem(
-        app.register(&e2e_tests::unique_email(), "short").await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
-    assert!(
-        field_names(&short_password).contains(&"password".to_owned()),
-        "{short_password}"
-    );
+    let bad_email = app.register("not-an-email", "long-enough-password");
+    expect_field_error(bad_email.await, "email").await;
+    let email = e2e_tests::unique_email();
+    let short_password = app.register(&email, "short").await;
+    let short_password = expect_field_error(short_password, "password").await;
     assert!(!short_password.to_string().contains("\"short\""));
 }
 
@@ -364,71 +283,35 @@ async fn an_invalid_registration_is_422_with_field_errors() {
 
 #[tokio::test]
 async fn malformed_json_is_400() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
 
-    expect_problem(
-        app.post_raw(
-            "/api/v1/tasks",
-            Some(&user.token),
-            Some("application/json"),
-            "{\"title\": ",
-        )
-        .await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
-    expect_problem(
-        app.post_raw(
-            "/api/v1/auth/login",
-            None,
-            Some("application/json"),
-            "not json at all",
-        )
-        .await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    let cut_short = app.post_task_raw(&user, JSON, "{\"title\": ").await;
+    expect_problem(cut_short, StatusCode::BAD_REQUEST).await;
+    let login = "/api/v1/auth/login";
+    let not_json = app
+        .post_raw(login, None, Some(JSON), "not json at all")
+        .await;
+    expect_problem(not_json, StatusCode::BAD_REQUEST).await;
     assert!(app.db().await.tasks_of(user.id).await.is_empty());
 }
 
 #[tokio::test]
 async fn a_body_that_is_not_declared_as_json_is_415() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
 
-    expect_problem(
-        app.post_raw(
-            "/api/v1/tasks",
-            Some(&user.token),
-            Some("text/plain"),
-            "{\"title\": \"plain\"}",
-        )
-        .await,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-    )
-    .await;
+    let plain = app.post_task_raw(&user, "text/plain", "{\"title\": \"plain\"}");
+    expect_problem(plain.await, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
     assert!(app.db().await.tasks_of(user.id).await.is_empty());
 }
 
 #[tokio::test]
 async fn a_body_over_64_kib_is_413() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
     let body = json!({"title": "big", "description": "x".repeat(70 * 1024)}).to_string();
     assert!(body.len() > 64 * 1024);
 
-    expect_problem(
-        app.post_raw(
-            "/api/v1/tasks",
-            Some(&user.token),
-            Some("application/json"),
-            body,
-        )
-        .await,
-        StatusCode::PAYLOAD_TOO_LARGE,
-    )
-    .await;
+    let response = app.post_task_raw(&user, JSON, body).await;
+    expect_problem(response, StatusCode::PAYLOAD_TOO_LARGE).await;
     assert!(app.db().await.tasks_of(user.id).await.is_empty());
 }
 
@@ -436,6 +319,7 @@ async fn a_body_over_64_kib_is_413() {
 
 #[tokio::test]
 async fn too_many_failed_logins_for_one_email_is_429_with_retry_after() {
+    e2e_tests::needs_own_server!("lowers the failed-login limit of the server");
     let app = TestApp::builder()
         .env("APP__AUTH__LOGIN_MAX_FAILURES_PER_EMAIL", "3")
         .spawn()

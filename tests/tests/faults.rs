@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use e2e_tests::api::{expect_json, expect_problem};
 use e2e_tests::database::{url_password, url_with_param};
+use e2e_tests::db_url;
 use e2e_tests::fault_cluster::FaultCluster;
 use e2e_tests::fault_proxy::CutProxy;
 use e2e_tests::write_load::{time_until_ok, WriteLoad};
@@ -72,23 +73,40 @@ fn fault_app(url: &str) -> e2e_tests::TestAppBuilder {
 /// `None` when the suite runs against a remote database (a Neon branch,
 /// whose TLS name and SNI a loopback proxy cannot stand in for).
 fn loopback_database() -> Option<SocketAddr> {
-    let url = url::Url::parse(database_url()).expect("the database URL parses");
-    let host = url.host_str()?;
-    if !matches!(host, "localhost" | "127.0.0.1") {
+    let url = database_url();
+    if !matches!(db_url::host(url), "localhost" | "127.0.0.1") {
         return None;
     }
-    Some(SocketAddr::from((Ipv4Addr::LOCALHOST, url.port()?)))
+    Some(SocketAddr::from((Ipv4Addr::LOCALHOST, db_url::port(url)?)))
+}
+
+/// A server whose database connections go through a [`CutProxy`], or
+/// `None` (with a note) when the suite's database is not on loopback.
+async fn behind_a_cut_proxy() -> Option<(CutProxy, TestApp)> {
+    let Some(database) = loopback_database() else {
+        eprintln!("skipped: the suite's database is not on loopback");
+        return None;
+    };
+    let proxy = CutProxy::start(database).await;
+    let url = url_with_port(database_url(), proxy.port());
+    let app = fault_app(&url).spawn().await;
+    Some((proxy, app))
 }
 
 /// The suite's URL pointing at `localhost:<port>` (the name the local
 /// clusters' certificates carry).
 fn url_with_port(url: &str, port: u16) -> String {
-    let mut parsed = url::Url::parse(url).expect("the database URL parses");
-    parsed
-        .set_host(Some("localhost"))
-        .expect("the URL takes a host");
-    parsed.set_port(Some(port)).expect("the URL takes a port");
-    parsed.to_string()
+    db_url::with_host_port(url, "localhost", port)
+}
+
+/// The service answered 200 again within [`RECOVERY_LIMIT`] of `event`.
+fn assert_recovered(recovered: Option<Duration>, event: &str) {
+    let recovered =
+        recovered.unwrap_or_else(|| panic!("the service never answered 200 again after {event}"));
+    assert!(
+        recovered <= RECOVERY_LIMIT,
+        "the service answered 200 only {recovered:?} after {event} (limit {RECOVERY_LIMIT:?})"
+    );
 }
 
 /// Whether a response is a 503 problem with `Retry-After`.
@@ -134,6 +152,7 @@ async fn wait_for_status(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restarted_under_write_load_loses_nothing_and_serves_again_without_a_restart() {
+    e2e_tests::needs_own_server!("points the server at a database it restarts");
     let _turn = WRITE_LOAD_TURN.lock().await;
     let cluster = FaultCluster::acquire().await;
     let app = fault_app(cluster.url()).spawn().await;
@@ -170,18 +189,8 @@ async fn postgres_restarted_under_write_load_loses_nothing_and_serves_again_with
         .execute_typed("DELETE FROM users WHERE id = $1", &[(&user.id, Type::UUID)])
         .await;
 
-    let recovered = recovered.expect("the service answers 200 again after the database is back");
-    assert!(
-        recovered <= RECOVERY_LIMIT,
-        "the service answered 200 only {recovered:?} after PostgreSQL was back (limit {RECOVERY_LIMIT:?})"
-    );
-    assert!(
-        report.unavailable() > 0,
-        "the load saw the outage (else this test proves nothing): {}",
-        report.summary()
-    );
-    report.assert_every_answer_clean(answer_bound());
-    report.assert_rows_match(&rows);
+    assert_recovered(recovered, "PostgreSQL was back");
+    report.assert_outage_survived(&rows, answer_bound());
     expect_json(get(&app, "/healthz").await, StatusCode::OK).await;
 }
 
@@ -244,6 +253,7 @@ async fn concurrent_reads(app: &TestApp, user: &TestUser, ids: &[Uuid], n: usize
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_the_server_terminates_every_pooled_connection_reads_succeed_and_writes_happen_once()
 {
+    e2e_tests::needs_own_server!("sets the server's pool size and database URL");
     const POOL: usize = 4;
     let application_name = format!("fault-{}", Uuid::new_v4().simple());
     let url = url_with_param(database_url(), "application_name", &application_name);
@@ -362,6 +372,7 @@ async fn after_the_server_terminates_every_pooled_connection_reads_succeed_and_w
 
 #[tokio::test]
 async fn an_unreachable_database_at_start_is_retried_with_backoff_then_a_clear_exit() {
+    e2e_tests::needs_own_server!("starts the server against an unreachable database");
     const BUDGET_MS: u64 = 2_000;
     let closed_port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
@@ -415,14 +426,10 @@ async fn an_unreachable_database_at_start_is_retried_with_backoff_then_a_clear_e
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_gone_while_serving_makes_readyz_503_while_healthz_stays_200() {
-    let Some(database) = loopback_database() else {
-        eprintln!("skipped: the suite's database is not on loopback");
+    e2e_tests::needs_own_server!("puts a proxy between the server and its database");
+    let Some((proxy, app)) = behind_a_cut_proxy().await else {
         return;
     };
-    let proxy = CutProxy::start(database).await;
-    let app = fault_app(&url_with_port(database_url(), proxy.port()))
-        .spawn()
-        .await;
     let user = app.new_user().await;
     expect_json(get(&app, "/readyz").await, StatusCode::OK).await;
 
@@ -453,15 +460,11 @@ async fn a_database_gone_while_serving_makes_readyz_503_while_healthz_stays_200(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_cut_and_restored_under_write_load_lose_nothing_and_reads_never_fail() {
-    let Some(database) = loopback_database() else {
-        eprintln!("skipped: the suite's database is not on loopback");
+    e2e_tests::needs_own_server!("puts a proxy between the server and its database");
+    let _turn = WRITE_LOAD_TURN.lock().await;
+    let Some((proxy, app)) = behind_a_cut_proxy().await else {
         return;
     };
-    let _turn = WRITE_LOAD_TURN.lock().await;
-    let proxy = CutProxy::start(database).await;
-    let app = fault_app(&url_with_port(database_url(), proxy.port()))
-        .spawn()
-        .await;
     let user = app.new_user().await;
     let reader = app.new_user().await;
     let kept = app.new_task(&reader, &json!({"title": "kept"})).await;
@@ -512,19 +515,9 @@ async fn connections_cut_and_restored_under_write_load_lose_nothing_and_reads_ne
         rows.len(),
         proxy.forwarded_connections()
     );
-    let recovered = recovered.expect("the service answers 200 again after the network is back");
-    assert!(
-        recovered <= RECOVERY_LIMIT,
-        "the service answered 200 only {recovered:?} after the network was back (limit {RECOVERY_LIMIT:?})"
-    );
+    assert_recovered(recovered, "the network was back");
     assert!(live_before >= 1, "the server had connections to cut");
-    assert!(
-        report.unavailable() > 0,
-        "the load saw the outage (else this test proves nothing): {}",
-        report.summary()
-    );
-    report.assert_every_answer_clean(answer_bound());
-    report.assert_rows_match(&rows);
+    report.assert_outage_survived(&rows, answer_bound());
 }
 
 /// `futures::future::join_all` without the dependency: spawn each and await

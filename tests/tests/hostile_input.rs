@@ -8,7 +8,7 @@
 
 use e2e_tests::api::{expect_json, expect_problem};
 use e2e_tests::hostile::{raw_http, RawResponse};
-use e2e_tests::{TestApp, TestUser};
+use e2e_tests::{Task, TestApp, TestUser};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
@@ -29,11 +29,12 @@ impl Endpoint {
     }
 }
 
-/// Every endpoint that reads a JSON body, with a task of `user` to patch.
-async fn json_endpoints(app: &TestApp, user: &TestUser) -> Vec<Endpoint> {
-    let task = app.new_task(user, &json!({"title": "target"})).await;
+/// A server, a user with one task (titled "target"), and every endpoint
+/// that reads a JSON body (the PATCH one aimed at that task).
+async fn with_json_endpoints() -> (TestApp, TestUser, Vec<Endpoint>) {
+    let (app, user, task) = TestApp::with_task(json!({"title": "target"})).await;
     let token = Some(user.token.clone());
-    vec![
+    let endpoints = vec![
         Endpoint {
             method: Method::POST,
             path: "/api/v1/auth/register".into(),
@@ -54,7 +55,8 @@ async fn json_endpoints(app: &TestApp, user: &TestUser) -> Vec<Endpoint> {
             path: format!("/api/v1/tasks/{}", task.id),
             token,
         },
-    ]
+    ];
+    (app, user, endpoints)
 }
 
 async fn send_raw(
@@ -119,6 +121,18 @@ fn expect_raw_client_error(response: &Result<RawResponse, String>, what: &str) {
     }
 }
 
+/// A raw answer, if the server sent one before closing, is a 4xx (closing
+/// without one is acceptable for a head it refuses to read).
+fn assert_4xx_if_answered(answer: &Result<RawResponse, String>, what: &str) {
+    if let Ok(answer) = answer {
+        assert!(
+            (400..500).contains(&answer.status),
+            "{what}: expected a 4xx, got {}",
+            answer.head
+        );
+    }
+}
+
 /// The server still answers, the database side included, and `user` still
 /// has exactly the tasks they had.
 async fn assert_still_serving(app: &TestApp, user: &TestUser, tasks_before: usize) {
@@ -144,13 +158,17 @@ async fn assert_still_serving(app: &TestApp, user: &TestUser, tasks_before: usiz
     assert_eq!(app.db().await.tasks_of(user.id).await.len(), tasks_before);
 }
 
+/// `task` still has its first version and `title`.
+async fn assert_task_unchanged(app: &TestApp, task: &Task, title: &str) {
+    let row = app.task_row(task.id).await;
+    assert_eq!((row.title.as_str(), row.version), (title, 1));
+}
+
 // ---- size ----
 
 #[tokio::test]
 async fn a_body_over_64_kib_is_413_on_every_json_endpoint() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let endpoints = json_endpoints(&app, &user).await;
+    let (app, user, endpoints) = with_json_endpoints().await;
     // Over the limit by a little: the server answers after reading up to
     // the limit, and the rest is small enough to be in its buffers by then
     // (see the next test for much larger bodies).
@@ -189,9 +207,7 @@ async fn a_body_of_several_mebibytes_is_never_a_5xx() {
     // with the rest unread; the kernel then resets it, which can destroy
     // the 413 before the client reads it (no lingering close in hyper). A
     // reset is acceptable here, a 5xx or a dead server is not.
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let endpoints = json_endpoints(&app, &user).await;
+    let (app, user, endpoints) = with_json_endpoints().await;
     let huge = json!({"title": "huge", "description": "h".repeat(4 * KIB * KIB)}).to_string();
 
     for endpoint in &endpoints {
@@ -217,8 +233,7 @@ async fn a_body_of_several_mebibytes_is_never_a_5xx() {
 
 #[tokio::test]
 async fn an_oversized_chunked_body_and_a_lying_content_length_are_413_without_a_hang() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
     let host = app.address().trim_start_matches("http://").to_owned();
 
     // No Content-Length: the size is only known while reading.
@@ -256,9 +271,7 @@ async fn an_oversized_chunked_body_and_a_lying_content_length_are_413_without_a_
 
 #[tokio::test]
 async fn deeply_nested_json_is_a_4xx_on_every_json_endpoint() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let endpoints = json_endpoints(&app, &user).await;
+    let (app, user, endpoints) = with_json_endpoints().await;
     // Under the size limit, far over any sane nesting depth.
     let arrays = "[".repeat(50_000);
     let objects = "{\"a\":".repeat(12_000);
@@ -284,9 +297,7 @@ async fn deeply_nested_json_is_a_4xx_on_every_json_endpoint() {
 
 #[tokio::test]
 async fn a_body_that_is_not_utf8_is_400() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let endpoints = json_endpoints(&app, &user).await;
+    let (app, user, endpoints) = with_json_endpoints().await;
     let bodies: [(&str, Vec<u8>); 5] = [
         (
             "0xFF 0xFE in a string",
@@ -312,12 +323,8 @@ async fn a_body_that_is_not_utf8_is_400() {
     for endpoint in &endpoints {
         for (what, body) in &bodies {
             let response = send_raw(&app, endpoint, Some(JSON), body.clone()).await;
-            expect_status(
-                response,
-                StatusCode::BAD_REQUEST,
-                &format!("{}: {what}", endpoint.label()),
-            )
-            .await;
+            let what = format!("{}: {what}", endpoint.label());
+            expect_status(response, StatusCode::BAD_REQUEST, &what).await;
         }
     }
     assert_still_serving(&app, &user, 1).await;
@@ -325,18 +332,12 @@ async fn a_body_that_is_not_utf8_is_400() {
 
 #[tokio::test]
 async fn an_empty_body_is_400_and_a_body_of_the_wrong_json_type_is_a_4xx() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let endpoints = json_endpoints(&app, &user).await;
+    let (app, user, endpoints) = with_json_endpoints().await;
 
     for endpoint in &endpoints {
         let response = send_raw(&app, endpoint, Some(JSON), "").await;
-        expect_status(
-            response,
-            StatusCode::BAD_REQUEST,
-            &format!("{}: empty body", endpoint.label()),
-        )
-        .await;
+        let what = format!("{}: empty body", endpoint.label());
+        expect_status(response, StatusCode::BAD_REQUEST, &what).await;
         for body in ["null", "[]", "[1, 2, 3]", "\"title\"", "42", "true", "{}{}"] {
             let response = send_raw(&app, endpoint, Some(JSON), body).await;
             expect_client_error(response, &format!("{}: body `{body}`", endpoint.label())).await;
@@ -349,13 +350,11 @@ async fn an_empty_body_is_400_and_a_body_of_the_wrong_json_type_is_a_4xx() {
 async fn a_positional_array_in_place_of_an_object_creates_nothing() {
     // serde can fill a struct from an array, field by field; the contract
     // wants an object.
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user, endpoints) = with_json_endpoints().await;
     let email = e2e_tests::unique_email();
     // Registers the email for the app's clean-up (a 422 without a password),
     // in case a positional body does create the account.
     let _ = app.register_json(&json!({ "email": email })).await;
-    let endpoints = json_endpoints(&app, &user).await;
     let positional = [
         json!([email, "long-enough-password", null]),
         json!([email, "long-enough-password"]),
@@ -378,9 +377,7 @@ async fn a_positional_array_in_place_of_an_object_creates_nothing() {
 
 #[tokio::test]
 async fn a_wrong_or_missing_content_type_is_415() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let endpoints = json_endpoints(&app, &user).await;
+    let (app, user, endpoints) = with_json_endpoints().await;
     let body = json!({
         "email": e2e_tests::unique_email(),
         "password": "long-enough-password",
@@ -409,12 +406,8 @@ async fn a_wrong_or_missing_content_type_is_415() {
             } else {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             };
-            expect_status(
-                response,
-                expected,
-                &format!("{}: Content-Type {shown:?}", endpoint.label()),
-            )
-            .await;
+            let what = format!("{}: Content-Type {shown:?}", endpoint.label());
+            expect_status(response, expected, &what).await;
         }
     }
     assert_still_serving(&app, &user, 1).await;
@@ -424,10 +417,8 @@ async fn a_wrong_or_missing_content_type_is_415() {
 
 #[tokio::test]
 async fn huge_numbers_are_a_4xx() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user, endpoints) = with_json_endpoints().await;
     let two_to_128 = "340282366920938463463374607431768211456";
-    let endpoints = json_endpoints(&app, &user).await;
     let bodies = [
         r#"{"title": "x", "completed": 1e999999}"#.to_owned(),
         r#"{"title": "x", "completed": -1e999999}"#.to_owned(),
@@ -462,14 +453,9 @@ async fn huge_numbers_are_a_4xx() {
         "\"-1\"".to_owned(),
         "\"1e999999\"".to_owned(),
     ] {
-        let response = app
-            .request(Method::PATCH, &format!("/api/v1/tasks/{task}"))
-            .bearer_auth(&user.token)
-            .header("If-Match", &if_match)
-            .json(&json!({"title": "changed"}))
-            .send()
-            .await
-            .unwrap();
+        let body = json!({"title": "changed"});
+        let response = app.patch_task_if_match(&user.token, &task, &body, &if_match);
+        let response = response.await;
         expect_client_error(response, &format!("If-Match: {if_match}")).await;
     }
     let due = app
@@ -492,9 +478,7 @@ async fn huge_numbers_are_a_4xx() {
 
 #[tokio::test]
 async fn nul_bytes_in_fields_and_in_the_query_are_a_4xx() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let task = app.new_task(&user, &json!({"title": "clean"})).await;
+    let (app, user, task) = TestApp::with_task(json!({"title": "clean"})).await;
     let id = task.id.to_string();
 
     for body in [
@@ -557,12 +541,7 @@ async fn nul_bytes_in_fields_and_in_the_query_are_a_4xx() {
         .await;
     expect_status(login, StatusCode::UNAUTHORIZED, "login with NUL").await;
 
-    let row = app
-        .db()
-        .await
-        .task(task.id)
-        .await
-        .expect("the task is kept");
+    let row = app.task_row(task.id).await;
     assert_eq!((row.title.as_str(), row.description), ("clean", None));
     assert_still_serving(&app, &user, 1).await;
 }
@@ -571,40 +550,30 @@ async fn nul_bytes_in_fields_and_in_the_query_are_a_4xx() {
 
 #[tokio::test]
 async fn very_long_header_values_are_a_4xx() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let task = app.new_task(&user, &json!({"title": "headers"})).await;
+    let (app, user, task) = TestApp::with_task(json!({"title": "headers"})).await;
     let long = "h".repeat(100 * KIB);
 
+    let bearer = format!("Bearer {long}");
     let bearer = app
-        .request(Method::GET, "/api/v1/tasks")
-        .header("Authorization", format!("Bearer {long}"))
-        .send()
-        .await
-        .unwrap();
+        .get_with_authorization("/api/v1/tasks", Some(&bearer))
+        .await;
     expect_status(
         bearer,
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         "a 100 KiB bearer token",
     )
     .await;
+    let key_body = json!({"title": "long key"});
     let key = app
-        .request(Method::POST, "/api/v1/tasks")
-        .bearer_auth(&user.token)
-        .header("Idempotency-Key", &long)
-        .json(&json!({"title": "long key"}))
-        .send()
-        .await
-        .unwrap();
+        .create_task_with_key(&user.token, &long, &key_body)
+        .await;
     expect_client_error(key, "a 100 KiB Idempotency-Key").await;
+    let id = task.id.to_string();
+    let body = json!({"title": "long if-match"});
+    let quoted = format!("\"{long}\"");
     let if_match = app
-        .request(Method::PATCH, &format!("/api/v1/tasks/{}", task.id))
-        .bearer_auth(&user.token)
-        .header("If-Match", format!("\"{long}\""))
-        .json(&json!({"title": "long if-match"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_task_if_match(&user.token, &id, &body, &quoted)
+        .await;
     expect_client_error(if_match, "a 100 KiB If-Match").await;
     let junk = app
         .request(Method::GET, "/api/v1/tasks")
@@ -615,15 +584,13 @@ async fn very_long_header_values_are_a_4xx() {
         .unwrap();
     expect_client_error(junk, "a 100 KiB header the service does not use").await;
 
-    let row = app.db().await.task(task.id).await.unwrap();
-    assert_eq!((row.title.as_str(), row.version), ("headers", 1));
+    assert_task_unchanged(&app, &task, "headers").await;
     assert_still_serving(&app, &user, 1).await;
 }
 
 #[tokio::test]
 async fn many_headers_and_a_huge_head_are_a_4xx_without_a_hang() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
 
     let mut many = HeaderMap::new();
     for i in 0..500 {
@@ -654,13 +621,7 @@ async fn many_headers_and_a_huge_head_are_a_4xx_without_a_hang() {
         "j".repeat(1024 * KIB)
     );
     let answer = raw_http(app.address(), huge_head.as_bytes()).await;
-    if let Ok(answer) = &answer {
-        assert!(
-            (400..500).contains(&answer.status),
-            "a 1 MiB head: expected a 4xx, got {}",
-            answer.head
-        );
-    }
+    assert_4xx_if_answered(&answer, "a 1 MiB head");
     let mut headers = String::new();
     for i in 0..2000 {
         headers.push_str(&format!("X-H-{i}: v\r\n"));
@@ -668,21 +629,13 @@ async fn many_headers_and_a_huge_head_are_a_4xx_without_a_hang() {
     let many_raw =
         format!("GET /api/v1/tasks HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n");
     let answer = raw_http(app.address(), many_raw.as_bytes()).await;
-    if let Ok(answer) = &answer {
-        assert!(
-            (400..500).contains(&answer.status),
-            "2000 headers: expected a 4xx, got {}",
-            answer.head
-        );
-    }
+    assert_4xx_if_answered(&answer, "2000 headers");
     assert_still_serving(&app, &user, 0).await;
 }
 
 #[tokio::test]
 async fn a_10_kib_path_and_hostile_task_ids_are_404_or_400() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let task = app.new_task(&user, &json!({"title": "by id"})).await;
+    let (app, user, task) = TestApp::with_task(json!({"title": "by id"})).await;
     let long_segment = "a".repeat(10 * KIB);
 
     for path in [
@@ -733,20 +686,13 @@ async fn a_10_kib_path_and_hostile_task_ids_are_404_or_400() {
             expect_problem(response, status).await;
         }
     }
-    let row = app
-        .db()
-        .await
-        .task(task.id)
-        .await
-        .expect("the task is kept");
-    assert_eq!((row.title.as_str(), row.version), ("by id", 1));
+    assert_task_unchanged(&app, &task, "by id").await;
     assert_still_serving(&app, &user, 1).await;
 }
 
 #[tokio::test]
 async fn bytes_that_are_not_utf8_in_the_request_line_or_query_are_a_4xx() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
     let host = app.address().trim_start_matches("http://").to_owned();
 
     // Query decoding is lossy (a stray `%` stays, bad UTF-8 becomes U+FFFD):
@@ -808,8 +754,7 @@ async fn bytes_that_are_not_utf8_in_the_request_line_or_query_are_a_4xx() {
 
 #[tokio::test]
 async fn unknown_and_unusual_methods_are_a_4xx() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
 
     for method in ["PUT", "TRACE", "FOO", "PROPFIND"] {
         let method = Method::from_bytes(method.as_bytes()).unwrap();

@@ -1,7 +1,6 @@
 //! `Idempotency-Key` on task creation: a repeat with the same key and body
 //! answers the first task and creates nothing new.
 
-use e2e_tests::api::expect_json;
 use e2e_tests::TestApp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -9,21 +8,12 @@ use uuid::Uuid;
 
 #[tokio::test]
 async fn the_same_key_and_body_twice_creates_one_task_and_answers_it_twice() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
     let key = Uuid::new_v4().to_string();
     let body = json!({"title": "Pay rent", "priority": "high"});
 
-    let first = expect_json(
-        app.create_task_with_key(&user.token, &key, &body).await,
-        StatusCode::CREATED,
-    )
-    .await;
-    let second = expect_json(
-        app.create_task_with_key(&user.token, &key, &body).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let first = app.created_with_key(&user, &key, &body).await;
+    let second = app.created_with_key(&user, &key, &body).await;
 
     assert_eq!(second["id"], first["id"]);
     assert_eq!(second, first, "the repeat answers the first task");
@@ -74,8 +64,7 @@ async fn a_repeat_answers_the_first_answer_after_the_task_was_changed_or_deleted
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_repeats_of_one_key_still_create_one_task() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
     let key = Uuid::new_v4().to_string();
     let body = json!({"title": "Only once"});
 
@@ -132,15 +121,10 @@ async fn create_concurrently(
 
 #[tokio::test]
 async fn the_same_key_with_another_body_creates_nothing_new() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
     let key = Uuid::new_v4().to_string();
-    expect_json(
-        app.create_task_with_key(&user.token, &key, &json!({"title": "First"}))
-            .await,
-        StatusCode::CREATED,
-    )
-    .await;
+    app.created_with_key(&user, &key, &json!({"title": "First"}))
+        .await;
 
     let response = app
         .create_task_with_key(&user.token, &key, &json!({"title": "Different"}))
@@ -158,8 +142,7 @@ async fn the_same_key_with_another_body_creates_nothing_new() {
 
 #[tokio::test]
 async fn without_a_key_the_same_body_twice_creates_two_tasks() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
     let body = json!({"title": "Twice"});
 
     let first = app.new_task(&user, &body).await;
@@ -171,22 +154,12 @@ async fn without_a_key_the_same_body_twice_creates_two_tasks() {
 
 #[tokio::test]
 async fn keys_are_per_user() {
-    let app = TestApp::spawn().await;
-    let alice = app.new_user().await;
-    let bob = app.new_user().await;
+    let (app, [alice, bob]) = TestApp::with_users().await;
     let key = Uuid::new_v4().to_string();
     let body = json!({"title": "Same key, other user"});
 
-    let for_alice = expect_json(
-        app.create_task_with_key(&alice.token, &key, &body).await,
-        StatusCode::CREATED,
-    )
-    .await;
-    let for_bob = expect_json(
-        app.create_task_with_key(&bob.token, &key, &body).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let for_alice = app.created_with_key(&alice, &key, &body).await;
+    let for_bob = app.created_with_key(&bob, &key, &body).await;
 
     assert_ne!(for_alice["id"], for_bob["id"]);
     assert_eq!(app.db().await.tasks_of(bob.id).await.len(), 1);

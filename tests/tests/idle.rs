@@ -43,6 +43,7 @@ async fn probe(app: &TestApp) -> StatusCode {
 
 #[tokio::test]
 async fn probes_every_second_keep_no_connection_and_send_nothing_once_idle() {
+    e2e_tests::needs_own_server!("sets the server's idle timeout and database URL");
     let name = format!("idle-{}", Uuid::new_v4().simple());
     let app = TestApp::builder()
         .env(

@@ -1,7 +1,7 @@
 //! Secrets never reach the logs: not the users' passwords, not the tokens,
 //! not the JWT secret, not the database password, even at debug level.
 
-use e2e_tests::api::expect_json;
+use e2e_tests::assertions::assert_hides;
 use e2e_tests::database::url_password;
 use e2e_tests::{database_url, TestApp};
 use reqwest::StatusCode;
@@ -9,11 +9,8 @@ use serde_json::json;
 
 #[tokio::test]
 async fn a_whole_session_at_debug_level_logs_no_secret() {
-    let mut app = TestApp::builder()
-        .env("APP__LOG__LEVEL", "debug")
-        .env("RUST_LOG", "debug")
-        .spawn()
-        .await;
+    e2e_tests::needs_own_server!("reads the server's logs");
+    let mut app = TestApp::builder().debug_logs().spawn().await;
     let user = app.new_user().await;
     let wrong_password = "wrong-password-that-must-not-be-logged";
     assert_eq!(
@@ -21,17 +18,8 @@ async fn a_whole_session_at_debug_level_logs_no_secret() {
         StatusCode::UNAUTHORIZED
     );
     let task = app.new_task(&user, &json!({"title": "Logged?"})).await;
-    expect_json(
-        app.patch_task(
-            &user.token,
-            &task.id.to_string(),
-            &json!({"completed": true}),
-            Some(1),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    app.patched(&user, task.id, &json!({"completed": true}), Some(1))
+        .await;
     assert_eq!(
         app.logout(&user.token).await.status(),
         StatusCode::NO_CONTENT
@@ -52,11 +40,5 @@ async fn a_whole_session_at_debug_level_logs_no_secret() {
         ("the JWT secret", app.jwt_secret()),
         ("the database password", db_password.as_str()),
     ];
-    for (what, secret) in secrets {
-        assert!(
-            !logs.contains(secret),
-            "the logs contain {what}:\n{}",
-            logs.replace(secret, "<SECRET>")
-        );
-    }
+    assert_hides(&logs, &secrets, "the logs: ");
 }

@@ -2,139 +2,84 @@
 //! message naming the problem, never the password. And nothing it does
 //! leaves a SQLite file anywhere in the repository.
 
-use e2e_tests::database::{url_password, url_with_param, url_with_password};
+use e2e_tests::database::{url_with_param, url_with_password};
 use e2e_tests::tree::assert_no_sqlite_files_in_repo;
-use e2e_tests::{database_url, start_expecting_failure, FailedStart, ServerEnv};
+use e2e_tests::{database_url, start_expecting_failure, ServerEnv};
 use uuid::Uuid;
 
-/// The real database password, which no output may contain.
-fn real_password() -> String {
-    url_password(database_url()).expect("the test database URL has a password")
-}
-
-fn assert_refused(start: &FailedStart, secrets: &[&str]) {
-    assert!(
-        !start.status.success(),
-        "the server must exit non-zero, got {}; stderr:\n{}",
-        start.status,
-        start.stderr
-    );
-    assert!(
-        !start.stderr.trim().is_empty(),
-        "the server must say why it refused to start (stderr is empty)"
-    );
-    let output = start.all_output();
-    for secret in secrets {
-        assert!(
-            !output.contains(secret),
-            "the output contains a secret:\n{}",
-            output.replace(secret, "<SECRET>")
-        );
+/// Starts the server with `env` and checks that it refused: without
+/// printing the database password or any of `secrets`, naming the problem
+/// with a word of each group in `names`, and leaving no SQLite file behind.
+/// Skips (returns) against a front end the suite does not start.
+async fn assert_start_refused(env: ServerEnv, secrets: &[&str], names: &[&[&str]]) {
+    e2e_tests::needs_own_server!("starts the server with a bad configuration");
+    let start = start_expecting_failure(&env).await;
+    start.assert_refused(secrets);
+    for words in names {
+        start.assert_names(words);
     }
-    assert!(
-        !output.contains("listening on"),
-        "a refused start never listens:\n{output}"
-    );
+    assert_no_sqlite_files_in_repo();
 }
 
-fn assert_names(start: &FailedStart, words: &[&str]) {
-    let stderr = start.stderr.to_lowercase();
-    assert!(
-        words
-            .iter()
-            .any(|word| stderr.contains(&word.to_lowercase())),
-        "stderr must name the problem (one of {words:?}):\n{}",
-        start.stderr
-    );
+/// The working environment with `name` set to `value`.
+fn with(name: &str, value: impl Into<String>) -> ServerEnv {
+    ServerEnv::working().set(name, value)
 }
 
 #[tokio::test]
 async fn without_database_url_the_server_refuses_to_start() {
     let env = ServerEnv::working().unset("DATABASE_URL");
-
-    let start = start_expecting_failure(&env).await;
-
-    assert_refused(&start, &[&real_password()]);
-    assert_names(&start, &["DATABASE_URL"]);
-    assert_no_sqlite_files_in_repo();
+    assert_start_refused(env, &[], &[&["DATABASE_URL"]]).await;
 }
 
 #[tokio::test]
 async fn a_sqlite_url_is_refused() {
-    let env = ServerEnv::working().set("DATABASE_URL", "sqlite:///./todo.db");
-
-    let start = start_expecting_failure(&env).await;
-
-    assert_refused(&start, &[&real_password()]);
-    assert_names(&start, &["DATABASE_URL"]);
-    assert_names(&start, &["sqlite", "scheme"]);
-    assert_no_sqlite_files_in_repo();
+    let names: &[&[&str]] = &[&["DATABASE_URL"], &["sqlite", "scheme"]];
+    assert_start_refused(with("DATABASE_URL", "sqlite:///./todo.db"), &[], names).await;
 }
 
 #[tokio::test]
 async fn an_invalid_url_scheme_is_refused() {
-    let env = ServerEnv::working().set("DATABASE_URL", "invalid://connection");
-
-    let start = start_expecting_failure(&env).await;
-
-    assert_refused(&start, &[&real_password()]);
-    assert_names(&start, &["DATABASE_URL"]);
-    assert_names(&start, &["scheme", "invalid"]);
-    assert_no_sqlite_files_in_repo();
+    let names: &[&[&str]] = &[&["DATABASE_URL"], &["scheme", "invalid"]];
+    assert_start_refused(with("DATABASE_URL", "invalid://connection"), &[], names).await;
 }
 
 #[tokio::test]
 async fn sslmode_disable_is_refused_without_printing_the_password() {
     let url = url_with_param(database_url(), "sslmode", "disable");
-    let env = ServerEnv::working().set("DATABASE_URL", url);
-
-    let start = start_expecting_failure(&env).await;
-
-    assert_refused(&start, &[&real_password()]);
-    assert_names(&start, &["sslmode"]);
-    assert_no_sqlite_files_in_repo();
+    assert_start_refused(with("DATABASE_URL", url), &[], &[&["sslmode"]]).await;
 }
 
 #[tokio::test]
 async fn a_wrong_database_password_is_refused_without_printing_either_password() {
     let wrong = format!("wrong-{}", Uuid::new_v4().simple());
-    let env = ServerEnv::working().set("DATABASE_URL", url_with_password(database_url(), &wrong));
-
-    let start = start_expecting_failure(&env).await;
-
-    assert_refused(&start, &[&real_password(), &wrong]);
-    assert_names(&start, &["authentication", "password"]);
-    assert_no_sqlite_files_in_repo();
+    let env = with("DATABASE_URL", url_with_password(database_url(), &wrong));
+    assert_start_refused(env, &[&wrong], &[&["authentication", "password"]]).await;
 }
 
 #[tokio::test]
 async fn a_short_jwt_secret_is_refused_without_printing_it() {
     let short = format!("short-{}", &Uuid::new_v4().simple().to_string()[..20]);
     assert!(short.len() < 32);
-    let env = ServerEnv::working().set("JWT_SECRET", short.clone());
-
-    let start = start_expecting_failure(&env).await;
-
-    assert_refused(&start, &[&real_password(), &short]);
-    assert_names(&start, &["JWT_SECRET"]);
-    assert_no_sqlite_files_in_repo();
+    assert_start_refused(
+        with("JWT_SECRET", short.clone()),
+        &[&short],
+        &[&["JWT_SECRET"]],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn without_jwt_secret_the_server_refuses_to_start() {
-    let env = ServerEnv::working().unset("JWT_SECRET");
-
-    let start = start_expecting_failure(&env).await;
-
-    assert_refused(&start, &[&real_password()]);
-    assert_names(&start, &["JWT_SECRET"]);
+    let names: &[&[&str]] = &[&["JWT_SECRET"]];
+    assert_start_refused(ServerEnv::working().unset("JWT_SECRET"), &[], names).await;
 }
 
 #[tokio::test]
 async fn no_sqlite_file_exists_anywhere_in_the_repository() {
+    e2e_tests::needs_own_server!("starts the server with a bad configuration");
     // Also after a start pointed at a SQLite file in the working directory.
-    let env = ServerEnv::working().set("DATABASE_URL", "sqlite://todo.sqlite");
-    let start = start_expecting_failure(&env).await;
+    let start = start_expecting_failure(&with("DATABASE_URL", "sqlite://todo.sqlite")).await;
     assert!(!start.status.success());
 
     assert_no_sqlite_files_in_repo();

@@ -11,9 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use e2e_tests::api::expect_json;
-use e2e_tests::process_stats::{
-    is_alive, open_files_limit, peak_rss_kib, reset_peak_rss, rss_kib, server_children,
-};
+use e2e_tests::process_stats::{is_alive, open_files_limit, peak_rss_kib, reset_peak_rss, rss_kib};
 use e2e_tests::{TestApp, TestUser};
 use reqwest::header::RETRY_AFTER;
 use reqwest::{Method, StatusCode};
@@ -106,6 +104,7 @@ async fn send(request: reqwest::RequestBuilder) -> Outcome {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_clients_against_a_pool_of_15_are_all_answered() {
+    e2e_tests::needs_own_server!("sets the pool size and watches the server process");
     let fd_limit = open_files_limit().unwrap_or(0);
     assert!(
         fd_limit >= 4 * CLIENTS as u64,
@@ -116,9 +115,7 @@ async fn a_thousand_concurrent_clients_against_a_pool_of_15_are_all_answered() {
         .env("APP__DATABASE__MAX_SIZE", POOL_SIZE.to_string())
         .spawn()
         .await;
-    let pids = server_children();
-    assert_eq!(pids.len(), 1, "exactly one server process: {pids:?}");
-    let pid = pids[0];
+    let pid = app.server_pid();
     let rss_at_start = rss_kib(pid).unwrap_or(0);
     let mut users = Vec::with_capacity(USERS);
     for _ in 0..USERS {

@@ -91,8 +91,7 @@ async fn pages_visit_every_task_once_while_inserting(
     filters: &[(&str, &str)],
     wanted: impl Fn(&Task) -> bool,
 ) {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
     let mut seeded = Vec::new();
     for i in 0..SEEDED {
         let title = if i % 5 == 4 {
@@ -230,9 +229,7 @@ async fn paging_with_a_search_and_a_filter_visits_every_match_once() {
 
 #[tokio::test]
 async fn a_list_shows_only_the_callers_tasks() {
-    let app = TestApp::spawn().await;
-    let alice = app.new_user().await;
-    let bob = app.new_user().await;
+    let (app, [alice, bob]) = TestApp::with_users().await;
     let mine = app.new_task(&alice, &json!({"title": "Alice's"})).await;
     app.new_task(&bob, &json!({"title": "Bob's"})).await;
 
@@ -244,8 +241,7 @@ async fn a_list_shows_only_the_callers_tasks() {
 
 #[tokio::test]
 async fn a_garbled_cursor_is_a_client_error_not_a_500() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
     app.new_task(&user, &json!({"title": "One"})).await;
 
     let response = app

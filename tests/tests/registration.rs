@@ -3,15 +3,13 @@
 
 use chrono::{DateTime, Utc};
 use e2e_tests::api::{expect_json, expect_problem, unique_password};
-use e2e_tests::{unique_email, TestApp};
+use e2e_tests::TestApp;
 use reqwest::StatusCode;
 use serde_json::json;
 
 #[tokio::test]
 async fn registering_stores_the_user_with_an_argon2id_hash_and_timestamps() {
-    let app = TestApp::spawn().await;
-    let email = unique_email();
-    let password = unique_password();
+    let (app, email, password) = TestApp::with_credentials().await;
 
     let user = expect_json(
         app.register_json(&json!({"email": email, "password": password, "name": "Ada"}))
@@ -58,9 +56,7 @@ async fn registering_stores_the_user_with_an_argon2id_hash_and_timestamps() {
 
 #[tokio::test]
 async fn the_register_answer_never_contains_the_password_or_its_hash() {
-    let app = TestApp::spawn().await;
-    let email = unique_email();
-    let password = unique_password();
+    let (app, email, password) = TestApp::with_credentials().await;
 
     let response = app.register(&email, &password).await;
     assert_eq!(response.status(), StatusCode::CREATED);
@@ -73,11 +69,9 @@ async fn the_register_answer_never_contains_the_password_or_its_hash() {
 
 #[tokio::test]
 async fn an_email_differing_only_in_case_is_already_registered() {
-    let app = TestApp::spawn().await;
-    let lower = unique_email();
+    let (app, lower, password) = TestApp::with_credentials().await;
     let upper = lower.to_uppercase();
-    let password = unique_password();
-    expect_json(app.register(&lower, &password).await, StatusCode::CREATED).await;
+    app.registered(&lower, &password).await;
 
     expect_problem(
         app.register(&upper, &unique_password()).await,
@@ -90,10 +84,8 @@ async fn an_email_differing_only_in_case_is_already_registered() {
 
 #[tokio::test]
 async fn login_works_with_the_email_in_another_case() {
-    let app = TestApp::spawn().await;
-    let email = unique_email();
-    let password = unique_password();
-    let user = expect_json(app.register(&email, &password).await, StatusCode::CREATED).await;
+    let (app, email, password) = TestApp::with_credentials().await;
+    let user = app.registered(&email, &password).await;
 
     let login = expect_json(
         app.login(&email.to_uppercase(), &password).await,
@@ -106,10 +98,8 @@ async fn login_works_with_the_email_in_another_case() {
 
 #[tokio::test]
 async fn registering_the_same_email_twice_is_a_conflict_and_keeps_the_first_password() {
-    let app = TestApp::spawn().await;
-    let email = unique_email();
-    let first = unique_password();
-    expect_json(app.register(&email, &first).await, StatusCode::CREATED).await;
+    let (app, email, first) = TestApp::with_credentials().await;
+    app.registered(&email, &first).await;
 
     expect_problem(
         app.register(&email, &unique_password()).await,

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 #[tokio::test]
 async fn after_sigkill_a_new_server_logs_in_and_serves_the_same_tasks() {
+    e2e_tests::needs_own_server!("kills and restarts the server");
     let mut app = TestApp::spawn().await;
     let user = app.new_user().await;
     let first = app
@@ -21,17 +22,8 @@ async fn after_sigkill_a_new_server_logs_in_and_serves_the_same_tasks() {
         .await;
     app.new_task(&user, &json!({"title": "Second"})).await;
     let third = app.new_task(&user, &json!({"title": "Third"})).await;
-    expect_json(
-        app.patch_task(
-            &user.token,
-            &third.id.to_string(),
-            &json!({"completed": true}),
-            None,
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    app.patched(&user, third.id, &json!({"completed": true}), None)
+        .await;
     let before: Value = expect_json(app.list_tasks(&user.token, &[]).await, StatusCode::OK).await;
     let first_before = expect_json(
         app.get_task(&user.token, &first.id.to_string()).await,
@@ -42,13 +34,12 @@ async fn after_sigkill_a_new_server_logs_in_and_serves_the_same_tasks() {
     let status = app.kill_and_restart().await;
 
     assert_eq!(status.signal(), Some(9), "the old server died of SIGKILL");
-    let login = expect_json(app.login(&user.email, &user.password).await, StatusCode::OK).await;
-    let token = login["access_token"].as_str().unwrap();
-    let after: Value = expect_json(app.list_tasks(token, &[]).await, StatusCode::OK).await;
+    let token = app.login_token(&user.email, &user.password).await;
+    let after: Value = expect_json(app.list_tasks(&token, &[]).await, StatusCode::OK).await;
     assert_eq!(after, before, "the task list is unchanged");
     assert_eq!(after["items"].as_array().map(Vec::len), Some(3));
     let first_after = expect_json(
-        app.get_task(token, &first.id.to_string()).await,
+        app.get_task(&token, &first.id.to_string()).await,
         StatusCode::OK,
     )
     .await;
@@ -57,6 +48,7 @@ async fn after_sigkill_a_new_server_logs_in_and_serves_the_same_tasks() {
 
 #[tokio::test]
 async fn a_token_issued_before_a_restart_still_works_after_it() {
+    e2e_tests::needs_own_server!("kills and restarts the server");
     let mut app = TestApp::spawn().await;
     let user = app.new_user().await;
     app.new_task(&user, &json!({"title": "Keep"})).await;
@@ -70,6 +62,7 @@ async fn a_token_issued_before_a_restart_still_works_after_it() {
 
 #[tokio::test]
 async fn sigterm_stops_the_server_cleanly() {
+    e2e_tests::needs_own_server!("stops the server");
     let mut app = TestApp::spawn().await;
     app.new_user().await;
 

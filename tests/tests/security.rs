@@ -9,93 +9,62 @@
 use std::time::Instant;
 
 use chrono::Utc;
-use e2e_tests::api::{expect_json, expect_problem, unique_password};
+use e2e_tests::api::{expect_json, expect_problem, expect_unauthorized, unique_password};
+use e2e_tests::assertions::assert_hides;
 use e2e_tests::database::{url_password, url_with_param};
 use e2e_tests::hostile::{
     median_ms, signed_with, url_with_port, with_flipped_signature, with_header_alg, ForeignCa,
     PostgresWithoutTls,
 };
 use e2e_tests::{
-    database_url, start_expecting_failure, tokens, unique_email, FailedStart, ServerEnv, Task,
-    TestApp, TestUser,
+    database_url, start_expecting_failure, tokens, unique_email, ServerEnv, Task, TaskRow, TestApp,
+    TestAppBuilder, TestUser,
 };
 use jsonwebtoken::Algorithm;
-use reqwest::header::{RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::header::RETRY_AFTER;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
-
-/// A 401 problem with `WWW-Authenticate: Bearer`.
-async fn assert_unauthorized(response: Response, what: &str) {
-    let challenge = response
-        .headers()
-        .get(WWW_AUTHENTICATE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let status = response.status();
-    assert_eq!(
-        status,
-        StatusCode::UNAUTHORIZED,
-        "{what}: expected 401, got {status} with body {}",
-        response.text().await.unwrap_or_default()
-    );
-    expect_problem(response, StatusCode::UNAUTHORIZED).await;
-    assert!(
-        challenge
-            .as_deref()
-            .is_some_and(|c| c.starts_with("Bearer")),
-        "{what}: a 401 carries `WWW-Authenticate: Bearer`, got {challenge:?}"
-    );
-}
 
 /// `token` is refused on a read that checks the session separately
 /// (`/auth/me`), on the task list and task read (checked with the query),
 /// on a write, and on logout; and the write changed nothing.
 async fn assert_refused_everywhere(app: &TestApp, token: &str, task: &Task, what: &str) {
     let id = task.id.to_string();
-    assert_unauthorized(app.me(token).await, &format!("{what}: GET /auth/me")).await;
-    assert_unauthorized(
-        app.list_tasks(token, &[]).await,
-        &format!("{what}: GET /tasks"),
-    )
-    .await;
-    assert_unauthorized(
-        app.get_task(token, &id).await,
-        &format!("{what}: GET /tasks/{{id}}"),
-    )
-    .await;
-    assert_unauthorized(
-        app.patch_task(token, &id, &json!({"title": "forged write"}), None)
-            .await,
-        &format!("{what}: PATCH /tasks/{{id}}"),
-    )
-    .await;
-    assert_unauthorized(
-        app.create_task(token, &json!({"title": "forged create"}))
-            .await,
-        &format!("{what}: POST /tasks"),
-    )
-    .await;
-    assert_unauthorized(
-        app.delete_task(token, &id).await,
-        &format!("{what}: DELETE /tasks/{{id}}"),
-    )
-    .await;
-    assert_unauthorized(app.logout(token).await, &format!("{what}: POST /logout")).await;
+    let write = json!({"title": "forged write"});
+    let create = json!({"title": "forged create"});
+    let answers = [
+        ("GET /auth/me", app.me(token).await),
+        ("GET /tasks", app.list_tasks(token, &[]).await),
+        ("GET /tasks/{id}", app.get_task(token, &id).await),
+        (
+            "PATCH /tasks/{id}",
+            app.patch_task(token, &id, &write, None).await,
+        ),
+        ("POST /tasks", app.create_task(token, &create).await),
+        ("DELETE /tasks/{id}", app.delete_task(token, &id).await),
+        ("POST /logout", app.logout(token).await),
+    ];
+    for (request, answer) in answers {
+        expect_unauthorized(answer, &format!("{what}: {request}")).await;
+    }
 }
 
 /// The full row of `task` is what it was, and its owner has no other task.
-async fn assert_untouched(
-    app: &TestApp,
-    owner: &TestUser,
-    task: &Task,
-    before: &e2e_tests::TaskRow,
-) {
+async fn assert_untouched(app: &TestApp, owner: &TestUser, task: &Task, before: &TaskRow) {
     let db = app.db().await;
     let after = db.task(task.id).await.expect("the task still exists");
     assert_eq!(&after, before, "the task row changed");
     assert_eq!(db.tasks_of(owner.id).await.len(), 1, "a task was added");
+}
+
+/// A server, a user and their task "guarded", with the task's row as it
+/// was created.
+async fn guarded_task() -> (TestApp, TestUser, Task, TaskRow) {
+    let (app, user, task) = TestApp::with_task(json!({"title": "guarded"})).await;
+    let before = app.task_row(task.id).await;
+    (app, user, task, before)
 }
 
 /// Re-signing the unchanged claims must work, or a refused forgery would
@@ -109,10 +78,8 @@ async fn assert_resigning_works(app: &TestApp, claims: &Value) {
 
 #[tokio::test]
 async fn a_token_under_another_algorithm_or_with_a_broken_signature_is_401() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let task = app.new_task(&user, &json!({"title": "guarded"})).await;
-    let before = app.db().await.task(task.id).await.unwrap();
+    e2e_tests::needs_jwt_secret!();
+    let (app, user, task, before) = guarded_task().await;
     let claims = tokens::claims(&user.token);
     let secret = app.jwt_secret();
     assert_resigning_works(&app, &claims).await;
@@ -180,10 +147,8 @@ async fn a_token_under_another_algorithm_or_with_a_broken_signature_is_401() {
 
 #[tokio::test]
 async fn a_correctly_signed_token_with_wrong_or_missing_claims_is_401() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let task = app.new_task(&user, &json!({"title": "guarded"})).await;
-    let before = app.db().await.task(task.id).await.unwrap();
+    e2e_tests::needs_jwt_secret!();
+    let (app, user, task, before) = guarded_task().await;
     let claims = tokens::claims(&user.token);
     assert_resigning_works(&app, &claims).await;
     let now = Utc::now().timestamp();
@@ -245,11 +210,10 @@ async fn a_correctly_signed_token_with_wrong_or_missing_claims_is_401() {
 
 #[tokio::test]
 async fn a_correctly_signed_token_naming_no_live_session_of_its_user_is_401() {
-    let app = TestApp::spawn().await;
-    let victim = app.new_user().await;
-    let attacker = app.new_user().await;
+    e2e_tests::needs_jwt_secret!();
+    let (app, [victim, attacker]) = TestApp::with_users().await;
     let task = app.new_task(&victim, &json!({"title": "victim's"})).await;
-    let before = app.db().await.task(task.id).await.unwrap();
+    let before = app.task_row(task.id).await;
     let victim_claims = tokens::claims(&victim.token);
     let attacker_claims = tokens::claims(&attacker.token);
     assert_resigning_works(&app, &victim_claims).await;
@@ -288,9 +252,7 @@ async fn a_correctly_signed_token_naming_no_live_session_of_its_user_is_401() {
 
 #[tokio::test]
 async fn a_session_that_expired_in_the_database_is_401_although_the_token_is_not() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let task = app.new_task(&user, &json!({"title": "guarded"})).await;
+    let (app, user, task) = TestApp::with_task(json!({"title": "guarded"})).await;
     let sid = Uuid::parse_str(tokens::claims(&user.token)["sid"].as_str().unwrap()).unwrap();
     let an_hour_ago = Utc::now() - chrono::Duration::hours(1);
     let changed = app
@@ -304,7 +266,7 @@ async fn a_session_that_expired_in_the_database_is_401_although_the_token_is_not
         .await
         .expect("the session can be moved into the past");
     assert_eq!(changed, 1);
-    let before = app.db().await.task(task.id).await.unwrap();
+    let before = app.task_row(task.id).await;
 
     assert_refused_everywhere(&app, &user.token, &task, "an expired session").await;
 
@@ -313,10 +275,8 @@ async fn a_session_that_expired_in_the_database_is_401_although_the_token_is_not
 
 #[tokio::test]
 async fn a_revoked_token_can_change_nothing() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let task = app.new_task(&user, &json!({"title": "keep"})).await;
-    let before = app.db().await.task(task.id).await.unwrap();
+    let (app, user, task) = TestApp::with_task(json!({"title": "keep"})).await;
+    let before = app.task_row(task.id).await;
     assert_eq!(
         app.logout(&user.token).await.status(),
         StatusCode::NO_CONTENT
@@ -326,10 +286,9 @@ async fn a_revoked_token_can_change_nothing() {
 
     assert_untouched(&app, &user, &task, &before).await;
     // Logging in again gives a new, working session; the old token stays dead.
-    let login = expect_json(app.login(&user.email, &user.password).await, StatusCode::OK).await;
-    let fresh = login["access_token"].as_str().unwrap();
-    expect_json(app.me(fresh).await, StatusCode::OK).await;
-    assert_unauthorized(
+    let fresh = app.login_token(&user.email, &user.password).await;
+    expect_json(app.me(&fresh).await, StatusCode::OK).await;
+    expect_unauthorized(
         app.me(&user.token).await,
         "the revoked token after a new login",
     )
@@ -340,11 +299,9 @@ async fn a_revoked_token_can_change_nothing() {
 
 #[tokio::test]
 async fn ownership_cannot_be_assigned_through_the_body() {
-    let app = TestApp::spawn().await;
-    let owner = app.new_user().await;
-    let intruder = app.new_user().await;
+    let (app, [owner, intruder]) = TestApp::with_users().await;
     let task = app.new_task(&owner, &json!({"title": "owner's"})).await;
-    let before = app.db().await.task(task.id).await.unwrap();
+    let before = app.task_row(task.id).await;
     let hijack = json!({
         "title": "hijack",
         "id": task.id,
@@ -360,7 +317,7 @@ async fn ownership_cannot_be_assigned_through_the_body() {
         let created: Task = serde_json::from_value(expect_json(created, status).await).unwrap();
         assert_ne!(created.id, task.id, "the client cannot pick the id");
         assert_eq!(created.version, 1, "the client cannot pick the version");
-        let row = app.db().await.task(created.id).await.unwrap();
+        let row = app.task_row(created.id).await;
         assert_eq!(row.user_id, intruder.id, "the caller owns what they create");
     } else {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -376,10 +333,10 @@ async fn ownership_cannot_be_assigned_through_the_body() {
         status == StatusCode::OK || status == StatusCode::UNPROCESSABLE_ENTITY,
         "PATCH with id/user_id fields: got {status}"
     );
-    let own_row = app.db().await.task(own.id).await.unwrap();
+    let own_row = app.task_row(own.id).await;
     assert_eq!(own_row.user_id, intruder.id);
 
-    let after = app.db().await.task(task.id).await.unwrap();
+    let after = app.task_row(task.id).await;
     assert_eq!(after, before, "the owner's task row changed");
     assert_eq!(app.db().await.tasks_of(owner.id).await.len(), 1);
     let listed = app.task_page(&owner, &[]).await;
@@ -388,9 +345,7 @@ async fn ownership_cannot_be_assigned_through_the_body() {
 
 #[tokio::test]
 async fn another_users_cursor_or_search_reveals_none_of_their_tasks() {
-    let app = TestApp::spawn().await;
-    let owner = app.new_user().await;
-    let intruder = app.new_user().await;
+    let (app, [owner, intruder]) = TestApp::with_users().await;
     let marker = format!("secret-{}", Uuid::new_v4().simple());
     let mut owned = Vec::new();
     for i in 0..3 {
@@ -453,6 +408,28 @@ async fn another_users_cursor_or_search_reveals_none_of_their_tasks() {
 
 // ---- failed-login limits ----
 
+/// A server allowing `per_email` failed logins per email and `per_client`
+/// per client address.
+fn login_limits(per_email: u32, per_client: u32) -> TestAppBuilder {
+    TestApp::builder()
+        .env(
+            "APP__AUTH__LOGIN_MAX_FAILURES_PER_EMAIL",
+            per_email.to_string(),
+        )
+        .env(
+            "APP__AUTH__LOGIN_MAX_FAILURES_PER_CLIENT",
+            per_client.to_string(),
+        )
+}
+
+/// `server` behind a proxy it trusts (the client is the last
+/// `X-Forwarded-For` entry), counting failures over ten minutes.
+fn behind_a_trusted_proxy(server: TestAppBuilder) -> TestAppBuilder {
+    server
+        .env("APP__SERVER__TRUST_FORWARDED_FOR", "true")
+        .env("APP__AUTH__LOGIN_WINDOW_SECS", "600")
+}
+
 fn retry_after_seconds(response: &Response) -> u64 {
     let value = response
         .headers()
@@ -496,13 +473,8 @@ async fn assert_too_many(response: Response, window_secs: u64, what: &str) {
 
 #[tokio::test]
 async fn the_per_email_limit_holds_across_client_addresses_even_for_the_right_password() {
-    let app = TestApp::builder()
-        .env("APP__SERVER__TRUST_FORWARDED_FOR", "true")
-        .env("APP__AUTH__LOGIN_MAX_FAILURES_PER_EMAIL", "3")
-        .env("APP__AUTH__LOGIN_MAX_FAILURES_PER_CLIENT", "100")
-        .env("APP__AUTH__LOGIN_WINDOW_SECS", "600")
-        .spawn()
-        .await;
+    e2e_tests::needs_own_server!("sets the failed-login limits and trusts X-Forwarded-For");
+    let app = behind_a_trusted_proxy(login_limits(3, 100)).spawn().await;
     let user = app.new_user().await;
     let sessions_before = app.db().await.sessions_of(user.id).await.len();
 
@@ -514,7 +486,7 @@ async fn the_per_email_limit_holds_across_client_addresses_even_for_the_right_pa
             "wrong-password",
         )
         .await;
-        assert_unauthorized(response, &format!("failure {i} of 3")).await;
+        expect_unauthorized(response, &format!("failure {i} of 3")).await;
     }
     for i in 4..=8 {
         let client = format!("198.51.100.{i}");
@@ -541,13 +513,8 @@ async fn the_per_email_limit_holds_across_client_addresses_even_for_the_right_pa
 
 #[tokio::test]
 async fn the_per_client_limit_holds_across_emails_and_ignores_spoofed_left_entries() {
-    let app = TestApp::builder()
-        .env("APP__SERVER__TRUST_FORWARDED_FOR", "true")
-        .env("APP__AUTH__LOGIN_MAX_FAILURES_PER_EMAIL", "100")
-        .env("APP__AUTH__LOGIN_MAX_FAILURES_PER_CLIENT", "3")
-        .env("APP__AUTH__LOGIN_WINDOW_SECS", "600")
-        .spawn()
-        .await;
+    e2e_tests::needs_own_server!("sets the failed-login limits and trusts X-Forwarded-For");
+    let app = behind_a_trusted_proxy(login_limits(100, 3)).spawn().await;
     let user = app.new_user().await;
     let client = "203.0.113.7";
 
@@ -555,7 +522,7 @@ async fn the_per_client_limit_holds_across_emails_and_ignores_spoofed_left_entri
         // What the client itself claims (left of the proxy's entry) varies.
         let forwarded = format!("10.0.0.{i}, {client}");
         let response = login_from(&app, &forwarded, &unique_email(), "wrong-password").await;
-        assert_unauthorized(response, &format!("failure {i} of 3")).await;
+        expect_unauthorized(response, &format!("failure {i} of 3")).await;
     }
     for i in 4..=6 {
         let forwarded = format!("10.0.0.{i}, 192.0.2.{i}, {client}");
@@ -577,31 +544,17 @@ async fn the_per_client_limit_holds_across_emails_and_ignores_spoofed_left_entri
 
 #[tokio::test]
 async fn without_a_trusted_proxy_a_forged_x_forwarded_for_does_not_escape_the_client_limit() {
-    let app = TestApp::builder()
-        .env("APP__AUTH__LOGIN_MAX_FAILURES_PER_EMAIL", "100")
-        .env("APP__AUTH__LOGIN_MAX_FAILURES_PER_CLIENT", "3")
-        .spawn()
-        .await;
+    e2e_tests::needs_own_server!("sets the failed-login limits");
+    let app = login_limits(100, 3).spawn().await;
 
-    for i in 1..=3 {
-        let response = login_from(
-            &app,
-            &format!("198.51.100.{i}"),
-            &unique_email(),
-            "wrong-password",
-        )
-        .await;
-        assert_unauthorized(response, &format!("failure {i} of 3")).await;
-    }
-    for i in 4..=6 {
-        let response = login_from(
-            &app,
-            &format!("198.51.100.{i}"),
-            &unique_email(),
-            "wrong-password",
-        )
-        .await;
-        assert_too_many(response, 900, &format!("forged X-Forwarded-For {i}")).await;
+    for i in 1..=6 {
+        let forged = format!("198.51.100.{i}");
+        let response = login_from(&app, &forged, &unique_email(), "wrong-password").await;
+        if i <= 3 {
+            expect_unauthorized(response, &format!("failure {i} of 3")).await;
+        } else {
+            assert_too_many(response, 900, &format!("forged X-Forwarded-For {i}")).await;
+        }
     }
 }
 
@@ -679,8 +632,7 @@ async fn invisible_control_and_bidi_text_is_422_naming_the_field() {
 
 #[tokio::test]
 async fn injection_strings_in_task_fields_and_search_are_stored_and_returned_verbatim() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
     let mut created = Vec::new();
     for text in HOSTILE_STRINGS {
         let task = app
@@ -692,7 +644,7 @@ async fn injection_strings_in_task_fields_and_search_are_stored_and_returned_ver
     }
 
     for (task, text) in created.iter().zip(HOSTILE_STRINGS) {
-        let row = app.db().await.task(task.id).await.expect("row");
+        let row = app.task_row(task.id).await;
         assert_eq!(
             (row.title.as_str(), row.description.as_deref()),
             (text, Some(text))
@@ -720,17 +672,14 @@ async fn injection_strings_in_task_fields_and_search_are_stored_and_returned_ver
     }
     // Patching with them works the same way.
     let target = &created[0];
-    let patched = expect_json(
-        app.patch_task(
-            &user.token,
-            &target.id.to_string(),
+    let patched = app
+        .patched(
+            &user,
+            target.id,
             &json!({"title": HOSTILE_STRINGS[1]}),
             None,
         )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+        .await;
     assert_eq!(patched["title"], HOSTILE_STRINGS[1]);
 
     assert_tables_intact(&app).await;
@@ -742,8 +691,7 @@ async fn injection_strings_in_task_fields_and_search_are_stored_and_returned_ver
 
 #[tokio::test]
 async fn like_wildcards_in_q_match_only_themselves() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
     let titles = [
         "100% sure",
         "100 percent",
@@ -820,7 +768,7 @@ async fn injection_strings_in_email_password_and_name_are_data() {
             password,
         ),
     ] {
-        assert_unauthorized(app.login(email, password).await, what).await;
+        expect_unauthorized(app.login(email, password).await, what).await;
     }
     assert_tables_intact(&app).await;
 }
@@ -847,16 +795,13 @@ async fn assert_tables_intact(app: &TestApp) {
 
 #[tokio::test]
 async fn unknown_email_and_wrong_password_take_the_same_time() {
+    e2e_tests::needs_own_server!("raises the failed-login limits");
     // The one timing comparison of the suite: it IS the guarantee. Medians
     // of interleaved runs and a generous bound keep it stable on a busy
     // machine; a missing dummy hash (no Argon2 for unknown emails) is a
     // difference of the whole hash time (tens of milliseconds), far beyond it.
     const ROUNDS: usize = 15;
-    let app = TestApp::builder()
-        .env("APP__AUTH__LOGIN_MAX_FAILURES_PER_EMAIL", "1000")
-        .env("APP__AUTH__LOGIN_MAX_FAILURES_PER_CLIENT", "1000")
-        .spawn()
-        .await;
+    let app = login_limits(1000, 1000).spawn().await;
     let user = app.new_user().await;
     let timed = |email: String, password: String| {
         let app = app.api().clone();
@@ -905,6 +850,7 @@ async fn unknown_email_and_wrong_password_take_the_same_time() {
 
 #[tokio::test]
 async fn logs_of_failures_conflicts_validation_errors_and_500s_hold_no_secret() {
+    e2e_tests::needs_own_server!("reads the server's logs");
     for format in ["pretty", "json"] {
         logs_hold_no_secret(format).await;
     }
@@ -912,8 +858,7 @@ async fn logs_of_failures_conflicts_validation_errors_and_500s_hold_no_secret() 
 
 async fn logs_hold_no_secret(format: &str) {
     let mut app = TestApp::builder()
-        .env("APP__LOG__LEVEL", "debug")
-        .env("RUST_LOG", "debug")
+        .debug_logs()
         .env("APP__LOG__FORMAT", format)
         .spawn()
         .await;
@@ -929,12 +874,12 @@ async fn logs_hold_no_secret(format: &str) {
     assert!(invalid_password.chars().count() > 128);
 
     // Login failures.
-    assert_unauthorized(
+    expect_unauthorized(
         app.login(&user.email, &wrong_password).await,
         "wrong password",
     )
     .await;
-    assert_unauthorized(
+    expect_unauthorized(
         app.login(&unique_email(), &unknown_password).await,
         "unknown email",
     )
@@ -979,7 +924,7 @@ async fn logs_hold_no_secret(format: &str) {
     expect_problem(malformed, StatusCode::BAD_REQUEST).await;
     // A forged token.
     let forged = tokens::tampered(&user.token, |claims| claims["sub"] = json!(Uuid::new_v4()));
-    assert_unauthorized(app.me(&forged).await, "a forged token").await;
+    expect_unauthorized(app.me(&forged).await, "a forged token").await;
     // A 500: a row no valid request could have written.
     let task = app
         .new_task(&user, &json!({"title": "will be corrupted"}))
@@ -1013,7 +958,7 @@ async fn logs_hold_no_secret(format: &str) {
         app.logout(&user.token).await.status(),
         StatusCode::NO_CONTENT
     );
-    assert_unauthorized(app.me(&user.token).await, "a revoked token").await;
+    expect_unauthorized(app.me(&user.token).await, "a revoked token").await;
 
     app.stop().await;
 
@@ -1056,56 +1001,26 @@ async fn logs_hold_no_secret(format: &str) {
         ("the database URL", database_url()),
         ("the password hash", password_hash.as_str()),
     ];
-    for (what, secret) in secrets {
-        assert!(
-            !logs.contains(secret),
-            "[{format}] the logs contain {what}:\n{}",
-            logs.replace(secret, "<SECRET>")
-        );
-    }
+    assert_hides(&logs, &secrets, &format!("[{format}] the logs: "));
 }
 
 // ---- the database connection must be TLS to the right server ----
 
-fn assert_refused_naming(start: &FailedStart, words: &[&str]) {
-    assert!(
-        !start.status.success(),
-        "the server must exit non-zero, got {}; it printed:\n{}",
-        start.status,
-        start.all_output()
-    );
-    let output = start.all_output();
-    assert!(
-        !output.contains("listening on"),
-        "a refused start never listens:\n{output}"
-    );
-    let password = url_password(database_url()).expect("the URL has a password");
-    assert!(
-        !output.contains(&password),
-        "the output contains the database password:\n{}",
-        output.replace(&password, "<SECRET>")
-    );
-    eprintln!("refused start, stderr:\n{}", start.stderr);
-    let stderr = start.stderr.to_lowercase();
-    assert!(
-        words.iter().any(|w| stderr.contains(&w.to_lowercase())),
-        "stderr must name the problem (one of {words:?}):\n{}",
-        start.stderr
-    );
-}
-
 #[tokio::test]
 async fn a_database_server_without_tls_is_refused_at_start() {
+    e2e_tests::needs_own_server!("starts the server with a database without TLS");
     let fake = PostgresWithoutTls::start().await;
     let env = ServerEnv::working().set("DATABASE_URL", url_with_port(database_url(), fake.port));
 
     let start = start_expecting_failure(&env).await;
 
-    assert_refused_naming(&start, &["does not support TLS"]);
+    start.assert_refused(&[]);
+    start.assert_names(&["does not support TLS"]);
 }
 
 #[tokio::test]
 async fn a_database_certificate_from_another_ca_is_refused_at_start() {
+    e2e_tests::needs_own_server!("starts the server with a foreign CA");
     let ca = ForeignCa::generate();
     let url = url_with_param(
         database_url(),
@@ -1116,5 +1031,6 @@ async fn a_database_certificate_from_another_ca_is_refused_at_start() {
 
     let start = start_expecting_failure(&env).await;
 
-    assert_refused_naming(&start, &["UnknownIssuer", "unknown issuer"]);
+    start.assert_refused(&[]);
+    start.assert_names(&["UnknownIssuer", "unknown issuer"]);
 }

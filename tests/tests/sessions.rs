@@ -2,7 +2,7 @@
 //! and the token is refused from then on.
 
 use chrono::{DateTime, Utc};
-use e2e_tests::api::{expect_json, expect_problem, unique_password};
+use e2e_tests::api::{expect_json, expect_problem};
 use e2e_tests::tokens;
 use e2e_tests::{unique_email, TestApp};
 use reqwest::header::WWW_AUTHENTICATE;
@@ -19,10 +19,8 @@ fn session_id(token: &str) -> Uuid {
 
 #[tokio::test]
 async fn login_issues_a_jwt_and_stores_a_session_row() {
-    let app = TestApp::spawn().await;
-    let email = unique_email();
-    let password = unique_password();
-    let user = expect_json(app.register(&email, &password).await, StatusCode::CREATED).await;
+    let (app, email, password) = TestApp::with_credentials().await;
+    let user = app.registered(&email, &password).await;
 
     let login = expect_json(app.login(&email, &password).await, StatusCode::OK).await;
 
@@ -60,22 +58,20 @@ async fn login_issues_a_jwt_and_stores_a_session_row() {
 
 #[tokio::test]
 async fn every_login_stores_its_own_session() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
 
-    let second = expect_json(app.login(&user.email, &user.password).await, StatusCode::OK).await;
+    let second = app.login_token(&user.email, &user.password).await;
 
     let sessions = app.db().await.sessions_of(user.id).await;
     assert_eq!(sessions.len(), 2);
-    let second_sid = session_id(second["access_token"].as_str().unwrap());
+    let second_sid = session_id(&second);
     assert_ne!(second_sid, session_id(&user.token));
     assert!(sessions.iter().any(|s| s.id == second_sid));
 }
 
 #[tokio::test]
 async fn me_answers_the_logged_in_user() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
 
     let me = expect_json(app.me(&user.token).await, StatusCode::OK).await;
 
@@ -89,8 +85,7 @@ async fn me_answers_the_logged_in_user() {
 
 #[tokio::test]
 async fn logout_revokes_the_session_and_the_token_is_refused_afterwards() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
     let sid = session_id(&user.token);
 
     let response = app.logout(&user.token).await;
@@ -116,23 +111,20 @@ async fn logout_revokes_the_session_and_the_token_is_refused_afterwards() {
 
 #[tokio::test]
 async fn logout_leaves_the_users_other_sessions_working() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let other = expect_json(app.login(&user.email, &user.password).await, StatusCode::OK).await;
-    let other_token = other["access_token"].as_str().unwrap();
+    let (app, user) = TestApp::with_user().await;
+    let other_token = app.login_token(&user.email, &user.password).await;
 
     assert_eq!(
         app.logout(&user.token).await.status(),
         StatusCode::NO_CONTENT
     );
 
-    expect_json(app.me(other_token).await, StatusCode::OK).await;
+    expect_json(app.me(&other_token).await, StatusCode::OK).await;
 }
 
 #[tokio::test]
 async fn unknown_email_and_wrong_password_get_the_same_401() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
 
     let wrong_password = app.login(&user.email, "not-the-password").await;
     let unknown_email = app.login(&unique_email(), "not-the-password").await;

@@ -16,8 +16,7 @@ fn utc(text: &str) -> DateTime<Utc> {
 
 #[tokio::test]
 async fn a_created_task_is_in_the_tasks_table_at_once() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
 
     let response = app
         .create_task(
@@ -36,7 +35,7 @@ async fn a_created_task_is_in_the_tasks_table_at_once() {
         Some(format!("/api/v1/tasks/{}", task.id).as_str())
     );
     assert_eq!(etag.as_ref().and_then(|v| v.to_str().ok()), Some("\"1\""));
-    let row = app.db().await.task(task.id).await.expect("the row exists");
+    let row = app.task_row(task.id).await;
     assert_eq!(row.user_id, user.id);
     assert_eq!(row.title, "Buy milk");
     assert_eq!(row.description.as_deref(), Some("2 litres"));
@@ -50,8 +49,7 @@ async fn a_created_task_is_in_the_tasks_table_at_once() {
 
 #[tokio::test]
 async fn a_task_created_with_only_a_title_gets_the_documented_defaults() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
 
     let task = app.new_task(&user, &json!({"title": "Just a title"})).await;
 
@@ -59,7 +57,7 @@ async fn a_task_created_with_only_a_title_gets_the_documented_defaults() {
     assert!(!task.completed);
     assert_eq!(task.description, None);
     assert_eq!(task.due_at, None);
-    let row = app.db().await.task(task.id).await.expect("the row exists");
+    let row = app.task_row(task.id).await;
     assert_eq!(row.priority, "medium");
     assert_eq!(row.description, None);
     assert_eq!(row.due_at, None);
@@ -67,11 +65,8 @@ async fn a_task_created_with_only_a_title_gets_the_documented_defaults() {
 
 #[tokio::test]
 async fn an_update_is_in_the_tasks_table_at_once_with_a_new_version() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let task = app
-        .new_task(&user, &json!({"title": "Draft", "description": "old"}))
-        .await;
+    let (app, user, task) =
+        TestApp::with_task(json!({"title": "Draft", "description": "old"})).await;
 
     let response = app
         .patch_task(
@@ -89,7 +84,7 @@ async fn an_update_is_in_the_tasks_table_at_once_with_a_new_version() {
     let updated = expect_json(response, StatusCode::OK).await;
     assert_eq!(updated["title"], "Final");
     assert_eq!(updated["version"], 2);
-    let row = app.db().await.task(task.id).await.expect("the row exists");
+    let row = app.task_row(task.id).await;
     assert_eq!(row.title, "Final");
     assert!(row.completed);
     assert_eq!(row.priority, "low");
@@ -109,8 +104,7 @@ async fn an_update_is_in_the_tasks_table_at_once_with_a_new_version() {
 
 #[tokio::test]
 async fn null_in_a_patch_clears_description_and_due_date_in_the_table() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
+    let (app, user) = TestApp::with_user().await;
     let task = app
         .new_task(
             &user,
@@ -118,21 +112,18 @@ async fn null_in_a_patch_clears_description_and_due_date_in_the_table() {
         )
         .await;
 
-    let updated = expect_json(
-        app.patch_task(
-            &user.token,
-            &task.id.to_string(),
+    let updated = app
+        .patched(
+            &user,
+            task.id,
             &json!({"description": null, "due_at": null}),
             Some(1),
         )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+        .await;
 
     assert!(updated["description"].is_null());
     assert!(updated["due_at"].is_null());
-    let row = app.db().await.task(task.id).await.expect("the row exists");
+    let row = app.task_row(task.id).await;
     assert_eq!(row.description, None);
     assert_eq!(row.due_at, None);
     assert_eq!(row.title, "Dated");
@@ -140,9 +131,7 @@ async fn null_in_a_patch_clears_description_and_due_date_in_the_table() {
 
 #[tokio::test]
 async fn a_deleted_task_is_gone_from_the_tasks_table_at_once() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let task = app.new_task(&user, &json!({"title": "Short-lived"})).await;
+    let (app, user, task) = TestApp::with_task(json!({"title": "Short-lived"})).await;
     let id = task.id.to_string();
 
     let response = app.delete_task(&user.token, &id).await;
@@ -159,11 +148,8 @@ async fn a_deleted_task_is_gone_from_the_tasks_table_at_once() {
 
 #[tokio::test]
 async fn a_task_read_back_matches_what_was_created() {
-    let app = TestApp::spawn().await;
-    let user = app.new_user().await;
-    let task = app
-        .new_task(&user, &json!({"title": "Read me", "priority": "low"}))
-        .await;
+    let (app, user, task) =
+        TestApp::with_task(json!({"title": "Read me", "priority": "low"})).await;
 
     let response = app.get_task(&user.token, &task.id.to_string()).await;
 

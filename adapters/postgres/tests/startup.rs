@@ -6,18 +6,19 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
-use adapter_postgres::{Database, StartupError};
-use application::ports::RepoError;
+use adapter_postgres::{Database, MigrationReport, PostgresSettings, StartupError};
+use application::ports::{Principal, RepoError};
 use chrono::TimeDelta;
 use domain::{TaskPatch, TaskQuery, Title};
 use support::{
     admin, admin_in, create_database, direct_url, drop_database, now, repos, settings, signed_in,
-    url_for_database, with_param,
+    url_for_database, with_param, Repos,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use test_support::db_url;
+use test_support::foreign_ca::ForeignCa;
+use test_support::no_tls_server::PostgresWithoutTls;
 use uuid::Uuid;
 
 /// Every migration of this build, in order.
@@ -33,30 +34,25 @@ async fn connect_err(url: &str) -> StartupError {
     }
 }
 
-/// The test URL with the password replaced.
-fn with_password(url: &str, password: &str) -> String {
-    let (scheme_user, rest) = url
-        .split_once(':')
-        .and_then(|(s, r)| r.split_once(':').map(|(u, r)| (format!("{s}:{u}"), r)))
-        .unwrap();
-    let (_, after) = rest.split_once('@').unwrap();
-    format!("{scheme_user}:{password}@{after}")
+/// The test URL pointing at `host:port`.
+fn at(host: &str, port: u16) -> String {
+    db_url::with_host_port(direct_url(), host, port)
 }
 
-fn with_host_port(url: &str, host_port: &str) -> String {
-    let (before, rest) = url.split_once('@').unwrap();
-    let (_, after) = rest.split_once('/').unwrap();
-    format!("{before}@{host_port}/{after}")
-}
-
-fn password_of(url: &str) -> String {
-    let after_scheme = url.split_once("://").unwrap().1;
-    let userinfo = after_scheme.split_once('@').unwrap().0;
-    userinfo.split_once(':').unwrap().1.to_owned()
+/// `err` matches `pattern`, its message holds `text`, it exits with `code`,
+/// and neither its message nor its debug form shows the password.
+macro_rules! assert_refusal {
+    ($err:expr, $pattern:pat, $text:expr, $code:expr) => {{
+        let err: &StartupError = &$err;
+        assert!(matches!(err, $pattern), "{err:?}");
+        assert!(err.to_string().contains($text), "{err}");
+        assert_eq!(err.exit_code(), $code);
+        assert_no_secret(err);
+    }};
 }
 
 fn assert_no_secret(err: &StartupError) {
-    let password = password_of(direct_url());
+    let password = db_url::password(direct_url()).expect("the test URL has a password");
     assert!(!err.to_string().contains(&password), "{err}");
     assert!(!format!("{err:?}").contains(&password), "{err:?}");
 }
@@ -118,10 +114,7 @@ async fn sqlite_and_other_schemes_are_refused() {
 async fn disabled_tls_is_refused() {
     let url = direct_url().replace("sslmode=require", "sslmode=disable");
     let err = connect_err(&url).await;
-    assert!(matches!(err, StartupError::TlsRequired { .. }), "{err:?}");
-    assert!(err.to_string().contains("TLS is required"), "{err}");
-    assert_eq!(err.exit_code(), 12);
-    assert_no_secret(&err);
+    assert_refusal!(err, StartupError::TlsRequired { .. }, "TLS is required", 12);
 }
 
 #[tokio::test]
@@ -134,13 +127,13 @@ async fn unknown_parameter_is_named() {
 
 #[tokio::test]
 async fn wrong_password_is_an_authentication_failure() {
-    let err = connect_err(&with_password(direct_url(), "definitely-wrong")).await;
-    assert!(matches!(err, StartupError::AuthFailed { .. }), "{err:?}");
-    assert!(
-        err.to_string().contains("password authentication failed"),
-        "{err}"
+    let err = connect_err(&db_url::with_password(direct_url(), "definitely-wrong")).await;
+    assert_refusal!(
+        err,
+        StartupError::AuthFailed { .. },
+        "password authentication failed",
+        24
     );
-    assert_eq!(err.exit_code(), 24);
     assert!(!err.to_string().contains("definitely-wrong"));
 }
 
@@ -148,16 +141,12 @@ async fn wrong_password_is_an_authentication_failure() {
 async fn missing_database_is_named() {
     let url = url_for_database(direct_url(), "no_such_db");
     let err = connect_err(&url).await;
-    assert!(
-        matches!(err, StartupError::DatabaseMissing { .. }),
-        "{err:?}"
+    assert_refusal!(
+        err,
+        StartupError::DatabaseMissing { .. },
+        "`no_such_db` does not exist",
+        25
     );
-    assert!(
-        err.to_string().contains("`no_such_db` does not exist"),
-        "{err}"
-    );
-    assert_eq!(err.exit_code(), 25);
-    assert_no_secret(&err);
 }
 
 #[tokio::test]
@@ -165,99 +154,38 @@ async fn closed_port_is_unreachable() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    let err = connect_err(&with_host_port(direct_url(), &format!("localhost:{port}"))).await;
-    assert!(matches!(err, StartupError::Unreachable { .. }), "{err:?}");
-    assert!(err.to_string().contains("refused"), "{err}");
-    assert_eq!(err.exit_code(), 21);
-    assert_no_secret(&err);
+    let err = connect_err(&at("localhost", port)).await;
+    assert_refusal!(err, StartupError::Unreachable { .. }, "refused", 21);
 }
 
 #[tokio::test]
 async fn unknown_host_is_a_dns_error() {
-    let err = connect_err(&with_host_port(direct_url(), "no-such-host.invalid:5432")).await;
-    assert!(matches!(err, StartupError::Dns { .. }), "{err:?}");
-    assert!(err.to_string().contains("no-such-host.invalid"), "{err}");
-    assert_eq!(err.exit_code(), 20);
+    let err = connect_err(&at("no-such-host.invalid", 5432)).await;
+    assert_refusal!(err, StartupError::Dns { .. }, "no-such-host.invalid", 20);
 }
 
 #[tokio::test]
 async fn server_without_tls_is_recognised() {
-    // Answers every SSLRequest with 'N', as a PostgreSQL without TLS does.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut request = [0u8; 8];
-                if socket.read_exact(&mut request).await.is_ok() {
-                    let _ = socket.write_all(b"N").await;
-                    let mut rest = [0u8; 256];
-                    let _ = socket.read(&mut rest).await;
-                }
-            });
-        }
-    });
-    let err = connect_err(&with_host_port(direct_url(), &format!("localhost:{port}"))).await;
-    assert!(
-        matches!(err, StartupError::ServerWithoutTls { .. }),
-        "{err:?}"
+    let fake = PostgresWithoutTls::start().await;
+    let err = connect_err(&at("localhost", fake.port)).await;
+    assert_refusal!(
+        err,
+        StartupError::ServerWithoutTls { .. },
+        "does not support TLS",
+        23
     );
-    assert!(err.to_string().contains("does not support TLS"), "{err}");
-    assert_eq!(err.exit_code(), 23);
-}
-
-/// A fresh CA (ECDSA P-256, SHA-256) that signed nothing the server uses.
-fn foreign_ca() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("pg-foreign-ca-{}", Uuid::now_v7()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = dir.join("ca.key");
-    let cert = dir.join("ca.pem");
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-sha256",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=Not The Test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=keyCertSign,cRLSign",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("run openssl");
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
-    cert
 }
 
 #[tokio::test]
 async fn certificate_from_another_ca_is_refused() {
-    let ca = foreign_ca();
-    let (base, _) = direct_url().split_once("&sslrootcert=").unwrap();
-    let url = format!("{base}&sslrootcert={}", ca.display());
+    let ca = ForeignCa::generate();
+    let url = db_url::with_param(
+        direct_url(),
+        "sslrootcert",
+        &ca.cert().display().to_string(),
+    );
     let err = connect_err(&url).await;
-    assert!(matches!(err, StartupError::TlsHandshake { .. }), "{err:?}");
-    assert!(err.to_string().contains("UnknownIssuer"), "{err}");
-    assert_eq!(err.exit_code(), 22);
-    assert_no_secret(&err);
-    std::fs::remove_dir_all(ca.parent().unwrap()).unwrap();
+    assert_refusal!(err, StartupError::TlsHandshake { .. }, "UnknownIssuer", 22);
 }
 
 /// A name other than `localhost` that resolves to 127.0.0.1 (the machine's
@@ -284,27 +212,24 @@ async fn host_name_not_in_the_certificate_is_refused() {
         eprintln!("skipped: no other host name resolves to 127.0.0.1 here");
         return;
     };
-    let port = direct_url()
-        .split("@localhost:")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
-    let err = connect_err(&with_host_port(direct_url(), &format!("{name}:{port}"))).await;
-    assert!(matches!(err, StartupError::TlsHandshake { .. }), "{err:?}");
-    assert!(err.to_string().contains("not valid for name"), "{err}");
-    assert_eq!(err.exit_code(), 22);
+    let port = db_url::port(direct_url()).expect("the test URL names a port");
+    let err = connect_err(&at(&name, port)).await;
+    assert_refusal!(
+        err,
+        StartupError::TlsHandshake { .. },
+        "not valid for name",
+        22
+    );
 }
 
-#[tokio::test]
-async fn four_concurrent_migrators_apply_each_migration_once() {
-    let name = create_database().await;
-    let url = url_for_database(direct_url(), &name);
+/// `n` starts on `url` migrating at once: their handles and reports.
+///
+/// # Panics
+/// When a migrator fails.
+async fn migrate_concurrently(url: &str, n: usize) -> (Vec<Database>, Vec<MigrationReport>) {
     let mut dbs = Vec::new();
-    for _ in 0..4 {
-        dbs.push(Database::connect(settings(&url)).await.unwrap());
+    for _ in 0..n {
+        dbs.push(Database::connect(settings(url)).await.expect("connect"));
     }
     let handles: Vec<_> = dbs
         .iter()
@@ -315,6 +240,13 @@ async fn four_concurrent_migrators_apply_each_migration_once() {
     for handle in handles {
         reports.push(handle.await.unwrap().expect("every migrator succeeds"));
     }
+    (dbs, reports)
+}
+
+#[tokio::test]
+async fn four_concurrent_migrators_apply_each_migration_once() {
+    let name = create_database().await;
+    let (dbs, reports) = migrate_concurrently(&url_for_database(direct_url(), &name), 4).await;
     let applied: Vec<_> = reports.iter().filter(|r| !r.applied.is_empty()).collect();
     assert_eq!(applied.len(), 1, "{reports:?}");
     assert_eq!(applied[0].applied, MIGRATED);
@@ -340,18 +272,9 @@ async fn concurrent_migrators_through_the_transaction_pooler_apply_each_migratio
     // transaction and its transaction-scoped lock must hold there too.
     let name = create_database().await;
     let url = url_for_database(support::pooler_url(), &name);
-    let mut dbs = Vec::new();
-    for _ in 0..3 {
-        dbs.push(Database::connect(settings(&url)).await.unwrap());
-    }
-    let handles: Vec<_> = dbs
-        .iter()
-        .cloned()
-        .map(|db| tokio::spawn(async move { db.migrate().await }))
-        .collect();
+    let (dbs, reports) = migrate_concurrently(&url, 3).await;
     let mut applied = 0;
-    for handle in handles {
-        let report = handle.await.unwrap().expect("every migrator succeeds");
+    for report in reports {
         applied += report.applied.len();
         assert!(
             report.applied == MIGRATED || report.already_applied == MIGRATED,
@@ -368,19 +291,31 @@ async fn concurrent_migrators_through_the_transaction_pooler_apply_each_migratio
     drop_database(&name).await;
 }
 
-#[tokio::test]
-async fn changed_applied_migration_stops_the_start() {
+/// A connection to database `name` of the test cluster.
+async fn connect_to(name: &str) -> Database {
+    let url = url_for_database(direct_url(), name);
+    Database::connect(settings(&url)).await.expect("connect")
+}
+
+/// A throwaway database, migrated by a start that is already gone: its
+/// name and URL.
+async fn migrated_database() -> (String, String) {
     let name = create_database().await;
-    let db = Database::connect(settings(&url_for_database(direct_url(), &name)))
-        .await
-        .unwrap();
-    db.migrate().await.unwrap();
-    admin_in(
-        &name,
-        "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1",
-    )
-    .await;
-    let err = db.migrate().await.unwrap_err();
+    let first = connect_to(&name).await;
+    first.migrate().await.expect("the first start migrates");
+    first.close();
+    let url = url_for_database(direct_url(), &name);
+    (name, url)
+}
+
+/// Edits the recorded checksum of migration 1, as a changed file would.
+async fn edit_first_checksum(database: &str) {
+    let sql = "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1";
+    admin_in(database, sql).await;
+}
+
+/// `err` is the start-up error for a changed migration 1, exit code 31.
+fn assert_first_checksum_changed(err: &StartupError) {
     assert!(
         matches!(err, StartupError::MigrationChecksum { version: 1, .. }),
         "{err:?}"
@@ -390,6 +325,16 @@ async fn changed_applied_migration_stops_the_start() {
         "{err}"
     );
     assert_eq!(err.exit_code(), 31);
+}
+
+#[tokio::test]
+async fn changed_applied_migration_stops_the_start() {
+    let name = create_database().await;
+    let db = connect_to(&name).await;
+    db.migrate().await.unwrap();
+    edit_first_checksum(&name).await;
+    let err = db.migrate().await.unwrap_err();
+    assert_first_checksum_changed(&err);
     db.close();
     drop_database(&name).await;
 }
@@ -399,11 +344,7 @@ const MIGRATION_LOCK_KEY: i64 = 0x746f_646f_5f6d_6967;
 
 /// A superuser session in `database` holding the migration lock until dropped.
 async fn hold_migration_lock(database: &str) -> tokio_postgres::Client {
-    let config: tokio_postgres::Config = format!("{} dbname={database}", support::admin_url())
-        .parse()
-        .unwrap();
-    let (holder, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
+    let holder = support::admin_client(database).await;
     holder
         .batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
         .await
@@ -452,35 +393,19 @@ async fn a_migrated_database_starts_without_taking_the_migration_lock() {
 
 #[tokio::test]
 async fn a_changed_checksum_stops_a_later_start_without_the_lock() {
-    let name = create_database().await;
-    let url = url_for_database(direct_url(), &name);
-    let first = Database::connect(settings(&url)).await.unwrap();
-    first.migrate().await.unwrap();
-    first.close();
-    admin_in(
-        &name,
-        "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1",
-    )
-    .await;
+    let (name, url) = migrated_database().await;
+    edit_first_checksum(&name).await;
     let _holder = hold_migration_lock(&name).await;
     let (db, migrated) = start_without_the_lock(&url).await;
     let err = migrated.unwrap_err();
-    assert!(
-        matches!(err, StartupError::MigrationChecksum { version: 1, .. }),
-        "{err:?}"
-    );
-    assert_eq!(err.exit_code(), 31);
+    assert_first_checksum_changed(&err);
     db.close();
     drop_database(&name).await;
 }
 
 #[tokio::test]
 async fn a_later_start_lists_every_schema_difference() {
-    let name = create_database().await;
-    let url = url_for_database(direct_url(), &name);
-    let first = Database::connect(settings(&url)).await.unwrap();
-    first.migrate().await.unwrap();
-    first.close();
+    let (name, url) = migrated_database().await;
     admin_in(
         &name,
         "DROP INDEX tasks_user_due_idx;
@@ -519,9 +444,7 @@ async fn a_start_through_the_pooler_on_a_migrated_database_applies_nothing() {
 #[tokio::test]
 async fn schema_check_lists_every_difference() {
     let name = create_database().await;
-    let db = Database::connect(settings(&url_for_database(direct_url(), &name)))
-        .await
-        .unwrap();
+    let db = connect_to(&name).await;
     let err = db.check_schema().await.unwrap_err();
     assert!(
         err.to_string().contains("table `tasks` is missing"),
@@ -573,16 +496,75 @@ async fn terminate_backends(tag: &str) -> usize {
         .count()
 }
 
+/// Test settings whose connections carry a fresh `application_name`
+/// starting with `prefix`, and that name, to find them on the server.
+fn tagged_settings(prefix: &str) -> (String, PostgresSettings) {
+    let tag = format!("{prefix}-{}", Uuid::now_v7().simple());
+    let url = with_param(direct_url(), &format!("application_name={tag}"));
+    (tag, settings(&url))
+}
+
+/// A pool with `settings` on a migrated database.
+async fn connect_migrated(settings: PostgresSettings) -> Database {
+    let db = Database::connect(settings).await.expect("connect");
+    db.migrate().await.expect("migrate");
+    db
+}
+
+/// A signed-in user's stored task titled `title`, with the user's principal.
+async fn stored_task(repos: &Repos, title: &str) -> (Principal, domain::Task) {
+    let (user, _, principal) = signed_in(repos).await;
+    let task = domain::NewTask {
+        title: Title::parse(title).unwrap(),
+        description: None,
+        completed: false,
+        priority: domain::Priority::Medium,
+        due_at: None,
+    }
+    .into_task(user.id, now());
+    let created = repos.tasks.create(&principal, now(), &task, None).await;
+    created.expect("the task is stored");
+    (principal, task)
+}
+
+/// A superuser session, in a transaction, holding `task`'s row lock until
+/// it rolls back.
+async fn lock_row(task: &domain::Task) -> tokio_postgres::Client {
+    let locker = support::admin_client("app").await;
+    let lock = format!(
+        "BEGIN; SELECT 1 FROM tasks WHERE id = '{}' FOR UPDATE",
+        task.id
+    );
+    locker
+        .batch_execute(&lock)
+        .await
+        .expect("the row lock is taken");
+    locker
+}
+
+/// Polls (for at most ten seconds) until a backend tagged `tag` is waiting
+/// on a lock (`waiting`) or no longer is; whether that happened.
+async fn lock_wait_becomes(tag: &str, waiting: bool) -> bool {
+    let sql = format!(
+        "SELECT 1 FROM pg_stat_activity WHERE application_name = '{tag}' AND wait_event_type = 'Lock'"
+    );
+    for _ in 0..200 {
+        let rows = admin(&sql).await;
+        let now_waiting = rows
+            .iter()
+            .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_)));
+        if now_waiting == waiting {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 #[tokio::test]
 async fn reads_survive_the_server_terminating_every_pooled_connection() {
-    let tag = format!("terminate-{}", Uuid::now_v7().simple());
-    let db = Database::connect(settings(&with_param(
-        direct_url(),
-        &format!("application_name={tag}"),
-    )))
-    .await
-    .unwrap();
-    db.migrate().await.unwrap();
+    let (tag, s) = tagged_settings("terminate");
+    let db = connect_migrated(s).await;
     let repos = repos(&db);
     let (user, _, principal) = signed_in(&repos).await;
     for round in 0..3 {
@@ -616,47 +598,14 @@ async fn reads_survive_the_server_terminating_every_pooled_connection() {
 
 #[tokio::test]
 async fn a_statement_blocked_past_the_timeout_is_cancelled_and_unavailable() {
-    let tag = format!("timeout-{}", Uuid::now_v7().simple());
-    let mut s = settings(&with_param(
-        direct_url(),
-        &format!("application_name={tag}"),
-    ));
+    let (tag, mut s) = tagged_settings("timeout");
     s.statement_timeout = Duration::from_millis(300);
-    let db = Database::connect(s).await.unwrap();
-    db.migrate().await.unwrap();
+    let db = connect_migrated(s).await;
     let repos = repos(&db);
-    let (user, _, principal) = signed_in(&repos).await;
-    let task = domain::Task {
-        id: domain::TaskId::new(),
-        user_id: user.id,
-        title: Title::parse("locked").unwrap(),
-        description: None,
-        completed: false,
-        priority: domain::Priority::Medium,
-        due_at: None,
-        created_at: now(),
-        updated_at: now(),
-        version: 1,
-    };
-    repos
-        .tasks
-        .create(&principal, now(), &task, None)
-        .await
-        .unwrap();
+    let (principal, task) = stored_task(&repos, "locked").await;
 
     // Another session holds the row lock for a while.
-    let config: tokio_postgres::Config = format!("{} dbname=app", support::admin_url())
-        .parse()
-        .unwrap();
-    let (locker, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
-    locker
-        .batch_execute(&format!(
-            "BEGIN; SELECT 1 FROM tasks WHERE id = '{}' FOR UPDATE",
-            task.id
-        ))
-        .await
-        .unwrap();
+    let locker = lock_row(&task).await;
 
     let patch = TaskPatch {
         completed: Some(true),
@@ -678,22 +627,8 @@ async fn a_statement_blocked_past_the_timeout_is_cancelled_and_unavailable() {
     );
     // The cancel request travels on its own connection: wait until the
     // server has given up the statement before releasing the lock.
-    let mut waiting = true;
-    for _ in 0..200 {
-        let rows = admin(&format!(
-            "SELECT 1 FROM pg_stat_activity WHERE application_name = '{tag}' AND wait_event_type = 'Lock'"
-        ))
-        .await;
-        waiting = rows
-            .iter()
-            .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_)));
-        if !waiting {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     assert!(
-        !waiting,
+        lock_wait_becomes(&tag, false).await,
         "the timed-out statement is still waiting on the server"
     );
     locker.batch_execute("ROLLBACK").await.unwrap();
@@ -732,44 +667,15 @@ async fn idle_connections_are_closed() {
 
 #[tokio::test]
 async fn an_exhausted_pool_answers_unavailable() {
-    let tag = format!("exhaust-{}", Uuid::now_v7().simple());
-    let mut s = settings(&with_param(
-        direct_url(),
-        &format!("application_name={tag}"),
-    ));
+    let (tag, mut s) = tagged_settings("exhaust");
     s.max_size = 1;
     s.wait_timeout = Duration::from_millis(200);
-    let db = Database::connect(s).await.unwrap();
-    db.migrate().await.unwrap();
+    let db = connect_migrated(s).await;
     let repos = repos(&db);
-    let (user, _, principal) = signed_in(&repos).await;
-    let task = domain::NewTask {
-        title: Title::parse("held").unwrap(),
-        description: None,
-        completed: false,
-        priority: domain::Priority::Medium,
-        due_at: None,
-    }
-    .into_task(user.id, now());
-    repos
-        .tasks
-        .create(&principal, now(), &task, None)
-        .await
-        .unwrap();
+    let (principal, task) = stored_task(&repos, "held").await;
 
     // Block the only connection on a row lock held elsewhere.
-    let config: tokio_postgres::Config = format!("{} dbname=app", support::admin_url())
-        .parse()
-        .unwrap();
-    let (locker, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
-    locker
-        .batch_execute(&format!(
-            "BEGIN; SELECT 1 FROM tasks WHERE id = '{}' FOR UPDATE",
-            task.id
-        ))
-        .await
-        .unwrap();
+    let locker = lock_row(&task).await;
     let blocked = {
         let tasks = repos.tasks.clone();
         let id = task.id;
@@ -790,19 +696,7 @@ async fn an_exhausted_pool_answers_unavailable() {
         })
     };
     // Wait until the update is really waiting on the lock.
-    for _ in 0..200 {
-        let rows = admin(&format!(
-            "SELECT 1 FROM pg_stat_activity WHERE application_name = '{tag}' AND wait_event_type = 'Lock'"
-        ))
-        .await;
-        if rows
-            .iter()
-            .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_)))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    lock_wait_becomes(&tag, true).await;
     let result = repos.tasks.get(&principal, now(), task.id).await;
     assert!(
         matches!(result, Err(RepoError::Unavailable { .. })),

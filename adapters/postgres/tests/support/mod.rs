@@ -1,10 +1,10 @@
 //! Shared helpers for the adapter's integration tests: the local Neon-like
-//! PostgreSQL (started by `scripts/neon-local.sh --test`), fresh users and
-//! sessions, and throwaway databases.
+//! PostgreSQL (started by `scripts/neon-local.sh --test`, through the
+//! `test-support` crate that the end-to-end suite uses too), fresh users
+//! and sessions, and throwaway databases.
 #![allow(dead_code)]
 
-use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub mod suite;
@@ -13,39 +13,22 @@ use adapter_postgres::{Database, PostgresSettings};
 use application::ports::{Principal, SessionRepo, TaskRepo, UserRepo};
 use chrono::{DurationRound, TimeDelta, Utc};
 use domain::{Email, PasswordHash, Session, Timestamp, User};
-use tokio_postgres::NoTls;
+use test_support::{cluster, db_url};
 use uuid::Uuid;
-
-fn script(command: &str) -> String {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    let output = Command::new(format!("{root}/scripts/neon-local.sh"))
-        .args(["--test", command])
-        .output()
-        .expect("run scripts/neon-local.sh");
-    assert!(
-        output.status.success(),
-        "scripts/neon-local.sh --test {command} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
 
 /// The direct URL (TLS, channel_binding=require) of the test cluster.
 pub fn direct_url() -> &'static str {
-    static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| script("url"))
+    cluster::test_url()
 }
 
 /// The same database through PgBouncer in transaction mode.
 pub fn pooler_url() -> &'static str {
-    static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| script("pooler-url"))
+    cluster::test_pooler_url()
 }
 
 /// A superuser over the unix socket (libpq key=value form).
 pub fn admin_url() -> &'static str {
-    static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| script("admin-url"))
+    cluster::test_admin_url()
 }
 
 /// Settings for tests: small pool, short budgets.
@@ -83,24 +66,27 @@ pub async fn admin(sql: &str) -> Vec<tokio_postgres::SimpleQueryMessage> {
 
 /// Runs SQL as the superuser in `database`.
 pub async fn admin_in(database: &str, sql: &str) -> Vec<tokio_postgres::SimpleQueryMessage> {
-    let config: tokio_postgres::Config = format!("{} dbname={database}", admin_url())
-        .parse()
-        .expect("admin url");
-    let (client, connection) = config.connect(NoTls).await.expect("admin connect");
-    tokio::spawn(connection);
-    client.simple_query(sql).await.expect("admin sql")
+    admin_client(database)
+        .await
+        .simple_query(sql)
+        .await
+        .expect("admin sql")
+}
+
+/// A superuser session in `database` over the unix socket.
+pub async fn admin_client(database: &str) -> tokio_postgres::Client {
+    cluster::admin_client(admin_url(), database).await
 }
 
 /// `url` aimed at another database on the same server.
 pub fn url_for_database(url: &str, database: &str) -> String {
-    let (base, query) = url.split_once('?').unwrap();
-    let (server, _) = base.rsplit_once('/').unwrap();
-    format!("{server}/{database}?{query}")
+    db_url::with_database(url, database)
 }
 
-/// `url` with one more query parameter.
+/// `url` with one more query parameter (`name=value`).
 pub fn with_param(url: &str, param: &str) -> String {
-    format!("{url}&{param}")
+    let (name, value) = param.split_once('=').expect("a name=value parameter");
+    db_url::with_param(url, name, value)
 }
 
 /// A throwaway database owned by `app`; dropped by [`drop_database`].

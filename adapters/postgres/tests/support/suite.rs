@@ -5,11 +5,11 @@
 use std::collections::HashSet;
 
 use adapter_postgres::Database;
-use application::ports::{IdempotencyKey, Precondition, Principal, RepoError};
+use application::ports::{CreatedTask, IdempotencyKey, Precondition, Principal, RepoError};
 use chrono::TimeDelta;
 use domain::{
     Cursor, Description, Priority, Session, SessionId, Task, TaskId, TaskPatch, TaskQuery,
-    TaskSort, Timestamp, Title, UserId, UserName,
+    TaskSort, Timestamp, Title, User, UserId, UserName,
 };
 
 use super::{admin_in, new_user, now, repos, signed_in, unique_email, Repos};
@@ -83,6 +83,44 @@ async fn create(repos: &Repos, principal: &Principal, task: &Task) -> Task {
         .expect("create task");
     assert!(created.created);
     created.task
+}
+
+/// The repositories of `db` and a stored user with an active session.
+async fn signed_in_repos(db: &Database) -> (Repos, User, Principal) {
+    let repos = repos(db);
+    let (user, _, principal) = signed_in(&repos).await;
+    (repos, user, principal)
+}
+
+/// Every task `principal` may see, in the default order.
+async fn all_tasks(repos: &Repos, principal: &Principal) -> Vec<Task> {
+    let query = TaskQuery::default();
+    repos
+        .tasks
+        .list(principal, now(), &query)
+        .await
+        .expect("list tasks")
+}
+
+/// The precondition "the task is at version `v`".
+fn version(v: i64) -> Precondition {
+    Precondition::OneOf(vec![v])
+}
+
+/// A patch that only renames.
+fn retitled(title: &str) -> TaskPatch {
+    TaskPatch {
+        title: Some(Title::parse(title).unwrap()),
+        ..TaskPatch::default()
+    }
+}
+
+/// A patch that only marks done.
+fn completing() -> TaskPatch {
+    TaskPatch {
+        completed: Some(true),
+        ..TaskPatch::default()
+    }
 }
 
 fn assert_session_inactive<T: std::fmt::Debug>(result: Result<T, RepoError>) {
@@ -165,8 +203,7 @@ pub async fn repeating_the_same_user_create_succeeds(db: &Database) {
 }
 
 pub async fn active_session_yields_its_user(db: &Database) {
-    let repos = repos(db);
-    let (user, _, principal) = signed_in(&repos).await;
+    let (repos, user, principal) = signed_in_repos(db).await;
     assert_eq!(
         repos.sessions.active_user(&principal, now()).await.unwrap(),
         user
@@ -216,8 +253,7 @@ pub async fn session_named_with_another_user_or_unknown_is_inactive(db: &Databas
 }
 
 pub async fn task_round_trips_every_field(db: &Database) {
-    let repos = repos(db);
-    let (user, _, principal) = signed_in(&repos).await;
+    let (repos, user, principal) = signed_in_repos(db).await;
     let mut t = task(user.id, "Buy milk", now());
     t.description = Some(Description::parse("2 litres, ünïcode ✓").unwrap());
     t.priority = Priority::High;
@@ -231,8 +267,7 @@ pub async fn task_round_trips_every_field(db: &Database) {
 }
 
 pub async fn inactive_session_reads_and_writes_nothing(db: &Database) {
-    let repos = repos(db);
-    let (user, _, principal) = signed_in(&repos).await;
+    let (repos, user, principal) = signed_in_repos(db).await;
     let existing = create(&repos, &principal, &task(user.id, "keep me", now())).await;
 
     // A second, revoked session of the same user.
@@ -261,10 +296,7 @@ pub async fn inactive_session_reads_and_writes_nothing(db: &Database) {
         assert_session_inactive(repos.tasks.create(&who, at, &fresh, Some(key)).await);
         assert_session_inactive(repos.tasks.get(&who, at, existing.id).await);
         assert_session_inactive(repos.tasks.list(&who, at, &TaskQuery::default()).await);
-        let patch = TaskPatch {
-            title: Some(Title::parse("changed").unwrap()),
-            ..TaskPatch::default()
-        };
+        let patch = retitled("changed");
         assert_session_inactive(
             repos
                 .tasks
@@ -278,11 +310,7 @@ pub async fn inactive_session_reads_and_writes_nothing(db: &Database) {
                 .await,
         );
     }
-    let all = repos
-        .tasks
-        .list(&principal, now(), &TaskQuery::default())
-        .await
-        .unwrap();
+    let all = all_tasks(&repos, &principal).await;
     assert_eq!(all, vec![existing]);
 }
 
@@ -293,10 +321,7 @@ pub async fn another_users_task_is_not_found_and_stays_unchanged(db: &Database) 
     let theirs = create(&repos, &owner_principal, &task(owner.id, "private", now())).await;
 
     assert_not_found(repos.tasks.get(&intruder, now(), theirs.id).await);
-    let patch = TaskPatch {
-        completed: Some(true),
-        ..TaskPatch::default()
-    };
+    let patch = completing();
     assert_not_found(
         repos
             .tasks
@@ -306,13 +331,7 @@ pub async fn another_users_task_is_not_found_and_stays_unchanged(db: &Database) 
     assert_not_found(
         repos
             .tasks
-            .update(
-                &intruder,
-                now(),
-                theirs.id,
-                &patch,
-                &Precondition::OneOf(vec![1]),
-            )
+            .update(&intruder, now(), theirs.id, &patch, &version(1))
             .await,
     );
     assert_not_found(
@@ -321,12 +340,7 @@ pub async fn another_users_task_is_not_found_and_stays_unchanged(db: &Database) 
             .delete(&intruder, now(), theirs.id, &Precondition::Any)
             .await,
     );
-    assert!(repos
-        .tasks
-        .list(&intruder, now(), &TaskQuery::default())
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(all_tasks(&repos, &intruder).await.is_empty());
 
     assert_eq!(
         repos
@@ -339,8 +353,7 @@ pub async fn another_users_task_is_not_found_and_stays_unchanged(db: &Database) 
 }
 
 pub async fn update_mirrors_task_patch_apply(db: &Database) {
-    let repos = repos(db);
-    let (user, _, principal) = signed_in(&repos).await;
+    let (repos, user, principal) = signed_in_repos(db).await;
     let mut t = task(user.id, "original", now() - TimeDelta::minutes(5));
     t.description = Some(Description::parse("details").unwrap());
     t.due_at = Some(now() + TimeDelta::days(1));
@@ -389,37 +402,18 @@ pub async fn update_mirrors_task_patch_apply(db: &Database) {
 }
 
 pub async fn stale_expected_version_is_a_mismatch_and_writes_nothing(db: &Database) {
-    let repos = repos(db);
-    let (user, _, principal) = signed_in(&repos).await;
+    let (repos, user, principal) = signed_in_repos(db).await;
     let t = create(&repos, &principal, &task(user.id, "v1", now())).await;
-    let bump = TaskPatch {
-        completed: Some(true),
-        ..TaskPatch::default()
-    };
+    let bump = completing();
     repos
         .tasks
-        .update(
-            &principal,
-            now(),
-            t.id,
-            &bump,
-            &Precondition::OneOf(vec![1]),
-        )
+        .update(&principal, now(), t.id, &bump, &version(1))
         .await
         .unwrap();
-    let patch = TaskPatch {
-        title: Some(Title::parse("lost update").unwrap()),
-        ..TaskPatch::default()
-    };
+    let patch = retitled("lost update");
     let result = repos
         .tasks
-        .update(
-            &principal,
-            now(),
-            t.id,
-            &patch,
-            &Precondition::OneOf(vec![1]),
-        )
+        .update(&principal, now(), t.id, &patch, &version(1))
         .await;
     assert!(
         matches!(result, Err(RepoError::PreconditionFailed { current: 2 })),
@@ -431,22 +425,12 @@ pub async fn stale_expected_version_is_a_mismatch_and_writes_nothing(db: &Databa
 }
 
 pub async fn matching_expected_version_updates(db: &Database) {
-    let repos = repos(db);
-    let (user, _, principal) = signed_in(&repos).await;
+    let (repos, user, principal) = signed_in_repos(db).await;
     let t = create(&repos, &principal, &task(user.id, "v1", now())).await;
-    let patch = TaskPatch {
-        title: Some(Title::parse("v2").unwrap()),
-        ..TaskPatch::default()
-    };
+    let patch = retitled("v2");
     let updated = repos
         .tasks
-        .update(
-            &principal,
-            now(),
-            t.id,
-            &patch,
-            &Precondition::OneOf(vec![1]),
-        )
+        .update(&principal, now(), t.id, &patch, &version(1))
         .await
         .unwrap();
     assert_eq!(updated.version, 2);
@@ -454,8 +438,7 @@ pub async fn matching_expected_version_updates(db: &Database) {
 }
 
 pub async fn empty_patch_changes_nothing_but_still_checks_the_version(db: &Database) {
-    let repos = repos(db);
-    let (user, _, principal) = signed_in(&repos).await;
+    let (repos, user, principal) = signed_in_repos(db).await;
     let t = create(&repos, &principal, &task(user.id, "same", now())).await;
     let empty = TaskPatch::default();
     let later = now() + TimeDelta::minutes(1);
@@ -470,26 +453,14 @@ pub async fn empty_patch_changes_nothing_but_still_checks_the_version(db: &Datab
     assert_eq!(
         repos
             .tasks
-            .update(
-                &principal,
-                later,
-                t.id,
-                &empty,
-                &Precondition::OneOf(vec![1])
-            )
+            .update(&principal, later, t.id, &empty, &version(1))
             .await
             .unwrap(),
         t
     );
     let result = repos
         .tasks
-        .update(
-            &principal,
-            later,
-            t.id,
-            &empty,
-            &Precondition::OneOf(vec![7]),
-        )
+        .update(&principal, later, t.id, &empty, &version(7))
         .await;
     assert!(
         matches!(result, Err(RepoError::PreconditionFailed { current: 1 })),
@@ -505,8 +476,7 @@ pub async fn empty_patch_changes_nothing_but_still_checks_the_version(db: &Datab
 }
 
 pub async fn deleted_task_is_gone(db: &Database) {
-    let repos = repos(db);
-    let (user, _, principal) = signed_in(&repos).await;
+    let (repos, user, principal) = signed_in_repos(db).await;
     let t = create(&repos, &principal, &task(user.id, "bye", now())).await;
     let kept = create(&repos, &principal, &task(user.id, "stay", now())).await;
     repos
@@ -521,11 +491,7 @@ pub async fn deleted_task_is_gone(db: &Database) {
             .delete(&principal, now(), t.id, &Precondition::Any)
             .await,
     );
-    let remaining = repos
-        .tasks
-        .list(&principal, now(), &TaskQuery::default())
-        .await
-        .unwrap();
+    let remaining = all_tasks(&repos, &principal).await;
     assert_eq!(remaining, vec![kept]);
 }
 
@@ -536,33 +502,34 @@ fn key(key: &str, fingerprint: &str) -> Option<IdempotencyKey> {
     })
 }
 
-pub async fn idempotent_create_returns_the_first_task(db: &Database) {
-    let repos = repos(db);
-    let (user, _, principal) = signed_in(&repos).await;
-    let first = task(user.id, "once", now());
-    let made = repos
+/// Creates `task` under idempotency key `key` with `fingerprint`.
+async fn create_keyed(
+    repos: &Repos,
+    principal: &Principal,
+    task: &Task,
+    key_name: &str,
+    fingerprint: &str,
+) -> CreatedTask {
+    let created = repos
         .tasks
-        .create(&principal, now(), &first, key("k-1", "fp-a"))
-        .await
-        .unwrap();
+        .create(principal, now(), task, key(key_name, fingerprint));
+    created.await.expect("keyed create")
+}
+
+pub async fn idempotent_create_returns_the_first_task(db: &Database) {
+    let (repos, user, principal) = signed_in_repos(db).await;
+    let first = task(user.id, "once", now());
+    let made = create_keyed(&repos, &principal, &first, "k-1", "fp-a").await;
     assert!(made.created);
     assert_eq!(made.task, first);
 
     let retry = task(user.id, "once", now());
-    let again = repos
-        .tasks
-        .create(&principal, now(), &retry, key("k-1", "fp-a"))
-        .await
-        .unwrap();
+    let again = create_keyed(&repos, &principal, &retry, "k-1", "fp-a").await;
     assert!(!again.created);
     assert_eq!(again.task, first);
 
     // Replaying the very same create (same task id) reports it as created.
-    let replay = repos
-        .tasks
-        .create(&principal, now(), &first, key("k-1", "fp-a"))
-        .await
-        .unwrap();
+    let replay = create_keyed(&repos, &principal, &first, "k-1", "fp-a").await;
     assert!(replay.created);
     assert_eq!(replay.task, first);
 
@@ -570,31 +537,19 @@ pub async fn idempotent_create_returns_the_first_task(db: &Database) {
     let (other, _, other_principal) = signed_in(&repos).await;
     let theirs = task(other.id, "theirs", now());
     assert!(
-        repos
-            .tasks
-            .create(&other_principal, now(), &theirs, key("k-1", "fp-a"))
+        create_keyed(&repos, &other_principal, &theirs, "k-1", "fp-a")
             .await
-            .unwrap()
             .created
     );
 
-    let all = repos
-        .tasks
-        .list(&principal, now(), &TaskQuery::default())
-        .await
-        .unwrap();
+    let all = all_tasks(&repos, &principal).await;
     assert_eq!(all, vec![first]);
 }
 
 pub async fn idempotency_key_with_another_fingerprint_is_refused(db: &Database) {
-    let repos = repos(db);
-    let (user, _, principal) = signed_in(&repos).await;
+    let (repos, user, principal) = signed_in_repos(db).await;
     let first = task(user.id, "first", now());
-    repos
-        .tasks
-        .create(&principal, now(), &first, key("k-2", "fp-a"))
-        .await
-        .unwrap();
+    create_keyed(&repos, &principal, &first, "k-2", "fp-a").await;
     let other = task(user.id, "different body", now());
     let result = repos
         .tasks
@@ -612,19 +567,14 @@ pub async fn idempotency_key_with_another_fingerprint_is_refused(db: &Database) 
 }
 
 pub async fn concurrent_idempotent_creates_store_one_task(db: &Database) {
-    let repos = repos(db);
-    let (user, _, principal) = signed_in(&repos).await;
+    let (repos, user, principal) = signed_in_repos(db).await;
     let attempts: Vec<Task> = (0..8).map(|_| task(user.id, "racing", now())).collect();
     let results = futures_join_all(&repos, &principal, &attempts).await;
     let created: Vec<_> = results.iter().filter(|r| r.created).collect();
     assert_eq!(created.len(), 1, "{results:?}");
     let winner = created[0].task.id;
     assert!(results.iter().all(|r| r.task.id == winner));
-    let all = repos
-        .tasks
-        .list(&principal, now(), &TaskQuery::default())
-        .await
-        .unwrap();
+    let all = all_tasks(&repos, &principal).await;
     assert_eq!(all.len(), 1);
 }
 
@@ -757,7 +707,7 @@ async fn futures_join_all(
     repos: &Repos,
     principal: &Principal,
     attempts: &[Task],
-) -> Vec<application::ports::CreatedTask> {
+) -> Vec<CreatedTask> {
     let mut handles = Vec::new();
     for attempt in attempts {
         let tasks = repos.tasks.clone();
@@ -778,8 +728,7 @@ async fn futures_join_all(
 }
 
 pub async fn list_filters_by_completion_and_search_text(db: &Database) {
-    let repos = repos(db);
-    let (user, _, principal) = signed_in(&repos).await;
+    let (repos, user, principal) = signed_in_repos(db).await;
     let base = now() - TimeDelta::hours(1);
     let mut titles = Vec::new();
     for (i, (title, done)) in [
@@ -921,8 +870,7 @@ fn expected_order(sort: TaskSort, tasks: &mut [Task]) {
 }
 
 pub async fn paging_visits_every_task_once_in_every_sort_while_inserting(db: &Database) {
-    let repos = repos(db);
-    let (user, _, principal) = signed_in(&repos).await;
+    let (repos, user, principal) = signed_in_repos(db).await;
     let base = now() - TimeDelta::days(1);
     let mut originals = Vec::new();
     for i in 0..23i64 {
@@ -1039,7 +987,7 @@ pub async fn delete_with_a_stale_precondition_deletes_nothing(db: &Database) {
     let t = create(&repos, &principal, &task(user.id, "keep me", now())).await;
     let result = repos
         .tasks
-        .delete(&principal, now(), t.id, &Precondition::OneOf(vec![2]))
+        .delete(&principal, now(), t.id, &version(2))
         .await;
     assert!(
         matches!(result, Err(RepoError::PreconditionFailed { current: 1 })),
@@ -1048,14 +996,14 @@ pub async fn delete_with_a_stale_precondition_deletes_nothing(db: &Database) {
     assert_eq!(repos.tasks.get(&principal, now(), t.id).await.unwrap(), t);
     repos
         .tasks
-        .delete(&principal, now(), t.id, &Precondition::OneOf(vec![1]))
+        .delete(&principal, now(), t.id, &version(1))
         .await
         .unwrap();
     assert_not_found(repos.tasks.get(&principal, now(), t.id).await);
     assert_not_found(
         repos
             .tasks
-            .delete(&principal, now(), t.id, &Precondition::OneOf(vec![1]))
+            .delete(&principal, now(), t.id, &version(1))
             .await,
     );
 }
@@ -1074,13 +1022,7 @@ pub async fn patch_that_changes_nothing_keeps_version_and_updated_at(db: &Databa
     let later = now() + TimeDelta::minutes(5);
     let answer = repos
         .tasks
-        .update(
-            &principal,
-            later,
-            t.id,
-            &same,
-            &Precondition::OneOf(vec![1]),
-        )
+        .update(&principal, later, t.id, &same, &version(1))
         .await
         .unwrap();
     assert_eq!(answer, t);

@@ -1,5 +1,5 @@
 //! A PostgreSQL cluster of the fault tests' own, which they may stop and
-//! start under load without touching the suite's shared test cluster.
+//! start under load without touching the shared test cluster.
 //!
 //! It is `scripts/neon-local.sh --cluster faults` (TLS, SCRAM with channel
 //! binding, like the others) on port `NEON_LOCAL_FAULTS_PORT` (56442). Only
@@ -11,13 +11,11 @@
 use std::io;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener};
-use std::str::FromStr;
 use std::time::Duration;
 
-use tokio::process::Command;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
-use crate::paths::repo_root;
+use crate::cluster::{admin_client, neon_local_async};
 
 /// The cluster's name for `neon-local.sh --cluster`.
 const NAME: &str = "faults";
@@ -29,7 +27,7 @@ const LOCK_WAIT: Duration = Duration::from_secs(120);
 /// Dropping leaves it running (the next test reuses it).
 pub struct FaultCluster {
     url: String,
-    port: u16,
+    port: String,
     _lock: UnixListener,
 }
 
@@ -43,15 +41,16 @@ impl FaultCluster {
         let lock = take_lock().await;
         let port = std::env::var("NEON_LOCAL_FAULTS_PORT")
             .ok()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(DEFAULT_PORT);
-        let cluster = FaultCluster {
+            .and_then(|p| p.parse::<u16>().ok())
+            .unwrap_or(DEFAULT_PORT)
+            .to_string();
+        let mut cluster = FaultCluster {
             url: String::new(),
             port,
             _lock: lock,
         };
-        let url = cluster.script("url").await;
-        FaultCluster { url, ..cluster }
+        cluster.url = cluster.script("url").await;
+        cluster
     }
 
     /// The app role's URL (TLS, channel binding, the cluster's CA).
@@ -76,36 +75,12 @@ impl FaultCluster {
     /// # Panics
     /// When the cluster does not accept it.
     pub async fn admin(&self) -> Client {
-        let conninfo = self.script("admin-url").await;
-        let mut config = tokio_postgres::Config::from_str(&conninfo)
-            .unwrap_or_else(|e| panic!("neon-local.sh admin-url printed `{conninfo}`: {e}"));
-        config.dbname("app");
-        let (client, connection) = config.connect(NoTls).await.unwrap_or_else(|e| {
-            panic!("cannot open an admin connection to the faults cluster: {e:?}")
-        });
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        client
+        admin_client(&self.script("admin-url").await, "app").await
     }
 
-    /// Runs `neon-local.sh --cluster faults --port <port> <command>` and
-    /// returns its stdout, trimmed.
+    /// `neon-local.sh --cluster faults --port <port> <command>`'s stdout.
     async fn script(&self, command: &str) -> String {
-        let script = repo_root().join("scripts").join("neon-local.sh");
-        let output = Command::new(&script)
-            .args(["--cluster", NAME, "--port", &self.port.to_string(), command])
-            .kill_on_drop(true)
-            .output()
-            .await
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(
-            output.status.success(),
-            "neon-local.sh --cluster {NAME} {command} failed ({}):\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+        neon_local_async(&["--cluster", NAME, "--port", &self.port, command]).await
     }
 }
 
