@@ -1,6 +1,7 @@
 //! `Idempotency-Key` on task creation: a repeat with the same key and body
 //! answers the first task and creates nothing new.
 
+use e2e_tests::api::expect_json;
 use e2e_tests::TestApp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
