@@ -55,6 +55,10 @@ pub struct AuthSettings {
     pub login_max_failures_per_email: u32,
     pub login_max_failures_per_client: u32,
     pub login_window_secs: u64,
+    /// Active sessions one user may hold; a login past it ends the oldest.
+    pub max_active_sessions_per_user: u32,
+    /// Password hashes allowed to wait per CPU before logins get 503.
+    pub hash_queue_per_cpu: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,6 +183,10 @@ impl Settings {
             ),
             ("auth.session_ttl_secs", self.auth.session_ttl_secs),
             ("auth.login_window_secs", self.auth.login_window_secs),
+            (
+                "auth.max_active_sessions_per_user",
+                u64::from(self.auth.max_active_sessions_per_user),
+            ),
         ] {
             if value == 0 {
                 return Err(SettingsError(format!("{key} must be greater than 0")));

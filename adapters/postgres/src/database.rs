@@ -17,7 +17,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use application::ports::{SessionRepo, TaskRepo, UserRepo};
+use application::ports::{LoginLimiter, SessionRepo, TaskRepo, UserRepo};
 use rand::Rng;
 use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
@@ -30,6 +30,7 @@ use crate::errors::{
     chain_text, classify_connect_error, classify_pool_error, startup_error, ConnectFailure,
     StartupError,
 };
+use crate::login_limiter::{LoginLimits, PgLoginLimiter};
 use crate::migrations::{self, Ledger, MigrationReport};
 use crate::pool::{build_pool, spawn_maintenance, Executor, PoolStatus, Replay};
 use crate::schema_check::{self, Catalog};
@@ -257,6 +258,16 @@ impl Database {
 
     pub fn session_repo(&self) -> Arc<dyn SessionRepo> {
         Arc::new(PgSessionRepo::new(self.inner.executor.clone()))
+    }
+
+    /// The failed-login limiter, its counts shared by every replica that
+    /// passes the same `secret` (keys are digests under it).
+    pub fn login_limiter(&self, limits: LoginLimits, secret: &[u8]) -> Arc<dyn LoginLimiter> {
+        Arc::new(PgLoginLimiter::new(
+            self.inner.executor.clone(),
+            limits,
+            secret,
+        ))
     }
 
     pub fn task_repo(&self) -> Arc<dyn TaskRepo> {

@@ -12,6 +12,7 @@
 //! - `migrations`, `schema_check`: embedded SQL migrations and the
 //!   start-up comparison of the live catalog with what the code expects.
 //! - `user_repo`, `session_repo`, `task_repo`: the ports, one statement each.
+//! - `login_limiter`: the failed-login limiter, shared by every replica.
 //! - [`errors`]: [`StartupError`] (a message and exit code per class) and
 //!   the classification of driver errors by SQLSTATE and source chain.
 //!
@@ -21,6 +22,7 @@
 pub mod connection_url;
 pub mod database;
 pub mod errors;
+mod login_limiter;
 mod migrations;
 mod pool;
 mod rows;
@@ -34,6 +36,7 @@ mod user_repo;
 pub use connection_url::{ConnectionUrl, NeonEndpoint, UrlError};
 pub use database::{ConnectionInfo, Database};
 pub use errors::StartupError;
+pub use login_limiter::LoginLimits;
 pub use migrations::MigrationReport;
 pub use pool::PoolStatus;
 pub use settings::{DatabaseUrl, PostgresSettings};

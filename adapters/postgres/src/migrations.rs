@@ -36,11 +36,18 @@ pub(crate) struct Migration {
     pub(crate) sql: &'static str,
 }
 
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../migrations/0001_init.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "login_attempts",
+        sql: include_str!("../migrations/0002_login_attempts.sql"),
+    },
+];
 
 /// Any fixed number shared by every replica: "todo_mig" in ASCII.
 const LOCK_KEY: i64 = 0x746f_646f_5f6d_6967;
@@ -316,7 +323,7 @@ mod tests {
         ledger.push((9999, "from_the_future".into(), "x".into()));
         let report = up_to_date(&ledger, MIGRATIONS).unwrap().unwrap();
         assert!(report.applied.is_empty());
-        assert_eq!(report.already_applied, ["0001_init"]);
+        assert_eq!(report.already_applied, ["0001_init", "0002_login_attempts"]);
     }
 
     #[test]

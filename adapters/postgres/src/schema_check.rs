@@ -80,6 +80,15 @@ const TABLES: &[Table] = &[
         ],
     },
     Table {
+        name: "login_attempts",
+        columns: &[
+            col("key", "bytea", true),
+            col("attempts", "timestamp with time zone[]", true),
+            col("expires_at", TSTZ, true),
+            col("last_reservation", UUID, true),
+        ],
+    },
+    Table {
         name: "schema_migrations",
         columns: &[
             col("version", "integer", true),
@@ -128,6 +137,7 @@ const CONSTRAINTS: &[Constraint] = &[
     key("p", "sessions", &["id"]),
     key("p", "tasks", &["id"]),
     key("p", "schema_migrations", &["version"]),
+    key("p", "login_attempts", &["key"]),
     cascade_to_users("sessions"),
     cascade_to_users("tasks"),
     key("u", "tasks", &["user_id", "idempotency_key"]),
@@ -154,6 +164,18 @@ const INDEXES: &[(&str, bool, &str, &str)] = &[
         "case-insensitive unique email",
     ),
     ("sessions", false, "(user_id)", "sessions by user"),
+    (
+        "sessions",
+        false,
+        "(expires_at)",
+        "purging expired sessions",
+    ),
+    (
+        "login_attempts",
+        false,
+        "(expires_at)",
+        "purging expired login counts",
+    ),
     (
         "tasks",
         false,

@@ -6,6 +6,9 @@
 
 mod support;
 
+/// Every migration of this build, in order.
+const ALL_MIGRATIONS: [&str; 2] = ["0001_init", "0002_login_attempts"];
+
 use std::process::Command;
 use std::time::Duration;
 
@@ -314,11 +317,11 @@ async fn four_concurrent_migrators_apply_each_migration_once() {
     }
     let applied: Vec<_> = reports.iter().filter(|r| !r.applied.is_empty()).collect();
     assert_eq!(applied.len(), 1, "{reports:?}");
-    assert_eq!(applied[0].applied, ["0001_init"]);
+    assert_eq!(applied[0].applied, ALL_MIGRATIONS);
     assert!(reports
         .iter()
         .filter(|r| r.applied.is_empty())
-        .all(|r| r.already_applied == ["0001_init"]));
+        .all(|r| r.already_applied == ALL_MIGRATIONS));
     dbs[0].check_schema().await.unwrap();
     let rows = admin_in(&name, "SELECT count(*) FROM schema_migrations").await;
     assert!(
@@ -351,11 +354,11 @@ async fn concurrent_migrators_through_the_transaction_pooler_apply_each_migratio
         let report = handle.await.unwrap().expect("every migrator succeeds");
         applied += report.applied.len();
         assert!(
-            report.applied == ["0001_init"] || report.already_applied == ["0001_init"],
+            report.applied == ALL_MIGRATIONS || report.already_applied == ALL_MIGRATIONS,
             "{report:?}"
         );
     }
-    assert_eq!(applied, 1);
+    assert_eq!(applied, ALL_MIGRATIONS.len());
     for db in &dbs {
         db.check_schema().await.unwrap();
     }
@@ -418,7 +421,7 @@ async fn start_without_the_lock(url: &str) -> (Database, Result<(), StartupError
     let result = match migrated {
         Ok(report) => {
             assert!(report.applied.is_empty(), "{report:?}");
-            assert_eq!(report.already_applied, ["0001_init"]);
+            assert_eq!(report.already_applied, ALL_MIGRATIONS);
             Ok(())
         }
         Err(err) => Err(err),
@@ -431,7 +434,7 @@ async fn a_migrated_database_starts_without_taking_the_migration_lock() {
     let name = create_database().await;
     let url = url_for_database(direct_url(), &name);
     let first = Database::connect(settings(&url)).await.unwrap();
-    assert_eq!(first.migrate().await.unwrap().applied, ["0001_init"]);
+    assert_eq!(first.migrate().await.unwrap().applied, ALL_MIGRATIONS);
     first.close();
 
     // Another replica is stuck holding the lock: a start with nothing to

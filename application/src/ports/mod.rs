@@ -14,7 +14,7 @@ mod token_service;
 mod user_repo;
 
 pub use clock::Clock;
-pub use login_limiter::LoginLimiter;
+pub use login_limiter::{LimitError, LoginLimiter, Reservation, Slot};
 pub use password_hasher::{HashError, PasswordHasher};
 pub use repo_error::RepoError;
 pub use session_repo::SessionRepo;

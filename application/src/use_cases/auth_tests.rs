@@ -9,9 +9,10 @@ use std::time::Duration as StdDuration;
 use chrono::{Duration, TimeZone, Utc};
 use domain::{Email, PasswordHash, Session, SessionId, Timestamp, User, UserId};
 
+use crate::ports::{HashError, LimitError};
 use crate::ports::{
     MockClock, MockLoginLimiter, MockPasswordHasher, MockSessionRepo, MockTokenService,
-    MockUserRepo, Principal, RepoError, TokenError,
+    MockUserRepo, Principal, RepoError, Reservation, Slot, TokenError,
 };
 use crate::use_cases::{AuthService, LoginInput, RegisterInput};
 use crate::AppError;
@@ -42,6 +43,20 @@ fn stored_user(email: &str) -> User {
         PasswordHash::new(STORED_HASH.to_owned()),
         t0(),
     )
+}
+
+/// What the mock limiter hands out: the use case only passes it back.
+fn reservation() -> Reservation {
+    Reservation {
+        email: Slot {
+            key: [1; 32],
+            at: t0(),
+        },
+        client: Some(Slot {
+            key: [2; 32],
+            at: t0(),
+        }),
+    }
 }
 
 fn principal_of(user: &User) -> Principal {
@@ -87,9 +102,13 @@ impl Ports {
         Self::at(t0())
     }
 
-    /// The limiter lets the login through.
+    /// The limiter lets the login through; settling it is up to the test
+    /// (an unexpected `release` or `succeeded` panics).
     fn allow_login(&mut self) {
-        self.limiter.expect_check().returning(|_, _, _| Ok(()));
+        self.limiter
+            .expect_reserve()
+            .times(1)
+            .returning(|_, _, _| Ok(reservation()));
     }
 
     fn service(self) -> AuthService {
@@ -102,6 +121,7 @@ impl Ports {
             Arc::new(self.limiter),
             lifetime(),
         )
+        .with_max_active_sessions(3)
     }
 }
 
@@ -303,11 +323,6 @@ async fn login_with_unknown_email_still_verifies_a_dummy_hash() {
         .withf(|password, hash| password.expose() == PLAIN_PASSWORD && hash.as_str() == DUMMY_HASH)
         .times(1)
         .returning(|_, _| Ok(false));
-    ports
-        .limiter
-        .expect_record_failure()
-        .times(1)
-        .return_const(());
     ports.sessions.expect_create().times(0);
     ports.tokens.expect_issue().times(0);
 
@@ -330,8 +345,6 @@ async fn login_with_unknown_email_fails_even_if_the_dummy_hash_matched() {
         .expect_dummy_hash()
         .returning(|| PasswordHash::new(DUMMY_HASH.to_owned()));
     ports.hasher.expect_verify().returning(|_, _| Ok(true));
-    ports.limiter.expect_record_failure().return_const(());
-    ports.limiter.expect_record_success().times(0);
     ports.sessions.expect_create().times(0);
     ports.tokens.expect_issue().times(0);
 
@@ -345,10 +358,19 @@ async fn login_with_unknown_email_fails_even_if_the_dummy_hash_matched() {
 }
 
 #[tokio::test]
-async fn login_with_wrong_password_is_unauthorized_creates_no_session_and_counts_a_failure() {
+async fn login_with_wrong_password_is_unauthorized_creates_no_session_and_keeps_its_reservation() {
     let user = stored_user("ada@example.com");
     let mut ports = Ports::new();
-    ports.allow_login();
+    ports
+        .limiter
+        .expect_reserve()
+        .withf(|email, client_ip, now| {
+            email == "ada@example.com" && *client_ip == client() && *now == t0()
+        })
+        .times(1)
+        .returning(|_, _, _| Ok(reservation()));
+    ports.limiter.expect_release().times(0);
+    ports.limiter.expect_succeeded().times(0);
     let found = user.clone();
     ports
         .users
@@ -362,15 +384,6 @@ async fn login_with_wrong_password_is_unauthorized_creates_no_session_and_counts
         })
         .times(1)
         .returning(|_, _| Ok(false));
-    ports
-        .limiter
-        .expect_record_failure()
-        .withf(|email, client_ip, now| {
-            email == "ada@example.com" && *client_ip == client() && *now == t0()
-        })
-        .times(1)
-        .return_const(());
-    ports.limiter.expect_record_success().times(0);
     ports.sessions.expect_create().times(0);
     ports.tokens.expect_issue().times(0);
 
@@ -397,7 +410,6 @@ async fn login_with_a_password_outside_the_policy_is_unauthorized_not_invalid() 
         .expect_verify()
         .times(1)
         .returning(|_, _| Ok(false));
-    ports.limiter.expect_record_failure().return_const(());
     ports.sessions.expect_create().times(0);
 
     let err = ports
@@ -424,7 +436,6 @@ async fn login_with_a_malformed_email_is_unauthorized_after_a_dummy_verify() {
         .withf(|_, hash| hash.as_str() == DUMMY_HASH)
         .times(1)
         .returning(|_, _| Ok(false));
-    ports.limiter.expect_record_failure().return_const(());
     ports.sessions.expect_create().times(0);
 
     let err = ports
@@ -437,16 +448,21 @@ async fn login_with_a_malformed_email_is_unauthorized_after_a_dummy_verify() {
 }
 
 #[tokio::test]
-async fn login_blocked_by_the_limiter_is_too_many_attempts_and_checks_nothing() {
+async fn login_blocked_by_the_limiter_is_too_many_attempts_and_hashes_nothing() {
     let mut ports = Ports::new();
     ports
         .limiter
-        .expect_check()
+        .expect_reserve()
         .times(1)
-        .returning(|_, _, _| Err(StdDuration::from_secs(30)));
-    ports.limiter.expect_record_failure().times(0);
-    ports.limiter.expect_record_success().times(0);
-    ports.users.expect_find_by_email().times(0);
+        .returning(|_, _, _| {
+            Err(LimitError::Limited {
+                retry_after: StdDuration::from_secs(30),
+            })
+        });
+    ports.limiter.expect_release().times(0);
+    ports.limiter.expect_succeeded().times(0);
+    // The lookup runs alongside the reservation; its answer goes unused.
+    ports.users.expect_find_by_email().returning(|_| Ok(None));
     ports.hasher.expect_verify().times(0);
     ports.hasher.expect_dummy_hash().times(0);
     ports.sessions.expect_create().times(0);
@@ -469,12 +485,17 @@ async fn login_is_limited_by_the_lower_cased_email_and_the_client_address() {
     let mut ports = Ports::new();
     ports
         .limiter
-        .expect_check()
+        .expect_reserve()
         .withf(|email, client_ip, now| {
             email == "ada@example.com" && *client_ip == client() && *now == t0()
         })
         .times(1)
-        .returning(|_, _, _| Err(StdDuration::from_secs(1)));
+        .returning(|_, _, _| {
+            Err(LimitError::Limited {
+                retry_after: StdDuration::from_secs(1),
+            })
+        });
+    ports.users.expect_find_by_email().returning(|_| Ok(None));
 
     let err = ports
         .service()
@@ -486,7 +507,7 @@ async fn login_is_limited_by_the_lower_cased_email_and_the_client_address() {
 }
 
 /// Ports for a login that succeeds, recording the session that was stored.
-/// The caller sets up `record_success`.
+/// The caller sets up `succeeded`.
 fn successful_login(user: &User) -> (Ports, Arc<Mutex<Option<Session>>>) {
     let mut ports = Ports::new();
     ports.allow_login();
@@ -501,14 +522,14 @@ fn successful_login(user: &User) -> (Ports, Arc<Mutex<Option<Session>>>) {
         .expect_verify()
         .withf(|password, hash| password.expose() == PLAIN_PASSWORD && hash.as_str() == STORED_HASH)
         .returning(|_, _| Ok(true));
-    ports.limiter.expect_record_failure().times(0);
     let stored = Arc::new(Mutex::new(None));
     let sink = Arc::clone(&stored);
     ports
         .sessions
         .expect_create()
         .times(1)
-        .returning(move |session| {
+        .withf(|_, max_active| *max_active == 3)
+        .returning(move |session, _| {
             *sink.lock().unwrap() = Some(session.clone());
             Ok(())
         });
@@ -524,7 +545,7 @@ fn successful_login(user: &User) -> (Ports, Arc<Mutex<Option<Session>>>) {
 async fn login_starts_a_session_that_expires_one_lifetime_after_the_clocks_now() {
     let user = stored_user("ada@example.com");
     let (mut ports, stored) = successful_login(&user);
-    ports.limiter.expect_record_success().return_const(());
+    ports.limiter.expect_succeeded().returning(|_| Ok(()));
 
     let logged_in = ports
         .service()
@@ -549,7 +570,7 @@ async fn login_starts_a_session_that_expires_one_lifetime_after_the_clocks_now()
 async fn login_returns_a_token_issued_for_the_stored_session() {
     let user = stored_user("ada@example.com");
     let (mut ports, stored) = successful_login(&user);
-    ports.limiter.expect_record_success().return_const(());
+    ports.limiter.expect_succeeded().returning(|_| Ok(()));
 
     let logged_in = ports
         .service()
@@ -566,21 +587,123 @@ async fn login_returns_a_token_issued_for_the_stored_session() {
 }
 
 #[tokio::test]
-async fn login_success_clears_the_failed_login_count() {
+async fn login_success_settles_its_reservation_as_a_success() {
     let user = stored_user("ada@example.com");
     let (mut ports, _) = successful_login(&user);
     ports
         .limiter
-        .expect_record_success()
-        .withf(|email, client_ip| email == "ada@example.com" && *client_ip == client())
+        .expect_succeeded()
+        .withf(|held| *held == reservation())
         .times(1)
-        .return_const(());
+        .returning(|_| Ok(()));
+    ports.limiter.expect_release().times(0);
 
     ports
         .service()
         .login(login_input("ada@example.com", PLAIN_PASSWORD))
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn login_stands_when_the_limiter_cannot_settle_it() {
+    let user = stored_user("ada@example.com");
+    let (mut ports, stored) = successful_login(&user);
+    ports.limiter.expect_succeeded().returning(|_| {
+        Err(RepoError::Unavailable {
+            retry_after: StdDuration::from_secs(1),
+        })
+    });
+
+    ports
+        .service()
+        .login(login_input("ada@example.com", PLAIN_PASSWORD))
+        .await
+        .unwrap();
+    assert!(stored.lock().unwrap().is_some());
+}
+
+#[tokio::test]
+async fn login_refused_by_a_busy_hasher_is_unavailable_and_releases_its_reservation() {
+    let user = stored_user("ada@example.com");
+    let mut ports = Ports::new();
+    ports.allow_login();
+    ports
+        .users
+        .expect_find_by_email()
+        .returning(move |_| Ok(Some(user.clone())));
+    ports.hasher.expect_verify().returning(|_, _| {
+        Err(HashError::Busy {
+            retry_after: StdDuration::from_secs(1),
+        })
+    });
+    ports
+        .limiter
+        .expect_release()
+        .withf(|held| *held == reservation())
+        .times(1)
+        .returning(|_| Ok(()));
+    ports.limiter.expect_succeeded().times(0);
+    ports.sessions.expect_create().times(0);
+
+    let err = ports
+        .service()
+        .login(login_input("ada@example.com", PLAIN_PASSWORD))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(err, AppError::Unavailable { retry_after } if retry_after == StdDuration::from_secs(1)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn login_whose_user_lookup_fails_releases_its_reservation_and_hashes_nothing() {
+    let mut ports = Ports::new();
+    ports.allow_login();
+    ports.users.expect_find_by_email().returning(|_| {
+        Err(RepoError::Unavailable {
+            retry_after: StdDuration::from_secs(2),
+        })
+    });
+    ports.hasher.expect_verify().times(0);
+    ports
+        .limiter
+        .expect_release()
+        .times(1)
+        .returning(|_| Ok(()));
+
+    let err = ports
+        .service()
+        .login(login_input("ada@example.com", PLAIN_PASSWORD))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, AppError::Unavailable { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn login_is_refused_when_the_limiter_cannot_reserve() {
+    let mut ports = Ports::new();
+    ports.limiter.expect_reserve().returning(|_, _, _| {
+        Err(LimitError::Store(RepoError::Unavailable {
+            retry_after: StdDuration::from_secs(3),
+        }))
+    });
+    ports.users.expect_find_by_email().returning(|_| Ok(None));
+    ports.hasher.expect_verify().times(0);
+
+    let err = ports
+        .service()
+        .login(login_input("ada@example.com", PLAIN_PASSWORD))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(err, AppError::Unavailable { retry_after } if retry_after == StdDuration::from_secs(3)),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -593,8 +716,8 @@ async fn login_issues_no_token_when_the_session_cannot_be_stored() {
         .expect_find_by_email()
         .returning(move |_| Ok(Some(user.clone())));
     ports.hasher.expect_verify().returning(|_, _| Ok(true));
-    ports.limiter.expect_record_success().return_const(());
-    ports.sessions.expect_create().returning(|_| {
+    ports.limiter.expect_succeeded().returning(|_| Ok(()));
+    ports.sessions.expect_create().returning(|_, _| {
         Err(RepoError::Unavailable {
             retry_after: StdDuration::from_secs(1),
         })

@@ -107,9 +107,11 @@ impl Harness {
             }
         });
         let mut limiter = MockLoginLimiter::new();
-        limiter.expect_check().returning(|_, _, _| Ok(()));
-        limiter.expect_record_failure().returning(|_, _, _| ());
-        limiter.expect_record_success().returning(|_, _| ());
+        limiter
+            .expect_reserve()
+            .returning(|_, _, now| Ok(any_reservation(now)));
+        limiter.expect_release().returning(|_| Ok(()));
+        limiter.expect_succeeded().returning(|_| Ok(()));
         Self {
             users: MockUserRepo::new(),
             sessions: MockSessionRepo::new(),
@@ -221,4 +223,16 @@ pub fn json_request(builder: axum::http::request::Builder, body: impl Into<Body>
 
 pub fn empty(builder: axum::http::request::Builder) -> Request<Body> {
     builder.body(Body::empty()).unwrap()
+}
+
+/// A reservation as a permissive limiter hands out.
+pub fn any_reservation(now: domain::Timestamp) -> application::ports::Reservation {
+    let slot = |byte| application::ports::Slot {
+        key: [byte; 32],
+        at: now,
+    };
+    application::ports::Reservation {
+        email: slot(1),
+        client: Some(slot(2)),
+    }
 }
