@@ -62,7 +62,7 @@ pub struct Replicas {
     /// Through the load balancer.
     pub api: Api,
     haproxy: Child,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 impl Replicas {
@@ -93,7 +93,7 @@ impl Replicas {
             })
             .collect();
         let text = format!(
-            "global\n    maxconn 4096\n\
+            "global\n    maxconn 1000\n\
              defaults\n    mode http\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n    \
              option forwardfor\n    option redispatch\n    retries 3\n\
              frontend in\n    bind 127.0.0.1:{port}\n    default_backend replicas\n\
@@ -108,7 +108,7 @@ impl Replicas {
             .arg(&config)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(dir.0.join("haproxy.log")).expect("haproxy.log"))
             .kill_on_drop(true)
             .spawn()
             .expect("haproxy starts");
@@ -116,7 +116,7 @@ impl Replicas {
             apps,
             api: Api::new(port),
             haproxy,
-            _dir: dir,
+            dir,
         };
         replicas.wait_until_balancing().await;
         replicas
@@ -138,7 +138,8 @@ impl Replicas {
             }
             assert!(
                 started.elapsed() < READY_LIMIT,
-                "haproxy did not balance over the replicas within {READY_LIMIT:?}"
+                "haproxy did not balance over the replicas within {READY_LIMIT:?}; it printed:\n{}",
+                std::fs::read_to_string(self.dir.0.join("haproxy.log")).unwrap_or_default()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
