@@ -325,7 +325,8 @@ async fn four_concurrent_migrators_apply_each_migration_once() {
     dbs[0].check_schema().await.unwrap();
     let rows = admin_in(&name, "SELECT count(*) FROM schema_migrations").await;
     assert!(
-        matches!(&rows[1], tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("1"))
+        matches!(&rows[1], tokio_postgres::SimpleQueryMessage::Row(r)
+            if r.get(0) == Some(ALL_MIGRATIONS.len().to_string().as_str()))
     );
     for db in dbs {
         db.close();
