@@ -207,6 +207,10 @@ impl PasswordHasher for Argon2Hasher {
     fn dummy_hash(&self) -> PasswordHash {
         self.dummy.clone()
     }
+
+    fn busy(&self) -> Option<Duration> {
+        (self.admissions.available_permits() == 0).then_some(BUSY_RETRY_AFTER)
+    }
 }
 
 #[cfg(test)]
@@ -367,6 +371,7 @@ mod tests {
             tokio::task::yield_now().await;
         }
 
+        assert_eq!(hasher.busy(), Some(BUSY_RETRY_AFTER));
         let refused = hasher.verify(&password("correct horse"), &hash).await;
         assert!(
             matches!(refused, Err(HashError::Busy { retry_after }) if retry_after == BUSY_RETRY_AFTER),
@@ -386,6 +391,7 @@ mod tests {
             .await
             .unwrap());
         assert_eq!(hasher.admissions.available_permits(), 2, "places freed");
+        assert_eq!(hasher.busy(), None);
     }
 
     #[tokio::test]

@@ -33,4 +33,9 @@ pub trait PasswordHasher: Send + Sync {
     /// knows. Login verifies against it for unknown emails, so that the
     /// answer takes as long as for a wrong password.
     fn dummy_hash(&self) -> PasswordHash;
+
+    /// `Some(retry_after)` when the queue is full right now, so a caller can
+    /// refuse before doing other work (a login skips its database round
+    /// trips). Only a hint: `hash` and `verify` may still answer `Busy`.
+    fn busy(&self) -> Option<Duration>;
 }

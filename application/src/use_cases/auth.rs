@@ -114,6 +114,10 @@ impl AuthService {
     /// (two statements) and a successful one two (four statements: the
     /// session insert and the limiter's settlement also run in parallel).
     pub async fn login(&self, input: LoginInput) -> Result<LoggedIn, AppError> {
+        if let Some(retry_after) = self.hasher.busy() {
+            // Refused before any database work: a burst stays cheap.
+            return Err(AppError::Unavailable { retry_after });
+        }
         let now = self.clock.now();
         let limiter_key = input.email.trim().to_lowercase();
         let email = Email::parse(&input.email).ok();

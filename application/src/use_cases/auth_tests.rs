@@ -88,10 +88,12 @@ impl Ports {
     fn at(now: Timestamp) -> Self {
         let mut clock = MockClock::new();
         clock.expect_now().return_const(now);
+        let mut hasher = MockPasswordHasher::new();
+        hasher.expect_busy().return_const(None);
         Self {
             users: MockUserRepo::new(),
             sessions: MockSessionRepo::new(),
-            hasher: MockPasswordHasher::new(),
+            hasher,
             tokens: MockTokenService::new(),
             clock,
             limiter: MockLoginLimiter::new(),
@@ -645,6 +647,30 @@ async fn login_refused_by_a_busy_hasher_is_unavailable_and_releases_its_reservat
         .returning(|_| Ok(()));
     ports.limiter.expect_succeeded().times(0);
     ports.sessions.expect_create().times(0);
+
+    let err = ports
+        .service()
+        .login(login_input("ada@example.com", PLAIN_PASSWORD))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(err, AppError::Unavailable { retry_after } if retry_after == StdDuration::from_secs(1)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn login_while_the_hasher_is_at_capacity_is_unavailable_before_any_other_work() {
+    let mut ports = Ports::new();
+    ports.hasher = MockPasswordHasher::new();
+    ports
+        .hasher
+        .expect_busy()
+        .return_const(Some(StdDuration::from_secs(1)));
+    ports.hasher.expect_verify().times(0);
+    ports.limiter.expect_reserve().times(0);
+    ports.users.expect_find_by_email().times(0);
 
     let err = ports
         .service()

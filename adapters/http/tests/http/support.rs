@@ -115,7 +115,11 @@ impl Harness {
         Self {
             users: MockUserRepo::new(),
             sessions: MockSessionRepo::new(),
-            hasher: MockPasswordHasher::new(),
+            hasher: {
+                let mut hasher = MockPasswordHasher::new();
+                hasher.expect_busy().return_const(None);
+                hasher
+            },
             tokens,
             limiter,
             tasks: MockTaskRepo::new(),
