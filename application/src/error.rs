@@ -1,5 +1,7 @@
-//! The one error type use cases return. Front ends map each variant to
-//! their own answer (the HTTP adapter: a status and a problem body).
+//! The one error type use cases return, and the words a client reads for
+//! each kind. Front ends choose only the protocol's code (the HTTP adapter:
+//! a status and a problem body); what the message says is decided here, so
+//! every front end says the same thing.
 
 use std::time::Duration;
 
@@ -27,14 +29,18 @@ pub enum AppError {
     /// reason: clients must not learn which check failed.
     #[error("unauthorized")]
     Unauthorized,
+    /// Login refused: unknown email or wrong password, one answer for both.
+    #[error("invalid credentials")]
+    InvalidCredentials,
     /// Absent, or owned by someone else: the two are indistinguishable.
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("conflict: {0}")]
     Conflict(&'static str),
-    /// The caller's expected version is stale; nothing was written.
-    #[error("version {expected} does not match the current version {current}")]
-    PreconditionFailed { expected: i64, current: i64 },
+    /// The caller's precondition does not admit the current version;
+    /// nothing was written. `current` lets a front end say what it is.
+    #[error("the precondition does not admit the current version {current}")]
+    PreconditionFailed { current: i64 },
     #[error("validation failed")]
     Validation(Vec<FieldError>),
     /// Too many failed logins; try again after the given delay.
@@ -53,6 +59,38 @@ impl AppError {
     pub fn validation(field: &str, message: impl ToString) -> Self {
         Self::Validation(vec![FieldError::new(field, message)])
     }
+
+    /// What a client may read about this error, whatever the front end:
+    /// never a cause, a statement or a secret.
+    pub fn client_message(&self) -> String {
+        match self {
+            Self::Unauthorized => "a valid bearer token is required".to_owned(),
+            Self::InvalidCredentials => "invalid email or password".to_owned(),
+            Self::NotFound(what) => format!("{what} not found"),
+            Self::Conflict(what) => (*what).to_owned(),
+            Self::PreconditionFailed { .. } => {
+                "If-Match does not match the task's current version".to_owned()
+            }
+            Self::Validation(_) => "the request has invalid fields".to_owned(),
+            Self::TooManyAttempts { .. } => "too many failed logins; try again later".to_owned(),
+            Self::Unavailable { .. } => {
+                "the service is temporarily unavailable; try again later".to_owned()
+            }
+            Self::Internal(_) => "internal error".to_owned(),
+        }
+    }
+
+    /// The full cause chain, for logs only.
+    pub fn cause_chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
 }
 
 impl From<RepoError> for AppError {
@@ -66,9 +104,7 @@ impl From<RepoError> for AppError {
             RepoError::IdempotencyKeyReused => {
                 Self::Conflict("idempotency key already used with a different request")
             }
-            RepoError::VersionMismatch { expected, current } => {
-                Self::PreconditionFailed { expected, current }
-            }
+            RepoError::PreconditionFailed { current } => Self::PreconditionFailed { current },
             RepoError::Unavailable { retry_after } => Self::Unavailable { retry_after },
             RepoError::Internal(source) => Self::Internal(source),
         }
@@ -90,5 +126,29 @@ impl From<TokenError> for AppError {
             TokenError::Invalid => Self::Unauthorized,
             TokenError::Internal(message) => Self::Internal(message.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_messages_never_carry_the_internal_cause() {
+        let err = AppError::Internal("password=hunter2 at 10.0.0.1".into());
+        assert_eq!(err.client_message(), "internal error");
+        assert!(err.cause_chain().contains("hunter2"));
+    }
+
+    #[test]
+    fn login_refusals_and_token_refusals_read_differently() {
+        assert_eq!(
+            AppError::InvalidCredentials.client_message(),
+            "invalid email or password"
+        );
+        assert_eq!(
+            AppError::Unauthorized.client_message(),
+            "a valid bearer token is required"
+        );
     }
 }

@@ -1,12 +1,14 @@
 //! `todo-server check`: every start-up check in order, each reported on its
 //! own line, so a person can see where the connection to Neon breaks.
+//! Connection failures are reported as the PostgreSQL adapter diagnoses
+//! them (DNS, refusal, TLS, authentication), not checked a second time.
 
 use std::process::ExitCode;
 
 use adapter_postgres::{ConnectionUrl, Database};
 use secrecy::ExposeSecret;
 
-use crate::app::postgres_settings;
+use crate::compose::postgres_settings;
 use crate::settings::{Settings, Sources};
 
 struct Report {
@@ -28,7 +30,7 @@ impl Report {
     }
 }
 
-const LATER_STEPS: [&str; 5] = ["dns", "connect", "server", "migrations", "schema"];
+const LATER_STEPS: [&str; 4] = ["connect", "server", "migrations", "schema"];
 
 pub async fn run(sources: &Sources) -> ExitCode {
     println!("todo-server check");
@@ -50,50 +52,40 @@ pub async fn run(sources: &Sources) -> ExitCode {
         );
         return finish(&report, &LATER_STEPS);
     };
-    let url =
-        match ConnectionUrl::parse(raw_url.expose_secret(), settings.database.require_neon_host) {
-            Ok(url) => {
-                let endpoint = url
-                    .neon_endpoint
-                    .as_ref()
-                    .map(|e| {
-                        format!(
-                            "Neon endpoint {} ({})",
-                            e.id,
-                            if e.pooled { "pooled" } else { "direct" }
-                        )
-                    })
-                    .unwrap_or_else(|| "not a Neon host".to_owned());
-                report.ok("database url", format!("{} — {endpoint}", url.redacted()));
-                url
-            }
-            Err(err) => {
-                report.fail("database url", adapter_postgres::StartupError::from(err));
-                return finish(&report, &LATER_STEPS);
-            }
-        };
-    match tokio::net::lookup_host((url.host.as_str(), url.port)).await {
-        Ok(addrs) => {
-            let addrs: Vec<String> = addrs.map(|a| a.ip().to_string()).collect();
-            report.ok("dns", format!("{} -> {}", url.host, addrs.join(", ")));
+    match ConnectionUrl::parse(raw_url.expose_secret(), settings.database.require_neon_host) {
+        Ok(url) => {
+            let endpoint = url
+                .neon_endpoint
+                .as_ref()
+                .map(|e| {
+                    format!(
+                        "Neon endpoint {} ({})",
+                        e.id,
+                        if e.pooled { "pooled" } else { "direct" }
+                    )
+                })
+                .unwrap_or_else(|| "not a Neon host".to_owned());
+            report.ok("database url", format!("{} — {endpoint}", url.redacted()));
         }
         Err(err) => {
-            report.fail("dns", format!("cannot resolve {}: {err}", url.host));
-            return finish(&report, &LATER_STEPS[1..]);
+            report.fail("database url", adapter_postgres::StartupError::from(err));
+            return finish(&report, &LATER_STEPS);
         }
-    }
+    };
     let pg_settings = match postgres_settings(&settings) {
         Ok(pg) => pg,
         Err(err) => {
             report.fail("connect", err);
-            return finish(&report, &LATER_STEPS[2..]);
+            return finish(&report, &LATER_STEPS[1..]);
         }
     };
+    // The adapter diagnoses a failed connection itself (DNS, refused, TLS,
+    // authentication, Neon's answers): its message is the report.
     let database = match Database::connect(pg_settings).await {
         Ok(database) => database,
         Err(err) => {
             report.fail("connect", err);
-            return finish(&report, &LATER_STEPS[2..]);
+            return finish(&report, &LATER_STEPS[1..]);
         }
     };
     let info = database.connection_info();

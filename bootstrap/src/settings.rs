@@ -204,10 +204,61 @@ pub fn millis(ms: u64) -> Duration {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    /// `config/default.toml` (and the empty `development.toml`) with only
+    /// the required secrets set.
+    pub(crate) fn default_settings() -> Settings {
+        Settings::load(&sources(&[
+            ("JWT_SECRET", SECRET),
+            ("DATABASE_URL", "postgresql://x"),
+        ]))
+        .unwrap()
+    }
+
+    /// One source of truth: the adapters' built-in defaults are the
+    /// configuration file's, so code that builds them without bootstrap
+    /// (tests, benchmarks, another binary) behaves like production.
+    #[test]
+    fn config_defaults_are_the_database_and_limiter_adapters_defaults() {
+        let settings = default_settings();
+        let configured = crate::compose::postgres_settings(&settings).unwrap();
+        let built_in = adapter_postgres::PostgresSettings::new("postgresql://x");
+        assert_eq!(configured.require_neon_host, built_in.require_neon_host);
+        assert_eq!(configured.max_size, built_in.max_size);
+        assert_eq!(configured.wait_timeout, built_in.wait_timeout);
+        assert_eq!(configured.connect_timeout, built_in.connect_timeout);
+        assert_eq!(
+            configured.connect_retry_budget,
+            built_in.connect_retry_budget
+        );
+        assert_eq!(configured.max_lifetime, built_in.max_lifetime);
+        assert_eq!(configured.idle_timeout, built_in.idle_timeout);
+        assert_eq!(configured.statement_timeout, built_in.statement_timeout);
+
+        let limits = adapter_postgres::LoginLimits::default();
+        let auth = &settings.auth;
+        assert_eq!(
+            auth.login_max_failures_per_email,
+            limits.max_failures_per_email
+        );
+        assert_eq!(
+            auth.login_max_failures_per_client,
+            limits.max_failures_per_client
+        );
+        assert_eq!(Duration::from_secs(auth.login_window_secs), limits.window);
+        assert_eq!(
+            auth.max_active_sessions_per_user,
+            application::use_cases::DEFAULT_MAX_ACTIVE_SESSIONS
+        );
+        assert_eq!(
+            auth.hash_queue_per_cpu,
+            adapter_security::DEFAULT_QUEUED_PER_CPU
+        );
+    }
 
     fn sources(vars: &[(&str, &str)]) -> Sources {
         Sources {

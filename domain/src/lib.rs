@@ -25,8 +25,6 @@ pub use email::{Email, EmailError};
 pub use ids::{SessionId, TaskId, UserId};
 pub use password::{Password, PasswordError, PasswordHash};
 pub use session::Session;
-pub use task::{
-    Description, NewTask, Priority, Task, TaskField, TaskPatch, Title, ValidationError,
-};
+pub use task::{Description, NewTask, Priority, Task, TaskPatch, Title, ValidationError};
 pub use task_query::{Cursor, CursorError, TaskQuery, TaskSort};
 pub use user::{User, UserName};

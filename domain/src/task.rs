@@ -21,28 +21,6 @@ pub enum ValidationError {
     NulCharacter,
 }
 
-/// Which task field a validation error is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskField {
-    Title,
-    Description,
-    Priority,
-    DueAt,
-    Completed,
-}
-
-impl TaskField {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Title => "title",
-            Self::Description => "description",
-            Self::Priority => "priority",
-            Self::DueAt => "due_at",
-            Self::Completed => "completed",
-        }
-    }
-}
-
 /// PostgreSQL text cannot hold NUL, so it is refused up front instead of
 /// failing in the database.
 fn reject_nul(raw: &str) -> Result<(), ValidationError> {
@@ -200,9 +178,10 @@ impl TaskPatch {
         *self == Self::default()
     }
 
-    /// The task after this patch. Any patch that names a field counts as a
-    /// change: the version grows and `updated_at` moves to `now`, so a
-    /// client's ETag always changes after a successful PATCH with a body.
+    /// The task after this patch. A patch that changes some value bumps the
+    /// version and moves `updated_at` to `now`; one that changes nothing
+    /// (empty, or every field already at its value) keeps both, so the
+    /// client's ETag stays valid.
     /// The PostgreSQL adapter's update statement mirrors this function.
     pub fn apply(&self, task: &Task, now: Timestamp) -> Task {
         if self.is_empty() {
@@ -223,6 +202,10 @@ impl TaskPatch {
         }
         if let Some(due_at) = self.due_at {
             next.due_at = due_at;
+        }
+        if next == *task {
+            // Every named field already holds its value: nothing changes.
+            return next;
         }
         next.version += 1;
         next.updated_at = now;

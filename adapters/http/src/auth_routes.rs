@@ -1,7 +1,6 @@
 //! `/api/v1/auth/*`: register, login, logout, me.
 
 use application::use_cases::{LoginInput, RegisterInput};
-use application::{AppError, FieldError};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -27,29 +26,13 @@ use crate::state::AppState;
 )]
 pub(crate) async fn register(
     State(state): State<AppState>,
-    JsonBody { value: body, .. }: JsonBody<RegisterRequest>,
+    JsonBody { value: body }: JsonBody<RegisterRequest>,
 ) -> Result<Response, ApiError> {
-    let mut missing = Vec::new();
-    if body.email.is_none() {
-        missing.push(FieldError::new("email", "is required"));
-    }
-    if body.password.is_none() {
-        missing.push(FieldError::new("password", "is required"));
-    }
-    // PostgreSQL text cannot hold NUL; the domain's name rule does not say
-    // so yet, so refuse it here rather than fail in the database.
-    if body.name.as_deref().is_some_and(|n| n.contains('\0')) {
-        missing.push(FieldError::new("name", "must not contain NUL characters"));
-    }
-    let (Some(email), Some(password), true) = (body.email, body.password, missing.is_empty())
-    else {
-        return Err(ApiError::validation(missing));
-    };
     let user = state
         .auth
         .register(RegisterInput {
-            email,
-            password,
+            email: body.email,
+            password: body.password,
             name: body.name,
         })
         .await?;
@@ -75,34 +58,17 @@ pub(crate) async fn register(
 pub(crate) async fn login(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    JsonBody { value: body, .. }: JsonBody<LoginRequest>,
+    JsonBody { value: body }: JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let mut missing = Vec::new();
-    if body.email.is_none() {
-        missing.push(FieldError::new("email", "is required"));
-    }
-    if body.password.is_none() {
-        missing.push(FieldError::new("password", "is required"));
-    }
-    let (Some(email), Some(password)) = (body.email, body.password) else {
-        return Err(ApiError::validation(missing));
-    };
-    match state
+    let logged_in = state
         .auth
         .login(LoginInput {
-            email,
-            password,
+            email: body.email,
+            password: body.password,
             client,
         })
-        .await
-    {
-        Ok(logged_in) => Ok(json(StatusCode::OK, &LoginBody::from(&logged_in))),
-        Err(AppError::Unauthorized) => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid email or password",
-        )),
-        Err(other) => Err(other.into()),
-    }
+        .await?;
+    Ok(json(StatusCode::OK, &LoginBody::from(&logged_in)))
 }
 
 /// Revokes the caller's session; its token is refused from then on.

@@ -13,8 +13,7 @@ use serde::de::DeserializeOwned;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
-/// A JSON request body, parsed, with the raw bytes it came from (for the
-/// idempotency fingerprint).
+/// A JSON request body, parsed.
 ///
 /// - no or another `Content-Type` → 415
 /// - larger than the body limit → 413
@@ -24,7 +23,6 @@ use crate::state::AppState;
 ///   422 naming the field
 pub(crate) struct JsonBody<T> {
     pub(crate) value: T,
-    pub(crate) raw: Bytes,
 }
 
 impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
@@ -42,7 +40,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             }
         })?;
         let value = parse_json(&raw)?;
-        Ok(Self { value, raw })
+        Ok(Self { value })
     }
 }
 

@@ -15,14 +15,16 @@
 //!   net that turns any bare error answer into problem+json.
 //! - `metrics`, `openapi`: `/metrics` and `/openapi.json`.
 //!
-//! Nothing here knows SQL or a database driver: another front end can call
-//! the same [`AuthService`] and [`TaskService`] methods.
+//! - `server`: [`serve`], which owns the listener loop, graceful shutdown
+//!   and its grace period.
+//!
+//! Nothing here knows SQL or a database driver, and nothing here decides a
+//! rule: handlers parse the protocol, call a use case from
+//! [`application::Services`] and render its answer. Another front end can
+//! call the same services and gets the same rules, messages, logs and
+//! database-error counts.
 
-use std::sync::Arc;
 use std::time::Duration;
-
-use application::use_cases::{AuthService, TaskService};
-use async_trait::async_trait;
 
 mod auth_routes;
 mod bodies;
@@ -34,12 +36,16 @@ mod ops_routes;
 mod preconditions;
 mod problem;
 mod routes;
+mod server;
 mod state;
 mod task_routes;
 
+pub use application::Services;
 pub use routes::router;
+pub use server::serve;
 
 /// How the HTTP front end behaves; filled from configuration by bootstrap.
+/// The defaults are `config/default.toml`'s (a bootstrap test checks it).
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     /// Longest time one request may take before it is answered 503.
@@ -51,43 +57,18 @@ pub struct HttpSettings {
     /// Take the client address for login limiting from the right-most
     /// `X-Forwarded-For` entry. Only behind a proxy that sets it.
     pub trust_forwarded_for: bool,
+    /// On shutdown, how long requests in flight may still take.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
         Self {
-            request_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(10),
             body_limit_bytes: 64 * 1024,
             cors_allowed_origins: Vec::new(),
             trust_forwarded_for: false,
+            shutdown_grace: Duration::from_secs(10),
         }
     }
-}
-
-/// Database health as `/readyz` and `/metrics` see it. Implemented by the
-/// composition root over the pool, so this crate names no driver.
-#[async_trait]
-pub trait Readiness: Send + Sync {
-    /// Whether the database answers a trivial query. `/readyz` waits for it
-    /// at most 2 seconds.
-    async fn database_ready(&self) -> bool;
-
-    /// The pool's current numbers, for `/metrics`.
-    fn pool_stats(&self) -> PoolStats;
-}
-
-/// A snapshot of the connection pool.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PoolStats {
-    pub size: usize,
-    pub available: usize,
-    pub waiting: usize,
-    pub max_size: usize,
-}
-
-/// The use cases and probes the router serves.
-pub struct Services {
-    pub auth: Arc<AuthService>,
-    pub tasks: Arc<TaskService>,
-    pub readiness: Arc<dyn Readiness>,
 }

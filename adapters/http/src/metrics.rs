@@ -5,11 +5,11 @@
 //!   route template (`/api/v1/tasks/{id}`), never the raw path, and
 //!   `unmatched` for paths no route serves, so labels stay few.
 //! - `db_pool_size`, `db_pool_available`, `db_pool_waiting`,
-//!   `db_pool_max_size`: read from [`crate::Readiness::pool_stats`] at
-//!   each scrape.
-//! - `db_errors_total{kind}`: answers that were a database error:
-//!   `unavailable` (503: unreachable or pool exhausted) and `internal`
-//!   (500 from an internal error of the use cases, almost always storage).
+//!   `db_pool_max_size`: read from the `Readiness` port at each scrape.
+//! - `db_errors_total{kind}`: use-case calls that failed on the database,
+//!   as the application's telemetry counted them (whatever front end made
+//!   the call): `unavailable` (unreachable or pool exhausted) and
+//!   `internal` (an internal error of the use cases, almost always storage).
 //!
 //! Each router has its own registry, so tests never share counters.
 
@@ -19,8 +19,8 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
-use crate::problem::DbErrorKind;
-use crate::PoolStats;
+use application::ports::PoolStats;
+use application::telemetry::DbErrorCounts;
 
 pub(crate) struct Metrics {
     registry: Registry,
@@ -66,8 +66,8 @@ impl Metrics {
             &["kind"],
         )
         .expect("valid metric");
-        for kind in [DbErrorKind::Unavailable, DbErrorKind::Internal] {
-            db_errors.with_label_values(&[kind.label()]);
+        for kind in ["unavailable", "internal"] {
+            db_errors.with_label_values(&[kind]);
         }
         let gauge = |name: &str, help: &str| IntGauge::new(name, help).expect("valid metric");
         let pool_size = gauge("db_pool_size", "Connections the pool holds now.");
@@ -105,7 +105,6 @@ impl Metrics {
         route: &str,
         status: u16,
         latency: Duration,
-        db_error: Option<DbErrorKind>,
     ) {
         let status = status.to_string();
         let labels = [method, route, status.as_str()];
@@ -113,13 +112,19 @@ impl Metrics {
         self.latency
             .with_label_values(&labels)
             .observe(latency.as_secs_f64());
-        if let Some(kind) = db_error {
-            self.db_errors.with_label_values(&[kind.label()]).inc();
-        }
     }
 
-    /// The text exposition, with the pool's numbers as of now.
-    pub(crate) fn render(&self, pool: PoolStats) -> String {
+    /// The text exposition, with the pool's and the telemetry's numbers
+    /// as of now.
+    pub(crate) fn render(&self, pool: PoolStats, db_errors: DbErrorCounts) -> String {
+        for (kind, total) in [
+            ("unavailable", db_errors.unavailable),
+            ("internal", db_errors.internal),
+        ] {
+            let counter = self.db_errors.with_label_values(&[kind]);
+            // The telemetry's count only grows; bring the counter up to it.
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
         let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         self.pool_size.set(as_i64(pool.size));
         self.pool_available.set(as_i64(pool.available));

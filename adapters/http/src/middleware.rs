@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::problem::{ApiError, DbErrorKind, PROBLEM_CONTENT_TYPE};
+use crate::problem::{ApiError, PROBLEM_CONTENT_TYPE};
 use crate::state::AppState;
 
 pub(crate) const REQUEST_ID: &str = "x-request-id";
@@ -75,10 +75,9 @@ pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: N
             tracing::info!("request answered");
         }
     });
-    let db_error = response.extensions().get::<DbErrorKind>().copied();
     state
         .metrics
-        .observe_request(method, &route, status.as_u16(), latency, db_error);
+        .observe_request(method, &route, status.as_u16(), latency);
     response.headers_mut().insert(REQUEST_ID, request_id);
     response
 }

@@ -1,5 +1,6 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
-//! A modifier adds the answers every operation can give (500, 503 and,
+//! Its paths come from the router's own route list (`routes.rs`), so the
+//! two cannot drift; this module adds the rest. A modifier adds the answers every operation can give (500, 503 and,
 //! for operations that need a token, 401) so they are documented once;
 //! the JSON then marks the headers the server always sends as required.
 
@@ -16,32 +17,15 @@ use crate::bodies::{
     StatusBody, TaskBody, TaskListBody, TokenType, UpdateTaskRequest, UserBody,
 };
 use crate::problem::{FieldErrorBody, Problem, PROBLEM_CONTENT_TYPE};
-use crate::{auth_routes, ops_routes, task_routes};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "todo API", version = "1", description = "The HTTP contract v1 of the todo service."),
-    paths(
-        auth_routes::register,
-        auth_routes::login,
-        auth_routes::logout,
-        auth_routes::me,
-        task_routes::list,
-        task_routes::create,
-        task_routes::get_one,
-        task_routes::update,
-        task_routes::delete,
-        ops_routes::healthz,
-        ops_routes::readyz,
-        ops_routes::metrics,
-        ops_routes::openapi,
-    ),
     components(schemas(
         Problem, FieldErrorBody, RegisterRequest, LoginRequest, LoginBody, TokenType, UserBody,
         CreateTaskRequest, UpdateTaskRequest, TaskBody, TaskListBody, PriorityName, SortName,
         StatusBody,
     )),
-    modifiers(&CommonAnswers),
     tags(
         (name = "auth", description = "Accounts and sessions"),
         (name = "tasks", description = "The caller's tasks"),
@@ -204,9 +188,11 @@ fn mark_always_sent_headers_required(doc: &mut Value) {
     }
 }
 
-/// The document as JSON text.
-pub(crate) fn document_json() -> String {
-    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes");
+/// The document for `paths` (the router's operations) as JSON text.
+pub(crate) fn document_json(paths: utoipa::openapi::OpenApi) -> String {
+    let mut api = ApiDoc::openapi().merge_from(paths);
+    CommonAnswers.modify(&mut api);
+    let mut doc = serde_json::to_value(api).expect("the OpenAPI document serializes");
     mark_always_sent_headers_required(&mut doc);
     serde_json::to_string(&doc).expect("a JSON value serializes")
 }

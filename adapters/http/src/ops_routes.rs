@@ -1,5 +1,6 @@
 //! Operations: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -12,7 +13,7 @@ use crate::problem::{ApiError, Problem};
 use crate::routes::json;
 use crate::state::AppState;
 
-/// How long `/readyz` waits for the database.
+/// Longest a probe waits (only a retry of a failing database waits at all).
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// 200 while the process serves requests; touches nothing else.
@@ -22,14 +23,20 @@ pub(crate) async fn healthz() -> Response {
     json(StatusCode::OK, &StatusBody { status: "ok" })
 }
 
-/// 200 when the database answers within 2 s, 503 when it does not.
+/// 200 when the database answered the last time the service used it; 503
+/// when it did not, or while shutting down. A probe sends the database
+/// nothing while it answers (see the `Readiness` port).
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations",
     responses(
-        (status = 200, description = "The database answers", body = StatusBody),
-        (status = 503, description = "The database does not answer", body = Problem, content_type = "application/problem+json",
+        (status = 200, description = "The database answered the last time it was used", body = StatusBody),
+        (status = 503, description = "The database did not answer, or the service is shutting down", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    if state.shutting_down.load(Ordering::Relaxed) {
+        return ApiError::unavailable("the service is shutting down", Duration::from_secs(1))
+            .into_response();
+    }
     let ready = tokio::time::timeout(READINESS_TIMEOUT, state.readiness.database_ready())
         .await
         .unwrap_or(false);
@@ -46,7 +53,9 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain")))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.metrics.render(state.readiness.pool_stats());
+    let text = state
+        .metrics
+        .render(state.readiness.pool_stats(), state.telemetry.db_errors());
     (
         [(
             header::CONTENT_TYPE,

@@ -1,6 +1,7 @@
-//! Problem details (RFC 9457): the one place that decides what a client
-//! sees of any failure. Use-case errors map to a status here; internal
-//! causes are logged in full and answered with an opaque 500.
+//! Problem details (RFC 9457): how a failure is rendered in HTTP. Each
+//! use-case error kind maps to a status here; its words come from
+//! `AppError::client_message` and its logging and counting happen in the
+//! application, so this is translation only.
 
 use std::time::Duration;
 
@@ -34,23 +35,6 @@ pub(crate) struct FieldErrorBody {
     pub(crate) message: String,
 }
 
-/// Which database trouble a response stands for, read by the metrics
-/// middleware from the response's extensions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DbErrorKind {
-    Unavailable,
-    Internal,
-}
-
-impl DbErrorKind {
-    pub(crate) fn label(self) -> &'static str {
-        match self {
-            Self::Unavailable => "unavailable",
-            Self::Internal => "internal",
-        }
-    }
-}
-
 /// An error answer: status, a safe detail, and the headers it needs.
 #[derive(Debug)]
 pub(crate) struct ApiError {
@@ -58,7 +42,8 @@ pub(crate) struct ApiError {
     detail: String,
     errors: Option<Vec<FieldErrorBody>>,
     retry_after: Option<Duration>,
-    db_error: Option<DbErrorKind>,
+    /// The task's current version, sent as `ETag` with a 412.
+    current_version: Option<i64>,
 }
 
 impl ApiError {
@@ -68,7 +53,7 @@ impl ApiError {
             detail: detail.into(),
             errors: None,
             retry_after: None,
-            db_error: None,
+            current_version: None,
         }
     }
 
@@ -83,7 +68,7 @@ impl ApiError {
 
     /// Every 401 of the service: never says which check failed.
     pub(crate) fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "a valid bearer token is required")
+        Self::from(AppError::Unauthorized)
     }
 
     pub(crate) fn validation(errors: Vec<FieldError>) -> Self {
@@ -148,53 +133,32 @@ pub(crate) fn retry_after_secs(delay: Duration) -> u64 {
     secs.max(1)
 }
 
-/// The cause chain of an error, for logs only.
-fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 impl From<AppError> for ApiError {
     fn from(err: AppError) -> Self {
+        let detail = err.client_message();
         match err {
-            AppError::Unauthorized => Self::unauthorized(),
-            AppError::NotFound(what) => {
-                Self::new(StatusCode::NOT_FOUND, format!("{what} not found"))
+            AppError::Unauthorized | AppError::InvalidCredentials => {
+                Self::new(StatusCode::UNAUTHORIZED, detail)
             }
-            AppError::Conflict(what) => Self::new(StatusCode::CONFLICT, what),
-            AppError::PreconditionFailed { .. } => Self::new(
-                StatusCode::PRECONDITION_FAILED,
-                "If-Match does not match the task's current version",
-            ),
-            AppError::Validation(errors) => Self::validation(errors),
+            AppError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, detail),
+            AppError::Conflict(_) => Self::new(StatusCode::CONFLICT, detail),
+            AppError::PreconditionFailed { current } => {
+                let mut answer = Self::new(StatusCode::PRECONDITION_FAILED, detail);
+                answer.current_version = Some(current);
+                answer
+            }
+            AppError::Validation(errors) => {
+                let mut answer = Self::validation(errors);
+                answer.detail = detail;
+                answer
+            }
             AppError::TooManyAttempts { retry_after } => {
-                let mut err = Self::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too many failed logins; try again later",
-                );
-                err.retry_after = Some(retry_after);
-                err
+                let mut answer = Self::new(StatusCode::TOO_MANY_REQUESTS, detail);
+                answer.retry_after = Some(retry_after);
+                answer
             }
-            AppError::Unavailable { retry_after } => {
-                let mut err = Self::unavailable(
-                    "the service is temporarily unavailable; try again later",
-                    retry_after,
-                );
-                err.db_error = Some(DbErrorKind::Unavailable);
-                err
-            }
-            AppError::Internal(source) => {
-                tracing::error!(error = %cause_chain(source.as_ref()), "internal error");
-                let mut err = Self::internal();
-                err.db_error = Some(DbErrorKind::Internal);
-                err
-            }
+            AppError::Unavailable { retry_after } => Self::unavailable(detail, retry_after),
+            AppError::Internal(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, detail),
         }
     }
 }
@@ -224,8 +188,8 @@ impl IntoResponse for ApiError {
                 HeaderValue::from(retry_after_secs(delay)),
             );
         }
-        if let Some(kind) = self.db_error {
-            response.extensions_mut().insert(kind);
+        if let Some(version) = self.current_version {
+            headers.insert(header::ETAG, crate::preconditions::etag(version));
         }
         response
     }

@@ -3,12 +3,14 @@
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::metrics::Metrics;
 use crate::middleware::{
@@ -48,36 +50,48 @@ async fn method_not_allowed() -> ApiError {
 
 /// The whole HTTP service, ready for
 /// `axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())`
-/// (the peer address feeds the per-client login limit).
+/// (the peer address feeds the per-client login limit). [`crate::serve`]
+/// runs it; tests call it directly.
 pub fn router(services: Services, settings: HttpSettings) -> Router {
+    router_with_shutdown_flag(services, settings, Arc::default())
+}
+
+/// [`router`] whose `/readyz` turns 503 once `shutting_down` is set.
+pub(crate) fn router_with_shutdown_flag(
+    services: Services,
+    settings: HttpSettings,
+    shutting_down: Arc<AtomicBool>,
+) -> Router {
+    // The route list, written once: the router and the OpenAPI paths come
+    // from the same `routes!` calls, so they cannot drift apart.
+    let (routes, paths) = OpenApiRouter::<AppState>::new()
+        .routes(routes!(auth_routes::register))
+        .routes(routes!(auth_routes::login))
+        .routes(routes!(auth_routes::logout))
+        .routes(routes!(auth_routes::me))
+        .routes(routes!(task_routes::list, task_routes::create))
+        .routes(routes!(
+            task_routes::get_one,
+            task_routes::update,
+            task_routes::delete
+        ))
+        .routes(routes!(ops_routes::healthz))
+        .routes(routes!(ops_routes::readyz))
+        .routes(routes!(ops_routes::metrics))
+        .routes(routes!(ops_routes::openapi))
+        .split_for_parts();
     let state = AppState {
         auth: services.auth,
         tasks: services.tasks,
         readiness: services.readiness,
+        telemetry: services.telemetry,
         metrics: Arc::new(Metrics::new()),
-        openapi_json: Arc::new(openapi::document_json()),
+        shutting_down,
+        openapi_json: Arc::new(openapi::document_json(paths)),
         body_limit_bytes: settings.body_limit_bytes,
         trust_forwarded_for: settings.trust_forwarded_for,
     };
-    let routes = Router::new()
-        .route("/api/v1/auth/register", post(auth_routes::register))
-        .route("/api/v1/auth/login", post(auth_routes::login))
-        .route("/api/v1/auth/logout", post(auth_routes::logout))
-        .route("/api/v1/auth/me", get(auth_routes::me))
-        .route(
-            "/api/v1/tasks",
-            get(task_routes::list).post(task_routes::create),
-        )
-        .route(
-            "/api/v1/tasks/{id}",
-            get(task_routes::get_one)
-                .patch(task_routes::update)
-                .delete(task_routes::delete),
-        )
-        .route("/healthz", get(ops_routes::healthz))
-        .route("/readyz", get(ops_routes::readyz))
-        .route("/metrics", get(ops_routes::metrics))
-        .route("/openapi.json", get(ops_routes::openapi))
+    let routes = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
 

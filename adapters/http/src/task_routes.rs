@@ -1,16 +1,14 @@
 //! `/api/v1/tasks` and `/api/v1/tasks/{id}`.
 
-use application::ports::IdempotencyKey;
 use application::AppError;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use domain::Task;
-use sha2::{Digest, Sha256};
 
 use crate::bodies::{CreateTaskRequest, ListQuery, TaskBody, TaskListBody, UpdateTaskRequest};
 use crate::extract::{ApiQuery, Authenticated, JsonBody, TaskIdPath};
-use crate::preconditions::{if_match, IfMatch};
+use crate::preconditions::{etag, if_match, none_match_hits};
 use crate::problem::{ApiError, Problem};
 use crate::routes::json;
 use crate::state::AppState;
@@ -18,11 +16,9 @@ use crate::state::AppState;
 /// A single-task answer: the body and its `ETag`.
 fn task_response(status: StatusCode, task: &Task) -> Response {
     let mut response = json(status, &TaskBody::from(task));
-    response.headers_mut().insert(
-        header::ETAG,
-        HeaderValue::from_str(&format!("\"{}\"", task.version))
-            .expect("a number in quotes is a valid header value"),
-    );
+    response
+        .headers_mut()
+        .insert(header::ETAG, etag(task.version));
     response
 }
 
@@ -68,9 +64,9 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     headers: HeaderMap,
-    JsonBody { value: body, raw }: JsonBody<CreateTaskRequest>,
+    JsonBody { value: body }: JsonBody<CreateTaskRequest>,
 ) -> Result<Response, ApiError> {
-    let idempotency = idempotency_key(&headers, &raw)?;
+    let idempotency = idempotency_key(&headers)?;
     let (task, _created) = state
         .tasks
         .create(&principal, body.into_input()?, idempotency)
@@ -84,34 +80,36 @@ pub(crate) async fn create(
     Ok(response)
 }
 
-/// The client's `Idempotency-Key` with the SHA-256 of the raw body, so a
-/// reused key with another body is told apart from a retry.
-fn idempotency_key(headers: &HeaderMap, raw: &[u8]) -> Result<Option<IdempotencyKey>, ApiError> {
+/// The client's `Idempotency-Key`. Whether it is a retry or a reuse is
+/// decided by the use case from the validated command.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let mut values = headers.get_all("idempotency-key").iter();
     let Some(value) = values.next() else {
         return Ok(None);
     };
-    let key = match (value.to_str(), values.next()) {
-        (Ok(key), None) => key.to_owned(),
-        _ => {
-            return Err(ApiError::from(AppError::validation(
-                "Idempotency-Key",
-                "must be one header of 1 to 255 printable characters",
-            )))
-        }
-    };
-    let fingerprint = format!("{:x}", Sha256::digest(raw));
-    Ok(Some(IdempotencyKey { key, fingerprint }))
+    match (value.to_str(), values.next()) {
+        (Ok(key), None) => Ok(Some(key.to_owned())),
+        _ => Err(ApiError::from(AppError::validation(
+            "Idempotency-Key",
+            "must be one header of 1 to 255 printable characters",
+        ))),
+    }
 }
 
 /// One task.
 #[utoipa::path(
     get, path = "/api/v1/tasks/{id}", operation_id = "get_task", tag = "tasks",
     security(("bearer" = [])),
-    params(("id" = String, Path, format = Uuid, description = "The task's id")),
+    params(
+        ("id" = String, Path, format = Uuid, description = "The task's id"),
+        ("If-None-Match" = Option<String>, Header, nullable = false, description = "\"<version>\" (or W/\"<version>\"), or *: 304 when it names the current version"),
+    ),
     responses(
         (status = 200, description = "The task", body = TaskBody,
             headers(("ETag" = String, description = "\"<version>\""))),
+        (status = 304, description = "If-None-Match names the current version",
+            headers(("ETag" = String, description = "\"<version>\""))),
+        (status = 400, description = "Malformed If-None-Match", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task, or another user's", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -119,8 +117,16 @@ pub(crate) async fn get_one(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     TaskIdPath(id): TaskIdPath,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let task = state.tasks.get(&principal, &id).await?;
+    if none_match_hits(&headers, task.version)? {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        response
+            .headers_mut()
+            .insert(header::ETAG, etag(task.version));
+        return Ok(response);
+    }
     Ok(task_response(StatusCode::OK, &task))
 }
 
@@ -130,7 +136,7 @@ pub(crate) async fn get_one(
     security(("bearer" = [])),
     params(
         ("id" = String, Path, format = Uuid, description = "The task's id"),
-        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^[ \t]*(\*|(W/)?"[!#-~]*"([ \t]*,[ \t]*(W/)?"[!#-~]*")*|[0-9]+)[ \t]*$"#, description = "\"<version>\" (also W/\"<version>\" or a bare number), or *"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^[ \t]*(\*|(W/)?"[!#-~]*"([ \t]*,[ \t]*(W/)?"[!#-~]*")*|[0-9]+)[ \t]*$"#, description = "\"<version>\" (or a bare number), or *; compared strongly: W/\"<version>\" never matches"),
     ),
     request_body(content = UpdateTaskRequest, content_type = "application/json"),
     responses(
@@ -138,7 +144,8 @@ pub(crate) async fn get_one(
             headers(("ETag" = String, description = "\"<version>\""))),
         (status = 400, description = "Malformed JSON or If-Match", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task, or another user's", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match does not match the current version", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match the current version", body = Problem, content_type = "application/problem+json",
+            headers(("ETag" = String, description = "The current \"<version>\""))),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
@@ -149,51 +156,39 @@ pub(crate) async fn update(
     Authenticated(principal): Authenticated,
     TaskIdPath(id): TaskIdPath,
     headers: HeaderMap,
-    JsonBody { value: body, .. }: JsonBody<UpdateTaskRequest>,
+    JsonBody { value: body }: JsonBody<UpdateTaskRequest>,
 ) -> Result<Response, ApiError> {
-    let expected_version = match if_match(&headers)? {
-        None | Some(IfMatch::Any) => None,
-        Some(IfMatch::Versions(versions)) => Some(match versions.as_slice() {
-            [] => NEVER_A_VERSION,
-            [one] => *one,
-            several => {
-                // Any of several may match: compare with the current one,
-                // then let the update re-check it atomically.
-                let current = state.tasks.get(&principal, &id).await?.version;
-                if several.contains(&current) {
-                    current
-                } else {
-                    NEVER_A_VERSION
-                }
-            }
-        }),
-    };
+    let precondition = if_match(&headers)?;
     let task = state
         .tasks
-        .update(&principal, &id, body.into(), expected_version)
+        .update(&principal, &id, body.into(), precondition)
         .await?;
     Ok(task_response(StatusCode::OK, &task))
 }
-
-/// Versions start at 1, so expecting 0 fails the precondition (412) while
-/// still answering 404 for a task the caller cannot see.
-const NEVER_A_VERSION: i64 = 0;
 
 /// Deletes a task.
 #[utoipa::path(
     delete, path = "/api/v1/tasks/{id}", operation_id = "delete_task", tag = "tasks",
     security(("bearer" = [])),
-    params(("id" = String, Path, format = Uuid, description = "The task's id")),
+    params(
+        ("id" = String, Path, format = Uuid, description = "The task's id"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^[ \t]*(\*|(W/)?"[!#-~]*"([ \t]*,[ \t]*(W/)?"[!#-~]*")*|[0-9]+)[ \t]*$"#, description = "\"<version>\" (or a bare number), or *; compared strongly: W/\"<version>\" never matches"),
+    ),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "Malformed If-Match", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task, or another user's", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match the current version; nothing deleted", body = Problem, content_type = "application/problem+json",
+            headers(("ETag" = String, description = "The current \"<version>\""))),
     )
 )]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     TaskIdPath(id): TaskIdPath,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    state.tasks.delete(&principal, &id).await?;
+    let precondition = if_match(&headers)?;
+    state.tasks.delete(&principal, &id, precondition).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

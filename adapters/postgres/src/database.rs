@@ -17,7 +17,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use application::ports::{LoginLimiter, SessionRepo, TaskRepo, UserRepo};
+use application::ports::{LoginLimiter, Readiness, SessionRepo, TaskRepo, UserRepo};
 use rand::Rng;
 use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
@@ -272,6 +272,14 @@ impl Database {
 
     pub fn task_repo(&self) -> Arc<dyn TaskRepo> {
         Arc::new(PgTaskRepo::new(self.inner.executor.clone()))
+    }
+
+    /// Readiness from the last contact (see `readiness`): probes send
+    /// nothing while the database answered.
+    pub fn readiness(&self) -> Arc<dyn Readiness> {
+        Arc::new(crate::readiness::PgReadiness::new(
+            self.inner.executor.clone(),
+        ))
     }
 
     /// Closes every connection; later calls get `Unavailable`.

@@ -13,6 +13,8 @@
 //!   start-up comparison of the live catalog with what the code expects.
 //! - `user_repo`, `session_repo`, `task_repo`: the ports, one statement each.
 //! - `login_limiter`: the failed-login limiter, shared by every replica.
+//! - `readiness`: the `Readiness` port from what statements learned, so a
+//!   probe sends nothing to a healthy (possibly idle) database.
 //! - [`errors`]: [`StartupError`] (a message and exit code per class) and
 //!   the classification of driver errors by SQLSTATE and source chain.
 //!
@@ -25,6 +27,7 @@ pub mod errors;
 mod login_limiter;
 mod migrations;
 mod pool;
+mod readiness;
 mod rows;
 mod schema_check;
 mod session_repo;
@@ -39,5 +42,6 @@ pub use errors::StartupError;
 pub use login_limiter::LoginLimits;
 pub use migrations::MigrationReport;
 pub use pool::PoolStatus;
+pub use readiness::RETRY_EVERY as READINESS_RETRY_EVERY;
 pub use settings::{DatabaseUrl, PostgresSettings};
 pub use tls::TlsSetupError;

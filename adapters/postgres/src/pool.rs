@@ -41,6 +41,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::connection_url::ConnectionUrl;
 use crate::errors::{is_connection_lost, pool_repo_error, repo_error, StartupError, RETRY_AFTER};
+use crate::readiness::Health;
 use crate::settings::PostgresSettings;
 
 /// Typed parameters for `query_typed`.
@@ -145,6 +146,8 @@ struct ExecutorInner {
     pool: Pool,
     tls: MakeRustlsConnect,
     statement_timeout: Duration,
+    /// What the last statement learned about the database (readiness).
+    health: Health,
 }
 
 impl Executor {
@@ -154,8 +157,13 @@ impl Executor {
                 pool,
                 tls,
                 statement_timeout,
+                health: Health::new(),
             }),
         }
+    }
+
+    pub(crate) fn health(&self) -> &Health {
+        &self.inner.health
     }
 
     pub(crate) fn pool(&self) -> &Pool {
@@ -181,6 +189,7 @@ impl Executor {
             let client = self.inner.pool.get().await.map_err(|err| {
                 // The caller answers 503 without the cause: say it here.
                 tracing::warn!(error = %err, "no database connection for the statement");
+                self.inner.health.pool_failed(&err);
                 pool_repo_error(err)
             })?;
             if lost_at.is_some_and(|at| Object::metrics(&client).created < at)
@@ -199,6 +208,7 @@ impl Executor {
                 if dead_before_send <= 2 {
                     continue;
                 }
+                self.inner.health.unreachable();
                 return Err(RepoError::Unavailable {
                     retry_after: RETRY_AFTER,
                 });
@@ -209,8 +219,12 @@ impl Executor {
             )
             .await
             {
-                Ok(Ok(rows)) => return Ok(rows),
+                Ok(Ok(rows)) => {
+                    self.inner.health.answered();
+                    return Ok(rows);
+                }
                 Ok(Err(err)) if is_connection_lost(&err) => {
+                    self.inner.health.unreachable();
                     discard(client);
                     lost_at = Some(Instant::now());
                     self.discard_idle();
@@ -225,8 +239,12 @@ impl Executor {
                     tracing::warn!(error = %crate::errors::chain_text(&err), "database connection lost during a statement");
                     return Err(repo_error(err));
                 }
-                Ok(Err(err)) => return Err(repo_error(err)),
+                Ok(Err(err)) => {
+                    self.inner.health.answered();
+                    return Err(repo_error(err));
+                }
                 Err(_elapsed) => {
+                    self.inner.health.unreachable();
                     self.cancel_and_discard(client);
                     tracing::warn!(timeout = ?self.inner.statement_timeout, "statement timed out and was cancelled");
                     return Err(RepoError::Unavailable {

@@ -4,11 +4,13 @@
 //! whether the principal's session is active at `now` ($1 session, $2 user,
 //! $3 now). Everything else is joined on `s.ok`, so an inactive session
 //! reads and writes nothing, and the single result row tells apart
-//! SessionInactive, NotFound and VersionMismatch without a second trip.
+//! SessionInactive, NotFound and PreconditionFailed without a second trip.
 
 use std::sync::LazyLock;
 
-use application::ports::{CreatedTask, IdempotencyKey, Principal, RepoError, TaskRepo};
+use application::ports::{
+    CreatedTask, IdempotencyKey, Precondition, Principal, RepoError, TaskRepo,
+};
 use async_trait::async_trait;
 use domain::{Task, TaskId, TaskPatch, TaskQuery, TaskSort, Timestamp};
 use tokio_postgres::types::{ToSql, Type};
@@ -139,9 +141,12 @@ fn list_sql(sort: TaskSort) -> String {
 }
 
 /// Update mirroring `TaskPatch::apply`: absent fields keep their value,
-/// `$6`/`$10` say whether description/due_at are set (possibly to NULL),
-/// any non-empty patch bumps the version and sets `updated_at = now`; an
-/// empty patch ($13) writes nothing. `cur` is the row before, `upd` after.
+/// `$6`/`$10` say whether description/due_at are set (possibly to NULL);
+/// a patch that changes some value bumps the version and sets
+/// `updated_at = now`, one that changes nothing writes nothing. `$12` is
+/// the precondition: NULL admits any version, an array only those it
+/// holds, checked in the same statement as the write. `cur` is the row
+/// before, `upd` after.
 fn update_sql() -> String {
     format!(
         "{SESSION_CTE},
@@ -158,8 +163,13 @@ fn update_sql() -> String {
                 version = t.version + 1,
                 updated_at = $3
             FROM s
-            WHERE s.ok AND NOT $13 AND t.id = $4 AND t.user_id = $2
-              AND ($12::bigint IS NULL OR t.version = $12)
+            WHERE s.ok AND t.id = $4 AND t.user_id = $2
+              AND ($12::bigint[] IS NULL OR t.version = ANY($12))
+              AND (COALESCE($5, t.title) IS DISTINCT FROM t.title
+                   OR (CASE WHEN $6 THEN $7 ELSE t.description END) IS DISTINCT FROM t.description
+                   OR COALESCE($8, t.completed) IS DISTINCT FROM t.completed
+                   OR COALESCE($9, t.priority) IS DISTINCT FROM t.priority
+                   OR (CASE WHEN $10 THEN $11 ELSE t.due_at END) IS DISTINCT FROM t.due_at)
             RETURNING {t}
         )
         SELECT s.ok, {cur}, {upd}
@@ -194,16 +204,35 @@ fn list_sql_for(sort: TaskSort) -> &'static str {
     &LIST_SQL[index]
 }
 
+/// Delete when the precondition (`$5`, as for update) admits the stored
+/// version; `cur` is the version before, so one row tells apart deleted,
+/// not found and a failed precondition.
 const DELETE_SQL: &str = "WITH s AS (
         SELECT EXISTS (
             SELECT 1 FROM sessions
             WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3
         ) AS ok
     ),
+    cur AS (
+        SELECT t.version FROM tasks AS t JOIN s ON s.ok WHERE t.id = $4 AND t.user_id = $2
+    ),
     del AS (
-        DELETE FROM tasks AS t USING s WHERE s.ok AND t.id = $4 AND t.user_id = $2 RETURNING t.id
+        DELETE FROM tasks AS t USING s
+        WHERE s.ok AND t.id = $4 AND t.user_id = $2
+          AND ($5::bigint[] IS NULL OR t.version = ANY($5))
+        RETURNING t.id
     )
-    SELECT s.ok, EXISTS (SELECT 1 FROM del) FROM s";
+    SELECT s.ok, EXISTS (SELECT 1 FROM del), (SELECT version FROM cur) FROM s";
+
+/// Why a write the precondition admitted still found no row to write:
+/// another writer changed (or deleted) it after the statement's snapshot.
+fn lost_race(precondition: &Precondition, seen: i64) -> RepoError {
+    match precondition {
+        Precondition::Any => RepoError::NotFound,
+        // Its version is now at least one more than we saw.
+        Precondition::OneOf(_) => RepoError::PreconditionFailed { current: seen + 1 },
+    }
+}
 
 /// The three session parameters every statement starts with.
 struct SessionParams {
@@ -379,7 +408,7 @@ impl TaskRepo for PgTaskRepo {
         now: Timestamp,
         id: TaskId,
         patch: &TaskPatch,
-        expected_version: Option<i64>,
+        precondition: &Precondition,
     ) -> Result<Task, RepoError> {
         let session = SessionParams::new(principal, now);
         let task_id = id.as_uuid();
@@ -392,7 +421,7 @@ impl TaskRepo for PgTaskRepo {
         let priority = patch.priority.map(|p| p.as_str());
         let set_due = patch.due_at.is_some();
         let due_at = patch.due_at.flatten();
-        let empty = patch.is_empty();
+        let versions = precondition.versions();
         let mut params = session.params();
         params.extend_from_slice(&[
             (&task_id, Type::UUID),
@@ -403,8 +432,7 @@ impl TaskRepo for PgTaskRepo {
             (&priority, Type::TEXT),
             (&set_due, Type::BOOL),
             (&due_at, Type::TIMESTAMPTZ),
-            (&expected_version, Type::INT8),
-            (&empty, Type::BOOL),
+            (&versions, Type::INT8_ARRAY),
         ]);
         let row = self
             .executor
@@ -417,21 +445,16 @@ impl TaskRepo for PgTaskRepo {
         if let Some(after) = task_at(&row, 1 + TASK_COLUMN_COUNT)? {
             return Ok(after);
         }
-        match expected_version {
-            Some(expected) if expected != before.version => Err(RepoError::VersionMismatch {
-                expected,
+        if !precondition.admits(before.version) {
+            return Err(RepoError::PreconditionFailed {
                 current: before.version,
-            }),
-            _ if empty => Ok(before),
-            // A concurrent writer changed the row after our snapshot: its
-            // version is now at least one more than we saw.
-            Some(expected) => Err(RepoError::VersionMismatch {
-                expected,
-                current: before.version + 1,
-            }),
-            // Deleted concurrently after our snapshot.
-            None => Err(RepoError::NotFound),
+            });
         }
+        if patch.apply(&before, now) == before {
+            // Nothing to change: the task as stored, version untouched.
+            return Ok(before);
+        }
+        Err(lost_race(precondition, before.version))
     }
 
     #[tracing::instrument(skip_all, fields(task_id = %id))]
@@ -440,23 +463,32 @@ impl TaskRepo for PgTaskRepo {
         principal: &Principal,
         now: Timestamp,
         id: TaskId,
+        precondition: &Precondition,
     ) -> Result<(), RepoError> {
         let session = SessionParams::new(principal, now);
         let task_id = id.as_uuid();
+        let versions = precondition.versions();
         let mut params = session.params();
         params.push((&task_id, Type::UUID));
+        params.push((&versions, Type::INT8_ARRAY));
         let row = self
             .executor
             .query_one(DELETE_SQL, &params, Replay::Once)
             .await?;
         session_ok(&row)?;
-        if row
-            .try_get::<_, bool>(1)
-            .map_err(|e| RepoError::Internal(Box::new(e)))?
-        {
-            Ok(())
-        } else {
-            Err(RepoError::NotFound)
+        let deleted: bool = row
+            .try_get(1)
+            .map_err(|e| RepoError::Internal(Box::new(e)))?;
+        let seen: Option<i64> = row
+            .try_get(2)
+            .map_err(|e| RepoError::Internal(Box::new(e)))?;
+        match seen {
+            _ if deleted => Ok(()),
+            None => Err(RepoError::NotFound),
+            Some(current) if !precondition.admits(current) => {
+                Err(RepoError::PreconditionFailed { current })
+            }
+            Some(current) => Err(lost_race(precondition, current)),
         }
     }
 }

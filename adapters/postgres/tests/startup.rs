@@ -665,7 +665,13 @@ async fn a_statement_blocked_past_the_timeout_is_cancelled_and_unavailable() {
     };
     let result = repos
         .tasks
-        .update(&principal, now(), task.id, &patch, None)
+        .update(
+            &principal,
+            now(),
+            task.id,
+            &patch,
+            &application::ports::Precondition::Any,
+        )
         .await;
     assert!(
         matches!(result, Err(RepoError::Unavailable { .. })),
@@ -773,7 +779,15 @@ async fn an_exhausted_pool_answers_unavailable() {
                 completed: Some(true),
                 ..TaskPatch::default()
             };
-            tasks.update(&principal, now(), id, &patch, None).await
+            tasks
+                .update(
+                    &principal,
+                    now(),
+                    id,
+                    &patch,
+                    &application::ports::Precondition::Any,
+                )
+                .await
         })
     };
     // Wait until the update is really waiting on the lock.

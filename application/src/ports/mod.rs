@@ -7,18 +7,22 @@
 mod clock;
 mod login_limiter;
 mod password_hasher;
+mod readiness;
 mod repo_error;
 mod session_repo;
 mod task_repo;
+mod telemetry;
 mod token_service;
 mod user_repo;
 
 pub use clock::Clock;
 pub use login_limiter::{LimitError, LoginLimiter, Reservation, Slot};
 pub use password_hasher::{HashError, PasswordHasher};
+pub use readiness::{PoolStats, Readiness};
 pub use repo_error::RepoError;
 pub use session_repo::SessionRepo;
-pub use task_repo::{CreatedTask, IdempotencyKey, TaskRepo};
+pub use task_repo::{CreatedTask, IdempotencyKey, Precondition, TaskRepo};
+pub use telemetry::Telemetry;
 pub use token_service::{TokenError, TokenService};
 pub use user_repo::UserRepo;
 
@@ -29,9 +33,13 @@ pub use login_limiter::MockLoginLimiter;
 #[cfg(any(test, feature = "mocks"))]
 pub use password_hasher::MockPasswordHasher;
 #[cfg(any(test, feature = "mocks"))]
+pub use readiness::MockReadiness;
+#[cfg(any(test, feature = "mocks"))]
 pub use session_repo::MockSessionRepo;
 #[cfg(any(test, feature = "mocks"))]
 pub use task_repo::MockTaskRepo;
+#[cfg(any(test, feature = "mocks"))]
+pub use telemetry::MockTelemetry;
 #[cfg(any(test, feature = "mocks"))]
 pub use token_service::MockTokenService;
 #[cfg(any(test, feature = "mocks"))]

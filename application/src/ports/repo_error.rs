@@ -12,8 +12,10 @@ pub enum RepoError {
     /// expired at the `now` the caller passed.
     #[error("session is not active")]
     SessionInactive,
-    #[error("version mismatch: expected {expected}, current {current}")]
-    VersionMismatch { expected: i64, current: i64 },
+    /// The caller's [`super::Precondition`] does not admit the stored
+    /// version, which is `current`; nothing was written.
+    #[error("precondition failed: the current version is {current}")]
+    PreconditionFailed { current: i64 },
     #[error("idempotency key reused with a different request")]
     IdempotencyKeyReused,
     /// The database cannot be reached, or no connection was free within the

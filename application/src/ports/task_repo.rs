@@ -11,6 +11,38 @@ pub struct IdempotencyKey {
     pub fingerprint: String,
 }
 
+/// Which stored versions a write may act on: the policy behind HTTP's
+/// `If-Match`, as any front end can express it. The repository enforces it
+/// in the same statement as the write, so no other writer slips between a
+/// check and the change.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Precondition {
+    /// Whatever the current version is.
+    #[default]
+    Any,
+    /// Only when the current version is one of these. An empty list admits
+    /// nothing: the write fails as a precondition (or is not found).
+    OneOf(Vec<i64>),
+}
+
+impl Precondition {
+    /// Whether a task at `version` may be written.
+    pub fn admits(&self, version: i64) -> bool {
+        match self {
+            Self::Any => true,
+            Self::OneOf(versions) => versions.contains(&version),
+        }
+    }
+
+    /// The versions admitted, `None` for any (as a statement parameter).
+    pub fn versions(&self) -> Option<&[i64]> {
+        match self {
+            Self::Any => None,
+            Self::OneOf(versions) => Some(versions),
+        }
+    }
+}
+
 /// The outcome of a create: the stored task, and whether this call made it
 /// (false when an idempotent retry found the first one).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,26 +95,30 @@ pub trait TaskRepo: Send + Sync {
     ) -> Result<Vec<Task>, RepoError>;
 
     /// Applies `patch` exactly as `TaskPatch::apply` does, with `now` as
-    /// the update time, and returns the new task.
+    /// the update time, and returns the new task. A patch that changes
+    /// nothing writes nothing and returns the task as stored.
     ///
     /// # Errors
-    /// `NotFound` as for `get`; `VersionMismatch` when `expected_version`
-    /// is given and differs from the stored one, and then nothing changes.
+    /// `NotFound` as for `get`; `PreconditionFailed` (with the current
+    /// version) when `precondition` does not admit the stored version, and
+    /// then nothing changes. Check and write are one statement.
     async fn update(
         &self,
         principal: &Principal,
         now: Timestamp,
         id: TaskId,
         patch: &TaskPatch,
-        expected_version: Option<i64>,
+        precondition: &Precondition,
     ) -> Result<Task, RepoError>;
 
     /// # Errors
-    /// `NotFound` as for `get`.
+    /// `NotFound` as for `get`; `PreconditionFailed` as for `update`, and
+    /// then nothing is deleted.
     async fn delete(
         &self,
         principal: &Principal,
         now: Timestamp,
         id: TaskId,
+        precondition: &Precondition,
     ) -> Result<(), RepoError>;
 }

@@ -7,20 +7,25 @@ use domain::{Email, Password, Session, Timestamp, User, UserName};
 use futures_util::future::join;
 
 use crate::ports::{
-    Clock, LimitError, LoginLimiter, PasswordHasher, Principal, RepoError, SessionRepo,
+    Clock, LimitError, LoginLimiter, PasswordHasher, Principal, RepoError, SessionRepo, Telemetry,
     TokenService, UserRepo,
 };
+use crate::telemetry::{LoggingTelemetry, Reported};
 use crate::{AppError, FieldError};
 
+/// A registration as a front end received it: absent fields are `None`
+/// and reported here, like every other rule.
+#[derive(Debug, Clone, Default)]
 pub struct RegisterInput {
-    pub email: String,
-    pub password: String,
+    pub email: Option<String>,
+    pub password: Option<String>,
     pub name: Option<String>,
 }
 
+#[derive(Debug, Clone, Default)]
 pub struct LoginInput {
-    pub email: String,
-    pub password: String,
+    pub email: Option<String>,
+    pub password: Option<String>,
     /// The client's address, for the per-client failed-login limit.
     pub client: Option<std::net::IpAddr>,
 }
@@ -41,6 +46,7 @@ pub struct AuthService {
     clock: Arc<dyn Clock>,
     limiter: Arc<dyn LoginLimiter>,
     session_lifetime: chrono::Duration,
+    telemetry: Arc<dyn Telemetry>,
     max_active_sessions: u32,
 }
 
@@ -65,28 +71,59 @@ impl AuthService {
             clock,
             limiter,
             session_lifetime,
+            telemetry: Arc::new(LoggingTelemetry::new()),
             max_active_sessions: DEFAULT_MAX_ACTIVE_SESSIONS,
         }
     }
 
     /// At most `max` (at least 1) active sessions per user: a login past it
-    /// revokes the user's oldest.
+    /// ends the user's oldest.
     pub fn with_max_active_sessions(mut self, max: u32) -> Self {
         self.max_active_sessions = max.max(1);
         self
     }
 
+    /// Reports failures to `telemetry` instead of a private
+    /// [`LoggingTelemetry`].
+    pub fn with_telemetry(mut self, telemetry: Arc<dyn Telemetry>) -> Self {
+        self.telemetry = telemetry;
+        self
+    }
+
     /// Creates an account. Every invalid field is reported at once.
     pub async fn register(&self, input: RegisterInput) -> Result<User, AppError> {
+        self.register_inner(input)
+            .await
+            .reported(self.telemetry.as_ref(), "auth.register")
+    }
+
+    async fn register_inner(&self, input: RegisterInput) -> Result<User, AppError> {
         let mut errors = Vec::new();
-        let email = Email::parse(&input.email)
-            .map_err(|e| errors.push(FieldError::new("email", e)))
-            .ok();
-        let password = Password::parse(&input.password)
-            .map_err(|e| errors.push(FieldError::new("password", e)))
-            .ok();
+        let email = match input.email.as_deref() {
+            None => {
+                errors.push(FieldError::new("email", "is required"));
+                None
+            }
+            Some(raw) => Email::parse(raw)
+                .map_err(|e| errors.push(FieldError::new("email", e)))
+                .ok(),
+        };
+        let password = match input.password.as_deref() {
+            None => {
+                errors.push(FieldError::new("password", "is required"));
+                None
+            }
+            Some(raw) => Password::parse(raw)
+                .map_err(|e| errors.push(FieldError::new("password", e)))
+                .ok(),
+        };
         let name = match input.name.as_deref() {
             None => None,
+            // PostgreSQL text cannot hold NUL.
+            Some(raw) if raw.contains('\0') => {
+                errors.push(FieldError::new("name", "must not contain NUL characters"));
+                None
+            }
             Some(raw) => UserName::parse(raw)
                 .map_err(|e| errors.push(FieldError::new("name", e)))
                 .ok(),
@@ -107,22 +144,42 @@ impl AuthService {
     }
 
     /// Checks the credentials and starts a session. Unknown email and wrong
-    /// password are the same `Unauthorized` after the same amount of work.
+    /// password are the same `InvalidCredentials` after the same amount of
+    /// work.
     ///
     /// The limiter's reservation is taken before the hash, in parallel with
     /// the user lookup, so a failed login costs one round trip of latency
     /// (two statements) and a successful one two (four statements: the
     /// session insert and the limiter's settlement also run in parallel).
     pub async fn login(&self, input: LoginInput) -> Result<LoggedIn, AppError> {
+        self.login_inner(input)
+            .await
+            .reported(self.telemetry.as_ref(), "auth.login")
+    }
+
+    async fn login_inner(&self, input: LoginInput) -> Result<LoggedIn, AppError> {
+        let (email, password) = match (input.email, input.password) {
+            (Some(email), Some(password)) => (email, password),
+            (email, password) => {
+                let mut missing = Vec::new();
+                if email.is_none() {
+                    missing.push(FieldError::new("email", "is required"));
+                }
+                if password.is_none() {
+                    missing.push(FieldError::new("password", "is required"));
+                }
+                return Err(AppError::Validation(missing));
+            }
+        };
         if let Some(retry_after) = self.hasher.busy() {
             // Refused before any database work: a burst stays cheap.
             return Err(AppError::Unavailable { retry_after });
         }
         let now = self.clock.now();
-        let limiter_key = input.email.trim().to_lowercase();
-        let email = Email::parse(&input.email).ok();
+        let limiter_key = email.trim().to_lowercase();
+        let parsed = Email::parse(&email).ok();
         let find_user = async {
-            match &email {
+            match &parsed {
                 Some(email) => self.users.find_by_email(email).await,
                 None => Ok(None),
             }
@@ -139,7 +196,7 @@ impl AuthService {
             }
             Err(LimitError::Store(err)) => return Err(err.into()),
         };
-        let password = Password::for_login(&input.password);
+        let password = Password::for_login(&password);
         let checked = match user {
             Ok(user) => self.check_password(&password, user).await,
             Err(err) => Err(err.into()),
@@ -147,7 +204,7 @@ impl AuthService {
         let user = match checked {
             Ok(Some(user)) => user,
             // Wrong password or unknown email: the reservation stays counted.
-            Ok(None) => return Err(AppError::Unauthorized),
+            Ok(None) => return Err(AppError::InvalidCredentials),
             Err(err) => {
                 // Nothing was checked (hasher busy, store down): hand the
                 // slot back so the refusal is not counted as a guess.
@@ -202,27 +259,25 @@ impl AuthService {
     /// cases pass the result to repositories, which check the session in
     /// the same statement as their work.
     pub fn principal(&self, token: &str) -> Result<Principal, AppError> {
-        Ok(self.tokens.verify(token, self.clock.now())?)
-    }
-
-    /// The token's user, provided the token is valid AND its session is
-    /// active right now.
-    pub async fn authenticate(&self, token: &str) -> Result<User, AppError> {
-        let now = self.clock.now();
-        let principal = self.tokens.verify(token, now)?;
-        Ok(self.sessions.active_user(&principal, now).await?)
+        self.tokens
+            .verify(token, self.clock.now())
+            .map_err(AppError::from)
+            .reported(self.telemetry.as_ref(), "auth.principal")
     }
 
     /// The principal's user, provided its session is active right now.
     pub async fn current_user(&self, principal: &Principal) -> Result<User, AppError> {
-        Ok(self
-            .sessions
-            .active_user(principal, self.clock.now())
-            .await?)
+        let result = self.sessions.active_user(principal, self.clock.now()).await;
+        result
+            .map_err(AppError::from)
+            .reported(self.telemetry.as_ref(), "auth.current_user")
     }
 
     /// Revokes the principal's session: its token is refused from now on.
     pub async fn logout(&self, principal: &Principal) -> Result<(), AppError> {
-        Ok(self.sessions.revoke(principal, self.clock.now()).await?)
+        let result = self.sessions.revoke(principal, self.clock.now()).await;
+        result
+            .map_err(AppError::from)
+            .reported(self.telemetry.as_ref(), "auth.logout")
     }
 }

@@ -1,4 +1,4 @@
-//! Unit tests of the account use cases (register, login, authenticate,
+//! Unit tests of the account use cases (register, login, token checks,
 //! logout) against mocked ports: no database, no real hashing, no sleeping.
 //! Time comes from `MockClock`, so expiry is decided by the test.
 
@@ -6,14 +6,14 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
-use chrono::{Duration, TimeZone, Utc};
-use domain::{Email, PasswordHash, Session, SessionId, Timestamp, User, UserId};
+use chrono::Duration;
+use domain::{PasswordHash, Session, SessionId, Timestamp, User, UserId};
 
-use crate::ports::{HashError, LimitError};
 use crate::ports::{
-    MockClock, MockLoginLimiter, MockPasswordHasher, MockSessionRepo, MockTokenService,
-    MockUserRepo, Principal, RepoError, Reservation, Slot, TokenError,
+    HashError, LimitError, MockPasswordHasher, MockSessionRepo, Principal, RepoError, Reservation,
+    Slot, TokenError,
 };
+use crate::testkit::{session_lifetime, t0, user, Harness};
 use crate::use_cases::{AuthService, LoginInput, RegisterInput};
 use crate::AppError;
 
@@ -22,14 +22,8 @@ const STORED_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$stored";
 const FRESH_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$fresh";
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$dummy";
 
-/// A fixed instant far from the real date, so code that read the system
-/// clock instead of the `Clock` port would be caught.
-fn t0() -> Timestamp {
-    Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0).unwrap()
-}
-
 fn lifetime() -> Duration {
-    Duration::hours(1)
+    session_lifetime()
 }
 
 fn client() -> Option<IpAddr> {
@@ -37,12 +31,11 @@ fn client() -> Option<IpAddr> {
 }
 
 fn stored_user(email: &str) -> User {
-    User::register(
-        Email::parse(email).unwrap(),
-        None,
-        PasswordHash::new(STORED_HASH.to_owned()),
-        t0(),
-    )
+    user()
+        .id(UserId::new())
+        .email(email)
+        .password_hash(STORED_HASH)
+        .build()
 }
 
 /// What the mock limiter hands out: the use case only passes it back.
@@ -73,37 +66,16 @@ fn field_names(err: AppError) -> Vec<String> {
     }
 }
 
-/// Every port, mocked. Mocks are strict: a call nobody expected panics, so a
-/// test only sets up the calls its behaviour needs.
-struct Ports {
-    users: MockUserRepo,
-    sessions: MockSessionRepo,
-    hasher: MockPasswordHasher,
-    tokens: MockTokenService,
-    clock: MockClock,
-    limiter: MockLoginLimiter,
+/// Every port mocked, the clock fixed: the application's test kit.
+type Ports = Harness;
+
+/// What the tests below add to the kit's harness.
+trait PortsExt {
+    fn allow_login(&mut self);
+    fn service(self) -> AuthService;
 }
 
-impl Ports {
-    fn at(now: Timestamp) -> Self {
-        let mut clock = MockClock::new();
-        clock.expect_now().return_const(now);
-        let mut hasher = MockPasswordHasher::new();
-        hasher.expect_busy().return_const(None);
-        Self {
-            users: MockUserRepo::new(),
-            sessions: MockSessionRepo::new(),
-            hasher,
-            tokens: MockTokenService::new(),
-            clock,
-            limiter: MockLoginLimiter::new(),
-        }
-    }
-
-    fn new() -> Self {
-        Self::at(t0())
-    }
-
+impl PortsExt for Harness {
     /// The limiter lets the login through; settling it is up to the test
     /// (an unexpected `release` or `succeeded` panics).
     fn allow_login(&mut self) {
@@ -114,33 +86,31 @@ impl Ports {
     }
 
     fn service(self) -> AuthService {
-        AuthService::new(
-            Arc::new(self.users),
-            Arc::new(self.sessions),
-            Arc::new(self.hasher),
-            Arc::new(self.tokens),
-            Arc::new(self.clock),
-            Arc::new(self.limiter),
-            lifetime(),
-        )
-        .with_max_active_sessions(3)
+        self.auth_service().with_max_active_sessions(3)
     }
 }
 
 fn register_input(email: &str, password: &str, name: Option<&str>) -> RegisterInput {
     RegisterInput {
-        email: email.to_owned(),
-        password: password.to_owned(),
+        email: Some(email.to_owned()),
+        password: Some(password.to_owned()),
         name: name.map(str::to_owned),
     }
 }
 
 fn login_input(email: &str, password: &str) -> LoginInput {
     LoginInput {
-        email: email.to_owned(),
-        password: password.to_owned(),
+        email: Some(email.to_owned()),
+        password: Some(password.to_owned()),
         client: client(),
     }
+}
+
+/// What a front end does with a bearer token: the principal it names,
+/// then that principal's user.
+async fn authenticate(service: &AuthService, token: &str) -> Result<User, AppError> {
+    let principal = service.principal(token)?;
+    service.current_user(&principal).await
 }
 
 // ---------------------------------------------------------------- register
@@ -334,7 +304,7 @@ async fn login_with_unknown_email_still_verifies_a_dummy_hash() {
         .await
         .unwrap_err();
 
-    assert!(matches!(err, AppError::Unauthorized), "{err:?}");
+    assert!(matches!(err, AppError::InvalidCredentials), "{err:?}");
 }
 
 #[tokio::test]
@@ -356,7 +326,7 @@ async fn login_with_unknown_email_fails_even_if_the_dummy_hash_matched() {
         .await
         .unwrap_err();
 
-    assert!(matches!(err, AppError::Unauthorized), "{err:?}");
+    assert!(matches!(err, AppError::InvalidCredentials), "{err:?}");
 }
 
 #[tokio::test]
@@ -395,7 +365,7 @@ async fn login_with_wrong_password_is_unauthorized_creates_no_session_and_keeps_
         .await
         .unwrap_err();
 
-    assert!(matches!(err, AppError::Unauthorized), "{err:?}");
+    assert!(matches!(err, AppError::InvalidCredentials), "{err:?}");
 }
 
 #[tokio::test]
@@ -420,7 +390,7 @@ async fn login_with_a_password_outside_the_policy_is_unauthorized_not_invalid() 
         .await
         .unwrap_err();
 
-    assert!(matches!(err, AppError::Unauthorized), "{err:?}");
+    assert!(matches!(err, AppError::InvalidCredentials), "{err:?}");
 }
 
 #[tokio::test]
@@ -446,7 +416,7 @@ async fn login_with_a_malformed_email_is_unauthorized_after_a_dummy_verify() {
         .await
         .unwrap_err();
 
-    assert!(matches!(err, AppError::Unauthorized), "{err:?}");
+    assert!(matches!(err, AppError::InvalidCredentials), "{err:?}");
 }
 
 #[tokio::test]
@@ -772,7 +742,7 @@ async fn authenticate_with_an_invalid_token_is_unauthorized_without_touching_rep
     ports.sessions.expect_active_user().times(0);
     ports.users.expect_find_by_email().times(0);
 
-    let err = ports.service().authenticate("garbage").await.unwrap_err();
+    let err = authenticate(&ports.service(), "garbage").await.unwrap_err();
 
     assert!(matches!(err, AppError::Unauthorized), "{err:?}");
 }
@@ -792,9 +762,7 @@ async fn authenticate_with_a_valid_token_whose_session_is_revoked_or_expired_is_
         .times(1)
         .returning(|_, _| Err(RepoError::SessionInactive));
 
-    let err = ports
-        .service()
-        .authenticate("signed-token")
+    let err = authenticate(&ports.service(), "signed-token")
         .await
         .unwrap_err();
 
@@ -820,7 +788,9 @@ async fn authenticate_returns_the_user_judging_token_and_session_at_the_clocks_n
         .times(1)
         .returning(move |_, _| Ok(found.clone()));
 
-    let authenticated = ports.service().authenticate("signed-token").await.unwrap();
+    let authenticated = authenticate(&ports.service(), "signed-token")
+        .await
+        .unwrap();
 
     assert_eq!(authenticated, user);
 }
@@ -848,7 +818,7 @@ fn authenticate_at(now: Timestamp) -> (AuthService, User) {
         user_id: user.id,
         session_id: session.id,
     };
-    let mut ports = Ports::at(now);
+    let mut ports = Harness::new().at(now);
     ports
         .tokens
         .expect_verify()
@@ -861,14 +831,14 @@ fn authenticate_at(now: Timestamp) -> (AuthService, User) {
 async fn a_session_is_accepted_while_the_clock_is_before_its_expiry() {
     let (service, user) = authenticate_at(t0() + lifetime() - Duration::microseconds(1));
 
-    assert_eq!(service.authenticate("signed-token").await.unwrap(), user);
+    assert_eq!(authenticate(&service, "signed-token").await.unwrap(), user);
 }
 
 #[tokio::test]
 async fn a_session_is_refused_once_the_clock_reaches_its_expiry() {
     let (service, _) = authenticate_at(t0() + lifetime());
 
-    let err = service.authenticate("signed-token").await.unwrap_err();
+    let err = authenticate(&service, "signed-token").await.unwrap_err();
 
     assert!(matches!(err, AppError::Unauthorized), "{err:?}");
 }
@@ -908,4 +878,57 @@ async fn logout_of_a_revoked_or_unknown_session_is_unauthorized() {
     let err = ports.service().logout(&principal).await.unwrap_err();
 
     assert!(matches!(err, AppError::Unauthorized), "{err:?}");
+}
+
+// ------------------------------------------------------- required fields
+
+#[tokio::test]
+async fn register_without_email_or_password_names_both_fields() {
+    let mut ports = Ports::new();
+    ports.hasher.expect_hash().times(0);
+    ports.users.expect_create().times(0);
+
+    let err = ports
+        .service()
+        .register(RegisterInput::default())
+        .await
+        .unwrap_err();
+
+    assert_eq!(field_names(err), ["email", "password"]);
+}
+
+#[tokio::test]
+async fn register_with_a_nul_in_the_name_is_a_validation_error() {
+    let mut ports = Ports::new();
+    ports.hasher.expect_hash().times(0);
+
+    let err = ports
+        .service()
+        .register(register_input(
+            "ada@example.com",
+            PLAIN_PASSWORD,
+            Some("Ada\0"),
+        ))
+        .await
+        .unwrap_err();
+
+    assert_eq!(field_names(err), ["name"]);
+}
+
+#[tokio::test]
+async fn login_without_email_or_password_is_refused_before_the_limiter_and_the_hash() {
+    let mut ports = Ports::new();
+    ports.limiter.expect_reserve().times(0);
+    ports.hasher.expect_verify().times(0);
+
+    let err = ports
+        .service()
+        .login(LoginInput {
+            password: Some(PLAIN_PASSWORD.to_owned()),
+            ..LoginInput::default()
+        })
+        .await
+        .unwrap_err();
+
+    assert_eq!(field_names(err), ["email"]);
 }

@@ -1,6 +1,7 @@
 //! Use cases, grouped by what they act on.
 
 mod auth;
+mod fingerprint;
 mod task_input;
 mod tasks;
 
@@ -11,6 +12,6 @@ mod task_input_tests;
 #[cfg(test)]
 mod tasks_tests;
 
-pub use auth::{AuthService, LoggedIn, LoginInput, RegisterInput};
+pub use auth::{AuthService, LoggedIn, LoginInput, RegisterInput, DEFAULT_MAX_ACTIVE_SESSIONS};
 pub use task_input::{CreateTaskInput, ListTasksInput, UpdateTaskInput};
 pub use tasks::{TaskPage, TaskService};

@@ -5,27 +5,19 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
-use chrono::{Duration, TimeZone, Utc};
+use chrono::Duration;
 use domain::{
-    Cursor, NewTask, Priority, Session, SessionId, Task, TaskId, TaskPatch, TaskSort, Timestamp,
-    Title, UserId,
+    Cursor, NewTask, Priority, Session, Task, TaskId, TaskPatch, TaskSort, Timestamp, Title,
 };
 
-use crate::ports::{CreatedTask, IdempotencyKey, MockClock, MockTaskRepo, Principal, RepoError};
+use crate::ports::{CreatedTask, MockTaskRepo, Precondition, Principal, RepoError};
+use crate::testkit::{another_principal, t0, Harness};
 use crate::use_cases::{CreateTaskInput, ListTasksInput, TaskService, UpdateTaskInput};
 use crate::AppError;
 
-/// A fixed instant far from the real date, so code that read the system
-/// clock instead of the `Clock` port would be caught.
-fn t0() -> Timestamp {
-    Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0).unwrap()
-}
-
+/// A fresh caller per call: tests never share one by accident.
 fn principal() -> Principal {
-    Principal {
-        user_id: UserId::new(),
-        session_id: SessionId::new(),
-    }
+    another_principal()
 }
 
 fn task_of(principal: &Principal, title: &str, created_at: Timestamp) -> Task {
@@ -40,9 +32,9 @@ fn task_of(principal: &Principal, title: &str, created_at: Timestamp) -> Task {
 }
 
 fn service_at(repo: MockTaskRepo, now: Timestamp) -> TaskService {
-    let mut clock = MockClock::new();
-    clock.expect_now().return_const(now);
-    TaskService::new(Arc::new(repo), Arc::new(clock))
+    let mut harness = Harness::new().at(now);
+    harness.tasks = repo;
+    harness.task_service()
 }
 
 fn service(repo: MockTaskRepo) -> TaskService {
@@ -63,11 +55,8 @@ fn create_input(title: &str) -> CreateTaskInput {
     }
 }
 
-fn key(text: &str) -> IdempotencyKey {
-    IdempotencyKey {
-        key: text.to_owned(),
-        fingerprint: "sha256:body".to_owned(),
-    }
+fn key(text: &str) -> Option<String> {
+    Some(text.to_owned())
 }
 
 fn session_inactive<T>() -> Result<T, RepoError> {
@@ -118,7 +107,9 @@ async fn a_repeated_create_with_the_same_idempotency_key_returns_the_first_task(
     // One repo call per use-case call, each with the client's key; the repo
     // keeps the first task and hands it back on the retry.
     repo.expect_create()
-        .withf(|_, _, _, idempotency| idempotency.as_ref() == Some(&key("retry-1")))
+        .withf(|_, _, _, idempotency| {
+            idempotency.as_ref().map(|k| k.key.as_str()) == Some("retry-1")
+        })
         .times(2)
         .returning(move |_, _, task, _| {
             let mut first = stored.lock().unwrap();
@@ -139,11 +130,11 @@ async fn a_repeated_create_with_the_same_idempotency_key_returns_the_first_task(
     let service = service(repo);
 
     let (original, created_first) = service
-        .create(&caller, create_input("Buy milk"), Some(key("retry-1")))
+        .create(&caller, create_input("Buy milk"), key("retry-1"))
         .await
         .unwrap();
     let (repeated, created_again) = service
-        .create(&caller, create_input("Buy milk"), Some(key("retry-1")))
+        .create(&caller, create_input("Buy milk"), key("retry-1"))
         .await
         .unwrap();
 
@@ -160,7 +151,7 @@ async fn create_with_a_key_reused_for_another_body_is_a_conflict() {
         .returning(|_, _, _, _| Err(RepoError::IdempotencyKeyReused));
 
     let err = service(repo)
-        .create(&principal(), create_input("Buy milk"), Some(key("k")))
+        .create(&principal(), create_input("Buy milk"), key("k"))
         .await
         .unwrap_err();
 
@@ -174,7 +165,7 @@ async fn create_with_an_invalid_idempotency_key_is_refused_before_the_repo() {
         repo.expect_create().times(0);
 
         let err = service(repo)
-            .create(&principal(), create_input("Buy milk"), Some(key(&bad)))
+            .create(&principal(), create_input("Buy milk"), key(&bad))
             .await
             .unwrap_err();
 
@@ -185,10 +176,12 @@ async fn create_with_an_invalid_idempotency_key_is_refused_before_the_repo() {
 #[tokio::test]
 async fn create_accepts_an_idempotency_key_of_255_characters() {
     let long_key = "k".repeat(255);
-    let expected = key(&long_key);
+    let expected = long_key.clone();
     let mut repo = MockTaskRepo::new();
     repo.expect_create()
-        .withf(move |_, _, _, idempotency| idempotency.as_ref() == Some(&expected))
+        .withf(move |_, _, _, idempotency| {
+            idempotency.as_ref().map(|k| k.key.as_str()) == Some(expected.as_str())
+        })
         .times(1)
         .returning(|_, _, task, _| {
             Ok(CreatedTask {
@@ -198,7 +191,7 @@ async fn create_accepts_an_idempotency_key_of_255_characters() {
         });
 
     service(repo)
-        .create(&principal(), create_input("Buy milk"), Some(key(&long_key)))
+        .create(&principal(), create_input("Buy milk"), key(&long_key))
         .await
         .unwrap();
 }
@@ -526,13 +519,18 @@ async fn update_passes_the_patch_and_expected_version_to_the_repo() {
                 && *now == t0()
                 && *wanted == id
                 && *patch == expected_patch
-                && *version == Some(1)
+                && *version == Precondition::OneOf(vec![1])
         })
         .times(1)
         .returning(move |_, _, _, _, _| Ok(answer.clone()));
 
     let got = service(repo)
-        .update(&caller, &id.to_string(), complete(), Some(1))
+        .update(
+            &caller,
+            &id.to_string(),
+            complete(),
+            Precondition::OneOf(vec![1]),
+        )
         .await
         .unwrap();
 
@@ -543,14 +541,9 @@ async fn update_passes_the_patch_and_expected_version_to_the_repo() {
 async fn update_with_a_stale_version_is_precondition_failed_and_writes_nothing_else() {
     let mut repo = MockTaskRepo::new();
     repo.expect_update()
-        .withf(|_, _, _, _, version| *version == Some(3))
+        .withf(|_, _, _, _, version| *version == Precondition::OneOf(vec![3]))
         .times(1)
-        .returning(|_, _, _, _, _| {
-            Err(RepoError::VersionMismatch {
-                expected: 3,
-                current: 5,
-            })
-        });
+        .returning(|_, _, _, _, _| Err(RepoError::PreconditionFailed { current: 5 }));
     repo.expect_create().times(0);
     repo.expect_delete().times(0);
     repo.expect_get().times(0);
@@ -561,19 +554,13 @@ async fn update_with_a_stale_version_is_precondition_failed_and_writes_nothing_e
             &principal(),
             &TaskId::new().to_string(),
             complete(),
-            Some(3),
+            Precondition::OneOf(vec![3]),
         )
         .await
         .unwrap_err();
 
     assert!(
-        matches!(
-            err,
-            AppError::PreconditionFailed {
-                expected: 3,
-                current: 5
-            }
-        ),
+        matches!(err, AppError::PreconditionFailed { current: 5 }),
         "{err:?}"
     );
 }
@@ -586,7 +573,12 @@ async fn update_of_another_users_task_is_not_found() {
         .returning(|_, _, _, _, _| Err(RepoError::NotFound));
 
     let err = service(repo)
-        .update(&principal(), &TaskId::new().to_string(), complete(), None)
+        .update(
+            &principal(),
+            &TaskId::new().to_string(),
+            complete(),
+            Precondition::Any,
+        )
         .await
         .unwrap_err();
 
@@ -597,7 +589,12 @@ async fn update_validation_fields(input: UpdateTaskInput) -> Vec<String> {
     let mut repo = MockTaskRepo::new();
     repo.expect_update().times(0);
     let err = service(repo)
-        .update(&principal(), &TaskId::new().to_string(), input, None)
+        .update(
+            &principal(),
+            &TaskId::new().to_string(),
+            input,
+            Precondition::Any,
+        )
         .await
         .unwrap_err();
     field_names(err)
@@ -639,7 +636,7 @@ async fn update_with_a_malformed_id_is_not_found_without_asking_the_repo() {
     repo.expect_update().times(0);
 
     let err = service(repo)
-        .update(&principal(), "42", complete(), None)
+        .update(&principal(), "42", complete(), Precondition::Any)
         .await
         .unwrap_err();
 
@@ -654,7 +651,12 @@ async fn update_with_an_inactive_session_is_unauthorized() {
         .returning(|_, _, _, _, _| session_inactive());
 
     let err = service(repo)
-        .update(&principal(), &TaskId::new().to_string(), complete(), None)
+        .update(
+            &principal(),
+            &TaskId::new().to_string(),
+            complete(),
+            Precondition::Any,
+        )
         .await
         .unwrap_err();
 
@@ -669,12 +671,14 @@ async fn delete_removes_the_named_task_for_the_principal() {
     let id = TaskId::new();
     let mut repo = MockTaskRepo::new();
     repo.expect_delete()
-        .withf(move |p, now, wanted| *p == caller && *now == t0() && *wanted == id)
+        .withf(move |p, now, wanted, precondition| {
+            *p == caller && *now == t0() && *wanted == id && *precondition == Precondition::Any
+        })
         .times(1)
-        .returning(|_, _, _| Ok(()));
+        .returning(|_, _, _, _| Ok(()));
 
     service(repo)
-        .delete(&caller, &id.to_string())
+        .delete(&caller, &id.to_string(), Precondition::Any)
         .await
         .unwrap();
 }
@@ -684,10 +688,10 @@ async fn delete_of_another_users_task_is_not_found() {
     let mut repo = MockTaskRepo::new();
     repo.expect_delete()
         .times(1)
-        .returning(|_, _, _| Err(RepoError::NotFound));
+        .returning(|_, _, _, _| Err(RepoError::NotFound));
 
     let err = service(repo)
-        .delete(&principal(), &TaskId::new().to_string())
+        .delete(&principal(), &TaskId::new().to_string(), Precondition::Any)
         .await
         .unwrap_err();
 
@@ -700,7 +704,7 @@ async fn delete_with_a_malformed_id_is_not_found_without_asking_the_repo() {
     repo.expect_delete().times(0);
 
     let err = service(repo)
-        .delete(&principal(), "../etc/passwd")
+        .delete(&principal(), "../etc/passwd", Precondition::Any)
         .await
         .unwrap_err();
 
@@ -712,12 +716,111 @@ async fn delete_with_an_inactive_session_is_unauthorized() {
     let mut repo = MockTaskRepo::new();
     repo.expect_delete()
         .times(1)
-        .returning(|_, _, _| session_inactive());
+        .returning(|_, _, _, _| session_inactive());
 
     let err = service(repo)
-        .delete(&principal(), &TaskId::new().to_string())
+        .delete(&principal(), &TaskId::new().to_string(), Precondition::Any)
         .await
         .unwrap_err();
 
     assert!(matches!(err, AppError::Unauthorized), "{err:?}");
+}
+
+#[tokio::test]
+async fn delete_passes_the_precondition_and_a_stale_one_is_precondition_failed() {
+    let mut repo = MockTaskRepo::new();
+    repo.expect_delete()
+        .withf(|_, _, _, precondition| *precondition == Precondition::OneOf(vec![2]))
+        .times(1)
+        .returning(|_, _, _, _| Err(RepoError::PreconditionFailed { current: 4 }));
+
+    let err = service(repo)
+        .delete(
+            &principal(),
+            &TaskId::new().to_string(),
+            Precondition::OneOf(vec![2]),
+        )
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(err, AppError::PreconditionFailed { current: 4 }),
+        "{err:?}"
+    );
+}
+
+// ----------------------------------------------------------- idempotency
+
+/// The fingerprint the repository receives for `input` under key "k".
+async fn fingerprint_of(input: CreateTaskInput) -> String {
+    let seen: Arc<Mutex<Option<String>>> = Arc::default();
+    let recorded = Arc::clone(&seen);
+    let mut repo = MockTaskRepo::new();
+    repo.expect_create()
+        .times(1)
+        .returning(move |_, _, task, key| {
+            *recorded.lock().unwrap() = key.map(|k| k.fingerprint);
+            Ok(CreatedTask {
+                task: task.clone(),
+                created: true,
+            })
+        });
+    service(repo)
+        .create(&principal(), input, key("k"))
+        .await
+        .unwrap();
+    let fingerprint = seen.lock().unwrap().clone().unwrap();
+    fingerprint
+}
+
+#[tokio::test]
+async fn the_idempotency_fingerprint_is_the_commands_meaning() {
+    let implicit = fingerprint_of(create_input("Buy milk")).await;
+    let explicit = fingerprint_of(CreateTaskInput {
+        title: Some("Buy milk".to_owned()),
+        completed: Some(false),
+        priority: Some("medium".to_owned()),
+        ..CreateTaskInput::default()
+    })
+    .await;
+    let due_in_another_zone = fingerprint_of(CreateTaskInput {
+        due_at: Some("2030-01-01T13:00:00+01:00".to_owned()),
+        ..create_input("Buy milk")
+    })
+    .await;
+    let due_in_utc = fingerprint_of(CreateTaskInput {
+        due_at: Some("2030-01-01T12:00:00Z".to_owned()),
+        ..create_input("Buy milk")
+    })
+    .await;
+    let other_title = fingerprint_of(create_input("Buy bread")).await;
+
+    assert_eq!(implicit, explicit);
+    assert_eq!(due_in_another_zone, due_in_utc);
+    assert_ne!(implicit, due_in_utc);
+    assert_ne!(implicit, other_title);
+}
+
+// ------------------------------------------------------------- telemetry
+
+#[tokio::test]
+async fn failures_are_reported_to_telemetry_with_the_use_case() {
+    let mut repo = MockTaskRepo::new();
+    repo.expect_get()
+        .times(1)
+        .returning(|_, _, _| Err(RepoError::Internal("disk on fire".into())));
+    let mut telemetry = crate::ports::MockTelemetry::new();
+    telemetry
+        .expect_record_failure()
+        .withf(|use_case, err| use_case == "tasks.get" && matches!(err, AppError::Internal(_)))
+        .times(1)
+        .return_const(());
+
+    let err = service(repo)
+        .with_telemetry(Arc::new(telemetry))
+        .get(&principal(), &TaskId::new().to_string())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, AppError::Internal(_)), "{err:?}");
 }

@@ -1,65 +1,33 @@
 //! A router over mockall ports, and helpers to send requests to it.
 
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapter_http::{router, HttpSettings, PoolStats, Readiness, Services};
-use application::ports::{
-    MockClock, MockLoginLimiter, MockPasswordHasher, MockSessionRepo, MockTaskRepo,
-    MockTokenService, MockUserRepo, Principal, TokenError,
-};
-use application::use_cases::{AuthService, TaskService};
+use adapter_http::{router, HttpSettings};
+use application::ports::{PoolStats, Readiness};
+use application::testkit::{self, FixedReadiness};
 use async_trait::async_trait;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::Router;
-use chrono::TimeZone;
-use domain::{
-    Description, Email, NewTask, PasswordHash, Priority, SessionId, Task, Timestamp, Title, User,
-    UserId,
-};
+use domain::{Task, User};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-pub const TOKEN: &str = "valid-token";
+pub use application::testkit::{principal, t0, TOKEN};
 
-pub fn t0() -> Timestamp {
-    chrono::Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
-}
-
-pub fn principal() -> Principal {
-    Principal {
-        user_id: UserId::from_uuid(uuid::Uuid::from_u128(
-            0x0192_0000_0000_7000_8000_0000_0000_0001,
-        )),
-        session_id: SessionId::from_uuid(uuid::Uuid::from_u128(
-            0x0192_0000_0000_7000_8000_0000_0000_0002,
-        )),
-    }
-}
-
+/// The harness's stored user (the one [`TOKEN`] names).
 pub fn user() -> User {
-    let mut user = User::register(
-        Email::parse("ada@example.com").unwrap(),
-        None,
-        PasswordHash::new("$argon2id$stored".to_owned()),
-        t0(),
-    );
-    user.id = principal().user_id;
-    user
+    testkit::user().build()
 }
 
+/// The harness's stored task: "Buy milk", 2 litres, high, version 1.
 pub fn task() -> Task {
-    NewTask {
-        title: Title::parse("Buy milk").unwrap(),
-        description: Some(Description::parse("2 litres").unwrap()),
-        completed: false,
-        priority: Priority::High,
-        due_at: None,
-    }
-    .into_task(principal().user_id, t0())
+    testkit::task().build()
 }
 
+/// Readiness that answers `ready` after `delay`, for timeout tests.
 pub struct FakeReadiness {
     pub ready: bool,
     pub delay: Duration,
@@ -73,91 +41,53 @@ impl Readiness for FakeReadiness {
     }
 
     fn pool_stats(&self) -> PoolStats {
-        PoolStats {
-            size: 7,
-            available: 3,
-            waiting: 2,
-            max_size: 15,
-        }
+        FixedReadiness::default().pool
     }
 }
 
-/// The mocked ports. `new` installs what nearly every test needs (a fixed
-/// clock, `TOKEN` as the only valid token, a permissive login limiter);
-/// tests add expectations or replace a mock before calling `router`.
+/// The application's test harness (every port mocked, the clock fixed at
+/// `t0()`, `TOKEN` accepted, logins allowed), plus what HTTP adds: the
+/// adapter's settings and a readiness whose answer can be delayed.
+/// Expectations go on the mocks through `Deref` (`h.tasks.expect_…`).
 pub struct Harness {
-    pub users: MockUserRepo,
-    pub sessions: MockSessionRepo,
-    pub hasher: MockPasswordHasher,
-    pub tokens: MockTokenService,
-    pub limiter: MockLoginLimiter,
-    pub tasks: MockTaskRepo,
+    core: testkit::Harness,
     pub readiness: FakeReadiness,
     pub settings: HttpSettings,
 }
 
+impl Deref for Harness {
+    type Target = testkit::Harness;
+
+    fn deref(&self) -> &Self::Target {
+        &self.core
+    }
+}
+
+impl DerefMut for Harness {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.core
+    }
+}
+
 impl Harness {
     pub fn new() -> Self {
-        let mut tokens = MockTokenService::new();
-        tokens.expect_verify().returning(|token, _| {
-            if token == TOKEN {
-                Ok(principal())
-            } else {
-                Err(TokenError::Invalid)
-            }
-        });
-        let mut limiter = MockLoginLimiter::new();
-        limiter
-            .expect_reserve()
-            .returning(|_, _, now| Ok(any_reservation(now)));
-        limiter.expect_release().returning(|_| Ok(()));
-        limiter.expect_succeeded().returning(|_| Ok(()));
         Self {
-            users: MockUserRepo::new(),
-            sessions: MockSessionRepo::new(),
-            hasher: {
-                let mut hasher = MockPasswordHasher::new();
-                hasher.expect_busy().return_const(None);
-                hasher
-            },
-            tokens,
-            limiter,
-            tasks: MockTaskRepo::new(),
+            core: testkit::Harness::new().accepting_token().allowing_logins(),
             readiness: FakeReadiness {
                 ready: true,
                 delay: Duration::ZERO,
             },
             settings: HttpSettings {
                 request_timeout: Duration::from_secs(30),
-                body_limit_bytes: 64 * 1024,
-                cors_allowed_origins: Vec::new(),
-                trust_forwarded_for: false,
+                ..HttpSettings::default()
             },
         }
     }
 
     pub fn router(self) -> Router {
-        let mut clock = MockClock::new();
-        clock.expect_now().return_const(t0());
-        let clock = Arc::new(clock);
-        let auth = AuthService::new(
-            Arc::new(self.users),
-            Arc::new(self.sessions),
-            Arc::new(self.hasher),
-            Arc::new(self.tokens),
-            clock.clone(),
-            Arc::new(self.limiter),
-            chrono::Duration::hours(1),
-        );
-        let tasks = TaskService::new(Arc::new(self.tasks), clock);
-        router(
-            Services {
-                auth: Arc::new(auth),
-                tasks: Arc::new(tasks),
-                readiness: Arc::new(self.readiness),
-            },
-            self.settings,
-        )
+        let mut core = self.core;
+        core.readiness = Arc::new(self.readiness);
+        router(core.services(), self.settings)
     }
 }
 
@@ -227,16 +157,4 @@ pub fn json_request(builder: axum::http::request::Builder, body: impl Into<Body>
 
 pub fn empty(builder: axum::http::request::Builder) -> Request<Body> {
     builder.body(Body::empty()).unwrap()
-}
-
-/// A reservation as a permissive limiter hands out.
-pub fn any_reservation(now: domain::Timestamp) -> application::ports::Reservation {
-    let slot = |byte| application::ports::Slot {
-        key: [byte; 32],
-        at: now,
-    };
-    application::ports::Reservation {
-        email: slot(1),
-        client: Some(slot(2)),
-    }
 }

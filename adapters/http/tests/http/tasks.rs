@@ -4,10 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use application::ports::{CreatedTask, IdempotencyKey, RepoError};
+use application::ports::{CreatedTask, IdempotencyKey, Precondition, RepoError};
 use domain::{Description, TaskPatch, TaskQuery, TaskSort};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::support::*;
 
@@ -47,8 +46,8 @@ async fn create_answers_201_with_location_etag_and_the_contract_shape() {
         body,
         json!({
             "id": id, "title": "Buy milk", "description": null, "completed": false,
-            "priority": "medium", "due_at": null, "created_at": "2026-03-01T12:00:00Z",
-            "updated_at": "2026-03-01T12:00:00Z", "version": 1
+            "priority": "medium", "due_at": null, "created_at": "2030-01-01T12:00:00Z",
+            "updated_at": "2030-01-01T12:00:00Z", "version": 1
         })
     );
 }
@@ -79,34 +78,44 @@ async fn create_passes_every_field_through() {
     assert_eq!(body["due_at"], "2026-04-01T08:00:00Z");
 }
 
-#[tokio::test]
-async fn idempotency_key_reaches_the_repo_with_the_body_fingerprint() {
-    let raw = r#"{"title": "Pay rent"}"#;
-    let fingerprint = format!("{:x}", Sha256::digest(raw.as_bytes()));
+/// The idempotency key and fingerprint the repository saw for `raw`.
+async fn key_seen_for(raw: &str) -> IdempotencyKey {
+    let seen = Arc::new(Mutex::new(None));
+    let recorded = seen.clone();
     let mut h = Harness::new();
-    h.tasks
-        .expect_create()
-        .withf(move |_, _, _, key| {
-            *key == Some(IdempotencyKey {
-                key: "key-1".to_owned(),
-                fingerprint: fingerprint.clone(),
-            })
+    h.tasks.expect_create().returning(move |_, _, task, key| {
+        *recorded.lock().unwrap() = key;
+        Ok(CreatedTask {
+            task: task.clone(),
+            created: true,
         })
-        .returning(|_, _, task, _| {
-            Ok(CreatedTask {
-                task: task.clone(),
-                created: true,
-            })
-        });
+    });
     let answer = send(
         h.router(),
         json_request(
             authed("POST", "/api/v1/tasks").header("idempotency-key", "key-1"),
-            raw,
+            raw.to_owned(),
         ),
     )
     .await;
     assert_eq!(answer.status, 201);
+    let key = seen
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("a key reached the repository");
+    key
+}
+
+#[tokio::test]
+async fn the_idempotency_fingerprint_depends_on_meaning_not_spelling() {
+    let plain = key_seen_for(r#"{"title": "Pay rent"}"#).await;
+    assert_eq!(plain.key, "key-1");
+    let respelled =
+        key_seen_for(r#"{ "priority":"medium","completed":false,   "title":"Pay rent" }"#).await;
+    assert_eq!(plain, respelled);
+    let other = key_seen_for(r#"{"title": "Pay rent", "priority": "high"}"#).await;
+    assert_ne!(plain.fingerprint, other.fingerprint);
 }
 
 #[tokio::test]
@@ -295,14 +304,14 @@ async fn task_routes_need_a_token() {
 async fn send_patch(
     body: &str,
     if_match: Option<&str>,
-) -> (Answer, Option<(TaskPatch, Option<i64>)>) {
+) -> (Answer, Option<(TaskPatch, Precondition)>) {
     let seen = Arc::new(Mutex::new(None));
     let recorded = seen.clone();
     let mut h = Harness::new();
     h.tasks
         .expect_update()
         .returning(move |_, now, _, patch, expected| {
-            *recorded.lock().unwrap() = Some((patch.clone(), expected));
+            *recorded.lock().unwrap() = Some((patch.clone(), expected.clone()));
             Ok(patch.apply(&task(), now))
         });
     let mut builder = authed("PATCH", &format!("/api/v1/tasks/{}", task().id));
@@ -327,7 +336,7 @@ async fn patch_null_clears_and_absent_leaves_alone() {
             ..TaskPatch::default()
         }
     );
-    assert_eq!(expected, None);
+    assert_eq!(expected, Precondition::Any);
     let body = answer.json();
     assert_eq!(body["description"], serde_json::Value::Null);
     assert_eq!(body["title"], "Buy milk");
@@ -352,13 +361,14 @@ async fn patch_title_null_is_422() {
 }
 
 #[tokio::test]
-async fn if_match_becomes_the_expected_version() {
+async fn if_match_becomes_the_precondition_compared_strongly() {
     for (header, expected) in [
-        ("\"3\"", Some(3)),
-        ("W/\"3\"", Some(3)),
-        ("3", Some(3)),
-        ("*", None),
-        ("\"abc\"", Some(0)),
+        ("\"3\"", Precondition::OneOf(vec![3])),
+        ("W/\"3\"", Precondition::OneOf(vec![])),
+        ("3", Precondition::OneOf(vec![3])),
+        ("\"3\", \"4\"", Precondition::OneOf(vec![3, 4])),
+        ("*", Precondition::Any),
+        ("\"abc\"", Precondition::OneOf(vec![])),
     ] {
         let (answer, seen) = send_patch(r#"{"completed": true}"#, Some(header)).await;
         assert_eq!(answer.status, 200, "{header}");
@@ -374,14 +384,11 @@ async fn a_malformed_if_match_is_400() {
 }
 
 #[tokio::test]
-async fn a_stale_if_match_is_412() {
+async fn a_stale_if_match_is_412_with_the_current_etag() {
     let mut h = Harness::new();
-    h.tasks.expect_update().returning(|_, _, _, _, _| {
-        Err(RepoError::VersionMismatch {
-            expected: 1,
-            current: 2,
-        })
-    });
+    h.tasks
+        .expect_update()
+        .returning(|_, _, _, _, _| Err(RepoError::PreconditionFailed { current: 2 }));
     let answer = send(
         h.router(),
         json_request(
@@ -391,30 +398,7 @@ async fn a_stale_if_match_is_412() {
     )
     .await;
     answer.problem(412);
-}
-
-#[tokio::test]
-async fn if_match_with_several_tags_matches_any_of_them() {
-    let mut h = Harness::new();
-    let mut current = task();
-    current.version = 4;
-    h.tasks
-        .expect_get()
-        .returning(move |_, _, _| Ok(current.clone()));
-    h.tasks
-        .expect_update()
-        .withf(|_, _, _, _, expected| *expected == Some(4))
-        .returning(|_, now, _, patch, _| Ok(patch.apply(&task(), now)));
-    let answer = send(
-        h.router(),
-        json_request(
-            authed("PATCH", &format!("/api/v1/tasks/{}", task().id))
-                .header("if-match", "\"3\", \"4\""),
-            r#"{"completed": true}"#,
-        ),
-    )
-    .await;
-    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("etag"), Some("\"2\""));
 }
 
 #[tokio::test]
@@ -438,14 +422,17 @@ async fn patch_of_a_missing_task_is_404() {
 async fn delete_is_204_then_404() {
     let mut h = Harness::new();
     let mut deleted = false;
-    h.tasks.expect_delete().times(2).returning(move |_, _, _| {
-        if deleted {
-            Err(RepoError::NotFound)
-        } else {
-            deleted = true;
-            Ok(())
-        }
-    });
+    h.tasks
+        .expect_delete()
+        .times(2)
+        .returning(move |_, _, _, _| {
+            if deleted {
+                Err(RepoError::NotFound)
+            } else {
+                deleted = true;
+                Ok(())
+            }
+        });
     let router = h.router();
     let uri = format!("/api/v1/tasks/{}", task().id);
     let first = send(router.clone(), empty(authed("DELETE", &uri))).await;
@@ -454,6 +441,42 @@ async fn delete_is_204_then_404() {
     send(router, empty(authed("DELETE", &uri)))
         .await
         .problem(404);
+}
+
+#[tokio::test]
+async fn delete_passes_if_match_and_a_stale_one_is_412_with_the_current_etag() {
+    let mut h = Harness::new();
+    h.tasks
+        .expect_delete()
+        .withf(|_, _, _, precondition| *precondition == Precondition::OneOf(vec![1]))
+        .returning(|_, _, _, _| Err(RepoError::PreconditionFailed { current: 3 }));
+    let uri = format!("/api/v1/tasks/{}", task().id);
+    let answer = send(
+        h.router(),
+        empty(authed("DELETE", &uri).header("if-match", "\"1\"")),
+    )
+    .await;
+    answer.problem(412);
+    assert_eq!(answer.header("etag"), Some("\"3\""));
+}
+
+#[tokio::test]
+async fn get_with_a_matching_if_none_match_is_304_with_the_etag() {
+    for (header, status) in [("\"1\"", 304), ("W/\"1\"", 304), ("*", 304), ("\"2\"", 200)] {
+        let mut h = Harness::new();
+        h.tasks.expect_get().returning(|_, _, _| Ok(task()));
+        let uri = format!("/api/v1/tasks/{}", task().id);
+        let answer = send(
+            h.router(),
+            empty(authed("GET", &uri).header("if-none-match", header)),
+        )
+        .await;
+        assert_eq!(answer.status, status, "{header}");
+        assert_eq!(answer.header("etag"), Some("\"1\""), "{header}");
+        if status == 304 {
+            assert!(answer.body.is_empty(), "{header}");
+        }
+    }
 }
 
 #[tokio::test]

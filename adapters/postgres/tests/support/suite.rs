@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use adapter_postgres::Database;
-use application::ports::{IdempotencyKey, Principal, RepoError};
+use application::ports::{IdempotencyKey, Precondition, Principal, RepoError};
 use chrono::TimeDelta;
 use domain::{
     Cursor, Description, Priority, Session, SessionId, Task, TaskId, TaskPatch, TaskQuery,
@@ -35,6 +35,9 @@ macro_rules! repo_suite {
             matching_expected_version_updates,
             empty_patch_changes_nothing_but_still_checks_the_version,
             deleted_task_is_gone,
+            precondition_admits_any_of_several_versions_atomically,
+            delete_with_a_stale_precondition_deletes_nothing,
+            patch_that_changes_nothing_keeps_version_and_updated_at,
             idempotent_create_returns_the_first_task,
             idempotency_key_with_another_fingerprint_is_refused,
             concurrent_idempotent_creates_store_one_task,
@@ -262,10 +265,15 @@ pub async fn inactive_session_reads_and_writes_nothing(db: &Database) {
         assert_session_inactive(
             repos
                 .tasks
-                .update(&who, at, existing.id, &patch, None)
+                .update(&who, at, existing.id, &patch, &Precondition::Any)
                 .await,
         );
-        assert_session_inactive(repos.tasks.delete(&who, at, existing.id).await);
+        assert_session_inactive(
+            repos
+                .tasks
+                .delete(&who, at, existing.id, &Precondition::Any)
+                .await,
+        );
     }
     let all = repos
         .tasks
@@ -289,16 +297,27 @@ pub async fn another_users_task_is_not_found_and_stays_unchanged(db: &Database) 
     assert_not_found(
         repos
             .tasks
-            .update(&intruder, now(), theirs.id, &patch, None)
+            .update(&intruder, now(), theirs.id, &patch, &Precondition::Any)
             .await,
     );
     assert_not_found(
         repos
             .tasks
-            .update(&intruder, now(), theirs.id, &patch, Some(1))
+            .update(
+                &intruder,
+                now(),
+                theirs.id,
+                &patch,
+                &Precondition::OneOf(vec![1]),
+            )
             .await,
     );
-    assert_not_found(repos.tasks.delete(&intruder, now(), theirs.id).await);
+    assert_not_found(
+        repos
+            .tasks
+            .delete(&intruder, now(), theirs.id, &Precondition::Any)
+            .await,
+    );
     assert!(repos
         .tasks
         .list(&intruder, now(), &TaskQuery::default())
@@ -342,7 +361,7 @@ pub async fn update_mirrors_task_patch_apply(db: &Database) {
             completed: Some(false),
             ..TaskPatch::default()
         },
-        // Naming a field with its current value still counts as a change.
+        // Naming a field with its current value changes nothing.
         TaskPatch {
             priority: Some(Priority::Low),
             ..TaskPatch::default()
@@ -353,7 +372,7 @@ pub async fn update_mirrors_task_patch_apply(db: &Database) {
         let at = now();
         let updated = repos
             .tasks
-            .update(&principal, at, t.id, &patch, None)
+            .update(&principal, at, t.id, &patch, &Precondition::Any)
             .await
             .unwrap();
         expected = patch.apply(&expected, at);
@@ -363,7 +382,7 @@ pub async fn update_mirrors_task_patch_apply(db: &Database) {
             expected
         );
     }
-    assert_eq!(expected.version, 5);
+    assert_eq!(expected.version, 4);
 }
 
 pub async fn stale_expected_version_is_a_mismatch_and_writes_nothing(db: &Database) {
@@ -376,7 +395,13 @@ pub async fn stale_expected_version_is_a_mismatch_and_writes_nothing(db: &Databa
     };
     repos
         .tasks
-        .update(&principal, now(), t.id, &bump, Some(1))
+        .update(
+            &principal,
+            now(),
+            t.id,
+            &bump,
+            &Precondition::OneOf(vec![1]),
+        )
         .await
         .unwrap();
     let patch = TaskPatch {
@@ -385,16 +410,16 @@ pub async fn stale_expected_version_is_a_mismatch_and_writes_nothing(db: &Databa
     };
     let result = repos
         .tasks
-        .update(&principal, now(), t.id, &patch, Some(1))
+        .update(
+            &principal,
+            now(),
+            t.id,
+            &patch,
+            &Precondition::OneOf(vec![1]),
+        )
         .await;
     assert!(
-        matches!(
-            result,
-            Err(RepoError::VersionMismatch {
-                expected: 1,
-                current: 2
-            })
-        ),
+        matches!(result, Err(RepoError::PreconditionFailed { current: 2 })),
         "{result:?}"
     );
     let stored = repos.tasks.get(&principal, now(), t.id).await.unwrap();
@@ -412,7 +437,13 @@ pub async fn matching_expected_version_updates(db: &Database) {
     };
     let updated = repos
         .tasks
-        .update(&principal, now(), t.id, &patch, Some(1))
+        .update(
+            &principal,
+            now(),
+            t.id,
+            &patch,
+            &Precondition::OneOf(vec![1]),
+        )
         .await
         .unwrap();
     assert_eq!(updated.version, 2);
@@ -428,7 +459,7 @@ pub async fn empty_patch_changes_nothing_but_still_checks_the_version(db: &Datab
     assert_eq!(
         repos
             .tasks
-            .update(&principal, later, t.id, &empty, None)
+            .update(&principal, later, t.id, &empty, &Precondition::Any)
             .await
             .unwrap(),
         t
@@ -436,29 +467,35 @@ pub async fn empty_patch_changes_nothing_but_still_checks_the_version(db: &Datab
     assert_eq!(
         repos
             .tasks
-            .update(&principal, later, t.id, &empty, Some(1))
+            .update(
+                &principal,
+                later,
+                t.id,
+                &empty,
+                &Precondition::OneOf(vec![1])
+            )
             .await
             .unwrap(),
         t
     );
     let result = repos
         .tasks
-        .update(&principal, later, t.id, &empty, Some(7))
+        .update(
+            &principal,
+            later,
+            t.id,
+            &empty,
+            &Precondition::OneOf(vec![7]),
+        )
         .await;
     assert!(
-        matches!(
-            result,
-            Err(RepoError::VersionMismatch {
-                expected: 7,
-                current: 1
-            })
-        ),
+        matches!(result, Err(RepoError::PreconditionFailed { current: 1 })),
         "{result:?}"
     );
     assert_not_found(
         repos
             .tasks
-            .update(&principal, later, TaskId::new(), &empty, None)
+            .update(&principal, later, TaskId::new(), &empty, &Precondition::Any)
             .await,
     );
     assert_eq!(repos.tasks.get(&principal, now(), t.id).await.unwrap(), t);
@@ -469,9 +506,18 @@ pub async fn deleted_task_is_gone(db: &Database) {
     let (user, _, principal) = signed_in(&repos).await;
     let t = create(&repos, &principal, &task(user.id, "bye", now())).await;
     let kept = create(&repos, &principal, &task(user.id, "stay", now())).await;
-    repos.tasks.delete(&principal, now(), t.id).await.unwrap();
+    repos
+        .tasks
+        .delete(&principal, now(), t.id, &Precondition::Any)
+        .await
+        .unwrap();
     assert_not_found(repos.tasks.get(&principal, now(), t.id).await);
-    assert_not_found(repos.tasks.delete(&principal, now(), t.id).await);
+    assert_not_found(
+        repos
+            .tasks
+            .delete(&principal, now(), t.id, &Precondition::Any)
+            .await,
+    );
     let remaining = repos
         .tasks
         .list(&principal, now(), &TaskQuery::default())
@@ -751,4 +797,95 @@ pub async fn paging_visits_every_task_once_in_every_sort_while_inserting(db: &Da
             "{sort:?} order differs from the contract"
         );
     }
+}
+
+pub async fn precondition_admits_any_of_several_versions_atomically(db: &Database) {
+    let repos = repos(db);
+    let (user, _, principal) = signed_in(&repos).await;
+    let t = create(&repos, &principal, &task(user.id, "v1", now())).await;
+    let patch = TaskPatch {
+        completed: Some(true),
+        ..TaskPatch::default()
+    };
+    let updated = repos
+        .tasks
+        .update(
+            &principal,
+            now(),
+            t.id,
+            &patch,
+            &Precondition::OneOf(vec![3, 1]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.version, 2);
+    let result = repos
+        .tasks
+        .update(
+            &principal,
+            now(),
+            t.id,
+            &patch,
+            &Precondition::OneOf(vec![]),
+        )
+        .await;
+    assert!(
+        matches!(result, Err(RepoError::PreconditionFailed { current: 2 })),
+        "{result:?}"
+    );
+}
+
+pub async fn delete_with_a_stale_precondition_deletes_nothing(db: &Database) {
+    let repos = repos(db);
+    let (user, _, principal) = signed_in(&repos).await;
+    let t = create(&repos, &principal, &task(user.id, "keep me", now())).await;
+    let result = repos
+        .tasks
+        .delete(&principal, now(), t.id, &Precondition::OneOf(vec![2]))
+        .await;
+    assert!(
+        matches!(result, Err(RepoError::PreconditionFailed { current: 1 })),
+        "{result:?}"
+    );
+    assert_eq!(repos.tasks.get(&principal, now(), t.id).await.unwrap(), t);
+    repos
+        .tasks
+        .delete(&principal, now(), t.id, &Precondition::OneOf(vec![1]))
+        .await
+        .unwrap();
+    assert_not_found(repos.tasks.get(&principal, now(), t.id).await);
+    assert_not_found(
+        repos
+            .tasks
+            .delete(&principal, now(), t.id, &Precondition::OneOf(vec![1]))
+            .await,
+    );
+}
+
+pub async fn patch_that_changes_nothing_keeps_version_and_updated_at(db: &Database) {
+    let repos = repos(db);
+    let (user, _, principal) = signed_in(&repos).await;
+    let t = create(&repos, &principal, &task(user.id, "same", now())).await;
+    let same = TaskPatch {
+        title: Some(Title::parse("same").unwrap()),
+        completed: Some(false),
+        priority: Some(Priority::Medium),
+        description: Some(None),
+        due_at: Some(None),
+    };
+    let later = now() + TimeDelta::minutes(5);
+    let answer = repos
+        .tasks
+        .update(
+            &principal,
+            later,
+            t.id,
+            &same,
+            &Precondition::OneOf(vec![1]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer, t);
+    assert_eq!(same.apply(&t, later), t);
+    assert_eq!(repos.tasks.get(&principal, now(), t.id).await.unwrap(), t);
 }
