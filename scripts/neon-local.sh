@@ -26,13 +26,15 @@
 # All clusters can run at the same time.
 #
 # Subcommands:
-#   start       Install Debian's postgresql + pgbouncer if missing (one-time apt-get), create the
-#               cluster if absent (CA + server cert, role/database `app`), start PostgreSQL and
-#               PgBouncer. Idempotent: a running cluster is left alone, an existing one is reused.
+#   start       Install Debian's postgresql if missing (one-time apt-get) and a PgBouncer >= 1.22
+#               (see below), create the cluster if absent (CA + server cert, role/database `app`),
+#               start PostgreSQL and PgBouncer. Idempotent: a running cluster is left alone, an
+#               existing one is reused.
 #   url         Start if needed (progress on stderr), print ONLY the direct URL on stdout:
 #                 postgresql://app:PW@localhost:PORT/app?sslmode=require&channel_binding=require&sslrootcert=/abs/ca.pem
-#   pooler-url  Same through PgBouncer (pool_mode=transaction). PgBouncer 1.18 cannot do SCRAM
-#               channel binding, so this URL carries channel_binding=prefer.
+#   pooler-url  Same through PgBouncer (pool_mode=transaction, max_prepared_statements=1000, like
+#               Neon's pooled endpoint). PgBouncer (1.24 included) cannot do SCRAM channel binding
+#               with its clients, so this URL carries channel_binding=prefer.
 #   admin-url   Start if needed, print a libpq keyword/value string for the superuser over the
 #               cluster's unix socket (trust auth, no password, no TLS):
 #                 host=/abs/socket/dir port=PORT user=postgres dbname=postgres
@@ -50,6 +52,13 @@
 # binaries may call `url` at the same time; only one creates or starts the cluster.
 # As root the server and PgBouncer run as the `postgres` OS user (both refuse root); as another
 # user they run as that user (then the packages must already be installed).
+#
+# PgBouncer: Neon's pooler is PgBouncer >= 1.22, which keeps protocol-level prepared statements
+# in transaction mode; Debian 12's 1.18 cannot. The first start on such a machine (as root) adds a
+# deb-src line for Debian 13 (trixie) in its own file (/etc/apt/sources.list.d/
+# neon-local-trixie-src.sources), fetches the source package with `apt-get source`, builds it
+# against libevent, OpenSSL and c-ares (about 30 s on 2 cores) and caches the binary in
+# .local/pgbouncer/bin; later runs reuse it. A system PgBouncer >= 1.22 (Debian 13) is used as is.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -135,6 +144,9 @@ readonly LOCK_FILE="$LOCAL_DIR/neon-$CLUSTER.lock"
 readonly INSTALL_LOCK="$LOCAL_DIR/neon-install.lock"
 readonly APP_USER=app
 readonly APP_DB=app
+readonly PGBOUNCER_MIN=1.22
+readonly PGBOUNCER_PREFIX="$LOCAL_DIR/pgbouncer"
+readonly PGBOUNCER_SOURCES=/etc/apt/sources.list.d/neon-local-trixie-src.sources
 
 # All our paths are absolute; a cwd the postgres user cannot read would only cause warnings.
 cd /
@@ -199,26 +211,97 @@ pg_bindir() {
   fi
 }
 
+# Whether version $1 is at least $2 (dotted numbers).
+version_at_least() {
+  [[ -n "$1" && "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n 1)" == "$2" ]]
+}
+
+# The path of a PgBouncer >= $PGBOUNCER_MIN: the cached build, else the system's if new enough.
+find_pgbouncer() {
+  local bin version
+  for bin in "$PGBOUNCER_PREFIX/bin/pgbouncer" "$(command -v pgbouncer 2>/dev/null || true)" /usr/sbin/pgbouncer; do
+    [[ -n "$bin" && -x "$bin" ]] || continue
+    version="$("$bin" --version 2>/dev/null | awk 'NR == 1 { print $2 }')" || true
+    if version_at_least "$version" "$PGBOUNCER_MIN"; then echo "$bin"; return 0; fi
+  done
+  return 1
+}
+
 have_binaries() {
-  [[ -n "$(pg_bindir)" ]] && { command -v pgbouncer >/dev/null 2>&1 || [[ -x /usr/sbin/pgbouncer ]]; }
+  [[ -n "$(pg_bindir)" ]] && find_pgbouncer >/dev/null
+}
+
+# apt-get, quiet on stdout; services it starts must not inherit (and hold) our lock files.
+apt_quiet() {
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 -q "$@" >&2 8>&- 9>&-
+}
+
+# Downloads PgBouncer's Debian 13 source package into the current directory.
+fetch_pgbouncer_source() {
+  # APT::Sandbox::User=root: the download lands in a directory _apt may not write to.
+  apt-get -q -o APT::Sandbox::User=root source --download-only pgbouncer/trixie >&2 8>&- 9>&-
+}
+
+# Builds PgBouncer from Debian 13's source package into $PGBOUNCER_PREFIX (as root, with the
+# install lock held).
+build_pgbouncer() {
+  local work="$LOCAL_DIR/pgbouncer-build"
+  log "building PgBouncer >= $PGBOUNCER_MIN from Debian 13's source package (one time; cached in $PGBOUNCER_PREFIX)"
+  if [[ ! -f "$PGBOUNCER_SOURCES" ]]; then
+    cat >"$PGBOUNCER_SOURCES" <<'EOF'
+# Added by neon-local.sh: the source of Debian 13's PgBouncer (>= 1.22 keeps prepared statements
+# in transaction mode), built locally on older releases. Source packages only.
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+    apt_quiet update
+  fi
+  apt_quiet install -y --no-install-recommends --no-upgrade dpkg-dev gcc make libc6-dev pkg-config \
+    libevent-dev libssl-dev libc-ares-dev
+  rm -rf "$work"
+  mkdir -p "$work"
+  if ! (cd "$work" && fetch_pgbouncer_source); then
+    apt_quiet update
+    (cd "$work" && fetch_pgbouncer_source) \
+      || die "apt-get source pgbouncer/trixie failed (see $PGBOUNCER_SOURCES)"
+  fi
+  local dsc
+  dsc="$(find "$work" -maxdepth 1 -name 'pgbouncer_*.dsc' | head -n 1)"
+  [[ -n "$dsc" ]] || die "apt-get source left no pgbouncer .dsc in $work"
+  dpkg-source -x "$dsc" "$work/src" >"$work/build.log" 2>&1 \
+    || { tail -n 20 "$work/build.log" >&2; die "dpkg-source -x failed (log: $work/build.log)"; }
+  if ! (cd "$work/src" \
+        && ./configure --with-cares --without-pam --without-systemd \
+        && make -j"$(nproc)") >>"$work/build.log" 2>&1 8>&- 9>&-; then
+    tail -n 30 "$work/build.log" >&2
+    die "building PgBouncer failed (log: $work/build.log)"
+  fi
+  mkdir -p "$PGBOUNCER_PREFIX/bin"
+  install -m 755 "$work/src/pgbouncer" "$PGBOUNCER_PREFIX/bin/pgbouncer.new"
+  mv -f "$PGBOUNCER_PREFIX/bin/pgbouncer.new" "$PGBOUNCER_PREFIX/bin/pgbouncer"
+  cp "$work/build.log" "$PGBOUNCER_PREFIX/build.log"
+  rm -rf "$work"
+  log "built $("$PGBOUNCER_PREFIX/bin/pgbouncer" --version | head -n 1)"
 }
 
 install_packages() {
   have_binaries && return 0
-  (( IS_ROOT )) || die "PostgreSQL server binaries or pgbouncer are missing; install Debian's postgresql and pgbouncer packages (as root: apt-get install postgresql pgbouncer)"
+  (( IS_ROOT )) || die "PostgreSQL server binaries or PgBouncer >= $PGBOUNCER_MIN are missing; run this script once as root (it installs Debian's postgresql and builds PgBouncer from Debian 13's source)"
   exec 8>"$INSTALL_LOCK"
   flock 8
-  if ! have_binaries; then
-    log "installing Debian packages postgresql and pgbouncer (one time)"
+  if [[ -z "$(pg_bindir)" ]]; then
+    log "installing Debian's postgresql package (one time)"
     # Debian's postgresql package may create and start its own cluster on 5432; we neither
     # depend on it nor touch it.
-    # Services the packages start must not inherit (and hold) our lock files.
-    apt-get -o DPkg::Lock::Timeout=300 -q update >&2 8>&- 9>&-
-    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 -q install -y postgresql pgbouncer >&2 8>&- 9>&-
+    apt_quiet update
+    apt_quiet install -y postgresql
   fi
+  find_pgbouncer >/dev/null || build_pgbouncer
   exec 8>&-
-  have_binaries || die "postgresql/pgbouncer still missing after apt-get install"
-  PATH="$PATH:/usr/sbin"
+  have_binaries || die "postgresql or PgBouncer >= $PGBOUNCER_MIN still missing after installing"
 }
 
 ensure_os_user() {
@@ -247,8 +330,8 @@ pid_alive() { # pid expected-comm-prefix
   [[ -z "$comm" || "$comm" == "$want"* ]]
 }
 
-pg_pid() { [[ -f "$DATA/postmaster.pid" ]] && head -n 1 "$DATA/postmaster.pid" || true; }
-bouncer_pid() { [[ -f "$BOUNCER/pgbouncer.pid" ]] && head -n 1 "$BOUNCER/pgbouncer.pid" || true; }
+pg_pid() { if [[ -f "$DATA/postmaster.pid" ]]; then head -n 1 "$DATA/postmaster.pid"; fi; }
+bouncer_pid() { if [[ -f "$BOUNCER/pgbouncer.pid" ]]; then head -n 1 "$BOUNCER/pgbouncer.pid"; fi; }
 pg_running() { pid_alive "$(pg_pid)" postgres; }
 bouncer_running() { pid_alive "$(bouncer_pid)" pgbouncer; }
 
@@ -394,7 +477,7 @@ write_bouncer_config() {
   (umask 077; printf '"%s" "%s"\n' "$APP_USER" "$secret" >"$BOUNCER/userlist.txt")
   cat >"$BOUNCER/pgbouncer.ini" <<EOF
 ;; neon-local: PgBouncer in front of the $CLUSTER cluster, shaped like Neon's pooled endpoint
-;; but on Debian's PgBouncer 1.18 (no prepared statements across transactions, no channel binding).
+;; (transaction mode, protocol-level prepared statements kept; no channel binding to clients).
 [databases]
 ;; Any database the app role creates is reachable: the name the client asks for is used.
 * = host=localhost port=$PORT
@@ -409,6 +492,9 @@ min_pool_size = 0
 reserve_pool_size = 0
 max_client_conn = 2000
 query_wait_timeout = 120
+;; Neon's value: PgBouncer renames each client's named statements and prepares them on whichever
+;; server connection runs them (an LRU of this many per server connection).
+max_prepared_statements = 1000
 auth_type = scram-sha-256
 auth_file = $BOUNCER/userlist.txt
 ;; Like Neon's pooler: no startup parameters beyond the ones PgBouncer tracks itself.
@@ -429,9 +515,27 @@ EOF
   chmod 600 "$BOUNCER/userlist.txt"
 }
 
+# The PgBouncer binary, somewhere the postgres OS user can run it from.
+runnable_pgbouncer() {
+  local pgb
+  pgb="$(find_pgbouncer)" || die "no PgBouncer >= $PGBOUNCER_MIN (run this script once as root)"
+  if (( IS_ROOT )) && ! runuser -u postgres -- test -x "$pgb" 2>/dev/null; then
+    local copy
+    copy="/var/lib/neon-local/bin/pgbouncer-$(sha1sum "$pgb" | cut -c1-12)"
+    if [[ ! -x "$copy" ]]; then
+      mkdir -p /var/lib/neon-local/bin
+      chmod 755 /var/lib/neon-local /var/lib/neon-local/bin
+      install -m 755 "$pgb" "$copy.new"
+      mv -f "$copy.new" "$copy"
+    fi
+    pgb="$copy"
+  fi
+  echo "$pgb"
+}
+
 start_bouncer() {
   local bindir="$1" pgb
-  pgb="$(command -v pgbouncer || echo /usr/sbin/pgbouncer)"
+  pgb="$(runnable_pgbouncer)"
   write_bouncer_config "$bindir"
   rm -f "$BOUNCER/pgbouncer.pid"
   log "starting PgBouncer on port $POOLER_PORT"
@@ -464,7 +568,8 @@ port_listening() {
 # Subcommands (called with the cluster lock held).
 do_start() {
   if [[ -e "$LINK_DIR" ]]; then resolve_dir; fi
-  if [[ -n "${DIR:-}" && -f "$READY" ]] && ports_match && pg_running && bouncer_running; then
+  if [[ -n "${DIR:-}" && -f "$READY" ]] && ports_match && pg_running && bouncer_running \
+      && bouncer_current; then
     return 0
   fi
   install_packages
@@ -489,27 +594,40 @@ do_start() {
     pg_running || start_server "$bindir"
   fi
   echo "$PORT $POOLER_PORT" >"$PORTS_FILE"
+  if bouncer_running && ! bouncer_current; then
+    log "replacing a PgBouncer started without prepared-statement support"
+    stop_bouncer
+  fi
   if ! bouncer_running; then
     start_bouncer "$bindir"
   fi
 }
 
+# Whether the running PgBouncer was started by this version of the script (one that keeps
+# prepared statements); one started earlier (Debian 12's 1.18) is replaced.
+bouncer_current() {
+  grep -q '^max_prepared_statements = 1000' "$BOUNCER/pgbouncer.ini" 2>/dev/null
+}
+
+stop_bouncer() {
+  local pid i
+  pid="$(bouncer_pid)"
+  # SIGQUIT: immediate shutdown (SIGTERM would wait for every client to leave). A short grace
+  # period, then SIGKILL: nothing in a throwaway pooler is worth waiting for.
+  kill -QUIT "$pid" 2>/dev/null || true
+  for i in $(seq 1 20); do pid_alive "$pid" pgbouncer || break; sleep 0.05; done
+  if pid_alive "$pid" pgbouncer; then
+    kill -KILL "$pid" 2>/dev/null || true
+    for i in $(seq 1 40); do pid_alive "$pid" pgbouncer || break; sleep 0.05; done
+  fi
+  rm -f "$BOUNCER/pgbouncer.pid"
+  log "PgBouncer stopped"
+}
+
 do_stop() {
   [[ -e "$LINK_DIR" ]] || { log "no cluster"; return 0; }
   resolve_dir
-  local pid i
-  if bouncer_running; then
-    pid="$(bouncer_pid)"
-    # PgBouncer 1.18 notices SIGTERM only on its next once-a-second tick; nothing in a
-    # throwaway pooler is worth waiting for, so it gets a short grace period, then SIGKILL.
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in 1 2 3 4 5 6 7 8 9 10; do pid_alive "$pid" pgbouncer || break; sleep 0.05; done
-    if pid_alive "$pid" pgbouncer; then
-      kill -KILL "$pid" 2>/dev/null || true
-      for i in $(seq 1 40); do pid_alive "$pid" pgbouncer || break; sleep 0.05; done
-    fi
-    log "PgBouncer stopped"
-  fi
+  if bouncer_running; then stop_bouncer; fi
   rm -f "$BOUNCER/pgbouncer.pid"
   if pg_running; then
     local bindir

@@ -2,8 +2,9 @@
 -- copied from adapters/postgres/src/task_repo.rs (list_sql(TaskSort::CreatedDesc), the default sort; limit=20) on 2026-11-27.
 -- Re-copy it when the adapter's SQL changes.
 -- Parameters keep their place as pgbench variables (:sid = $1 session, :uid = $2 user,
--- :now = $3, ...); run with -M extended, so like the service's query_typed every
--- statement is an unnamed Parse/Bind/Execute, planned with its values.
+-- :now = $3, ...). -M prepared (bench/prepared.sh) parses and plans each statement once
+-- per connection, like the service; -M extended (bench/run.sh, bench/prepared.sh) sends it
+-- unnamed, parsed and planned every time.
 -- Parameters the scenario always sends as NULL are written NULL (pgbench cannot
 -- send a NULL); fixed non-NULL ones come from -D (see bench/run.sh).
 -- Once per pgbench client (the variables persist across its transactions): this

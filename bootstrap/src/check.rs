@@ -123,7 +123,7 @@ pub async fn run(sources: &Sources) -> ExitCode {
         Ok(()) => report.ok("schema", "matches what this build expects"),
         Err(err) => report.fail("schema", err),
     }
-    database.close();
+    database.shutdown().await;
     finish(&report, &[])
 }
 

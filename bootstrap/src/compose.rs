@@ -53,6 +53,7 @@ pub fn postgres_settings(settings: &Settings) -> Result<PostgresSettings, StartE
     pg.max_lifetime = Duration::from_secs(db.max_lifetime_secs);
     pg.idle_timeout = Duration::from_secs(db.idle_timeout_secs);
     pg.statement_timeout = millis(db.statement_timeout_ms);
+    pg.prepared_statements = db.prepared_statements;
     Ok(pg)
 }
 
@@ -71,9 +72,11 @@ pub struct Built {
 }
 
 impl Built {
-    /// Closes the database pool; call once the front end has stopped.
-    pub fn close(&self) {
-        self.database.close();
+    /// Drains the database pool (every connection sends Terminate, so
+    /// PostgreSQL and the pooler log no abrupt disconnect); call once the
+    /// front end has stopped.
+    pub async fn close(&self) {
+        self.database.shutdown().await;
     }
 }
 

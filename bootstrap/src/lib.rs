@@ -64,9 +64,13 @@ pub fn run() -> ExitCode {
     logging::init(&settings.log);
     runtime().block_on(async move {
         let result = match command {
-            Command::Migrate => compose::prepare_database(&settings)
-                .await
-                .map(|db| db.close()),
+            Command::Migrate => match compose::prepare_database(&settings).await {
+                Ok(db) => {
+                    db.shutdown().await;
+                    Ok(())
+                }
+                Err(err) => Err(err),
+            },
             _ => serve(&settings).await,
         };
         match result {
@@ -96,7 +100,7 @@ async fn serve(settings: &Settings) -> Result<(), StartError> {
     // The one line tests and scripts wait for; stable whatever the log format.
     println!("listening on http://{addr}");
     let served = front_end::serve(listener, &built, settings, compose::shutdown_signal()).await;
-    built.close();
+    built.close().await;
     served.map_err(|cause| StartError::Listen {
         addr: addr.to_string(),
         cause,

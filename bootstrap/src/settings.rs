@@ -43,6 +43,9 @@ pub struct DatabaseSettings {
     pub max_lifetime_secs: u64,
     pub idle_timeout_secs: u64,
     pub statement_timeout_ms: u64,
+    /// Named statements prepared once per connection; false for a pooler
+    /// without protocol-level prepared-statement support.
+    pub prepared_statements: bool,
 }
 
 #[derive(Debug, Deserialize)]

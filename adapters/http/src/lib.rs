@@ -2,7 +2,8 @@
 //! cases, with axum.
 //!
 //! Layout:
-//! - [`router`] builds the whole service: routes, middleware and state.
+//! - [`router`] builds the whole service: the route list (written once,
+//!   for both axum and `/openapi.json`), middleware and state.
 //! - `auth_routes`, `task_routes`, `ops_routes`: the handlers, one module per
 //!   part of the contract. Handlers only translate HTTP to use-case calls.
 //! - `extract`: our own extractors (JSON body, query, path, bearer token,
@@ -10,11 +11,11 @@
 //! - `problem`: the one place that maps errors to statuses and RFC 9457
 //!   problem bodies.
 //! - `bodies`: the JSON shapes of requests and answers.
-//! - `preconditions`: `If-Match` parsing.
+//! - `preconditions`: `ETag`, `If-Match` (strong, into the use case's
+//!   `Precondition`) and `If-None-Match` (weak) syntax.
 //! - `middleware`: request ids, tracing spans, metrics, timeouts and the
 //!   net that turns any bare error answer into problem+json.
 //! - `metrics`, `openapi`: `/metrics` and `/openapi.json`.
-//!
 //! - `server`: [`serve`], which owns the listener loop, graceful shutdown
 //!   and its grace period.
 //!

@@ -49,3 +49,33 @@ pub async fn serve(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    use application::testkit::Harness;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use crate::routes::router_with_shutdown_flag;
+    use crate::HttpSettings;
+
+    async fn readyz_status(shutting_down: bool) -> StatusCode {
+        let router = router_with_shutdown_flag(
+            Harness::new().services(),
+            HttpSettings::default(),
+            Arc::new(AtomicBool::new(shutting_down)),
+        );
+        let request = Request::get("/readyz").body(Body::empty()).unwrap();
+        router.oneshot(request).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn readyz_is_503_once_shutdown_begins_even_with_a_healthy_database() {
+        assert_eq!(readyz_status(false).await, StatusCode::OK);
+        assert_eq!(readyz_status(true).await, StatusCode::SERVICE_UNAVAILABLE);
+    }
+}

@@ -254,6 +254,12 @@ impl ConnectionUrl {
 
     /// The driver's configuration. TLS is always `require`: with rustls
     /// that verifies the chain and the host name (libpq's verify-full).
+    /// The driver's configuration. TCP keepalives find a silently dead idle
+    /// connection within about a minute (30 s idle, then 3 probes 10 s
+    /// apart), and `TCP_USER_TIMEOUT` makes a write that the other side
+    /// never acknowledges (a black-holed path, a vanished NAT entry) fail
+    /// after 30 s instead of after the kernel's ~15 minutes of
+    /// retransmissions; keepalives alone do not cover a stuck write.
     pub(crate) fn pg_config(&self, connect_timeout: Duration) -> tokio_postgres::Config {
         let mut config = tokio_postgres::Config::new();
         config
@@ -265,7 +271,10 @@ impl ConnectionUrl {
             .channel_binding(self.channel_binding)
             .connect_timeout(connect_timeout)
             .keepalives(true)
-            .keepalives_idle(Duration::from_secs(30));
+            .keepalives_idle(KEEPALIVE_IDLE)
+            .keepalives_interval(KEEPALIVE_INTERVAL)
+            .keepalives_retries(KEEPALIVE_RETRIES)
+            .tcp_user_timeout(TCP_USER_TIMEOUT);
         if let Some(password) = &self.password {
             config.password(password);
         }
@@ -281,6 +290,12 @@ impl ConnectionUrl {
         config
     }
 }
+
+/// See [`ConnectionUrl::pg_config`].
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_RETRIES: u32 = 3;
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl fmt::Debug for ConnectionUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -395,6 +410,27 @@ fn neon_endpoint(host: &str) -> Option<NeonEndpoint> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn database_sockets_use_keepalives_and_a_user_timeout() {
+        let url = ConnectionUrl::parse(
+            "postgresql://app:pw@ep-x-123.eu-central-1.aws.neon.tech/db?sslmode=require",
+            false,
+        )
+        .unwrap();
+        let config = url.pg_config(Duration::from_secs(10));
+        assert!(config.get_keepalives());
+        assert_eq!(config.get_keepalives_idle(), Duration::from_secs(30));
+        assert_eq!(
+            config.get_keepalives_interval(),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(config.get_keepalives_retries(), Some(3));
+        assert_eq!(
+            config.get_tcp_user_timeout(),
+            Some(&Duration::from_secs(30))
+        );
+    }
 
     const NEON: &str = "postgresql://alex:AbC123dEf@ep-cool-darkness-a1b2c3d4-pooler.us-east-2.aws.neon.tech/neondb?sslmode=require&channel_binding=require";
 

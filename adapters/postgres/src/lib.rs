@@ -5,18 +5,23 @@
 //!   verified, known parameters only, pooled/direct endpoint).
 //! - `tls`: the rustls client configuration (ring, P-256 first).
 //! - `pool`: the deadpool pool and the statement runner (one round trip,
-//!   unnamed statements, timeouts with cancel, replay after a dead
-//!   connection only where safe).
-//! - [`database`]: [`Database`], the handle bootstrap builds: connect with
-//!   retries, migrate, check the schema, ping, pool status, repositories.
+//!   timeouts with cancel, replay after a dead connection only where safe,
+//!   connections closed with Terminate).
+//! - `statements`: statements prepared once per connection (or unnamed),
+//!   warmed on new connections, re-prepared after 26000/0A000.
+//! - [`database`]: [`Database`], the handle bootstrap builds: connect,
+//!   migrate, check the schema, ping, pool status, repositories.
+//! - `startup`: the first statement, retries with backoff while a compute
+//!   wakes, the one-off direct connection for migrations.
 //! - `migrations`, `schema_check`: embedded SQL migrations and the
 //!   start-up comparison of the live catalog with what the code expects.
 //! - `user_repo`, `session_repo`, `task_repo`: the ports, one statement each.
 //! - `login_limiter`: the failed-login limiter, shared by every replica.
 //! - `readiness`: the `Readiness` port from what statements learned, so a
 //!   probe sends nothing to a healthy (possibly idle) database.
-//! - [`errors`]: [`StartupError`] (a message and exit code per class) and
-//!   the classification of driver errors by SQLSTATE and source chain.
+//! - [`errors`]: [`StartupError`] (a message and exit code per class), the
+//!   classification of driver and Neon errors, and their runtime mapping
+//!   to the ports' errors.
 //!
 //! The database is Neon (or a local PostgreSQL that behaves like it, see
 //! `scripts/neon-local.sh`) and nothing else.
@@ -32,6 +37,8 @@ mod rows;
 mod schema_check;
 mod session_repo;
 mod settings;
+mod startup;
+mod statements;
 mod task_repo;
 mod tls;
 mod user_repo;

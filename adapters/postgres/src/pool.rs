@@ -6,8 +6,14 @@
 //! whole-setup create timeout, and age/idle limits enforced both on checkout
 //! (a `pre_recycle` hook) and by a periodic `retain` sweep.
 //!
-//! Statements: only `query_typed` (the unnamed statement, one round trip),
-//! which PgBouncer in transaction mode carries safely. Each call is bounded
+//! Connections: each one's driver task is tracked, not aborted, when its
+//! client is dropped, so it sends Terminate and closes TLS properly (no
+//! "unexpected EOF" in PostgreSQL's or PgBouncer's log); [`Executor::drain`]
+//! waits for them at shutdown. A new connection prepares the statements the
+//! process already uses (see `statements`).
+//!
+//! Statements: prepared once per connection, or unnamed when configured so
+//! (see `statements`), one round trip each. Each call is bounded
 //! client-side by `statement_timeout`; on expiry a cancel request goes to the
 //! server (PgBouncer and Neon's proxy forward it) and the connection is
 //! discarded. This works through the pooler, unlike a session `SET
@@ -28,24 +34,28 @@
 //! after a write means "outcome unknown, safe to retry with the same version
 //! or idempotency key".
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use application::ports::RepoError;
 use deadpool_postgres::{
-    Hook, HookError, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime,
+    Connect, Hook, HookError, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime,
 };
-use tokio_postgres::types::{ToSql, Type};
+use tokio::task::JoinHandle;
 use tokio_postgres::Row;
 use tokio_postgres_rustls::MakeRustlsConnect;
+use tokio_util::task::TaskTracker;
 
 use crate::connection_url::ConnectionUrl;
-use crate::errors::{is_connection_lost, pool_repo_error, repo_error, StartupError, RETRY_AFTER};
+use crate::errors::{
+    chain_text, is_connection_lost, pool_repo_error, repo_error, StartupError, RETRY_AFTER,
+};
 use crate::readiness::Health;
 use crate::settings::PostgresSettings;
-
-/// Typed parameters for `query_typed`.
-pub(crate) type Params<'a> = &'a [(&'a (dyn ToSql + Sync), Type)];
+pub(crate) use crate::statements::Params;
+use crate::statements::StatementSet;
 
 /// Whether a statement may run a second time after its connection died.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,21 +76,64 @@ pub struct PoolStatus {
     pub waiting: usize,
 }
 
+/// Opens connections whose driver tasks outlive their clients: deadpool
+/// aborts the task handle it is given when a client is dropped, which
+/// would cut the socket before the Terminate message goes out. It gets a
+/// finished placeholder instead; the real task ends by itself once the
+/// client is gone (Terminate sent, TLS closed) and is tracked for
+/// [`Executor::drain`].
+struct TrackedConnect {
+    tls: MakeRustlsConnect,
+    tracker: TaskTracker,
+}
+
+type ConnectFuture<'a> = Pin<
+    Box<
+        dyn Future<Output = Result<(tokio_postgres::Client, JoinHandle<()>), tokio_postgres::Error>>
+            + Send
+            + 'a,
+    >,
+>;
+
+impl Connect for TrackedConnect {
+    fn connect(&self, pg_config: &tokio_postgres::Config) -> ConnectFuture<'_> {
+        let config = pg_config.clone();
+        let tls = self.tls.clone();
+        let tracker = self.tracker.clone();
+        Box::pin(async move {
+            let (client, connection) = config.connect(tls).await?;
+            tracker.spawn(async move {
+                if let Err(err) = connection.await {
+                    tracing::debug!(error = %chain_text(&err), "database connection ended with an error");
+                }
+            });
+            Ok((client, tokio::spawn(async {})))
+        })
+    }
+}
+
 pub(crate) fn build_pool(
     url: &ConnectionUrl,
     tls: MakeRustlsConnect,
     settings: &PostgresSettings,
     connect_timeout: Duration,
+    statements: &Arc<StatementSet>,
+    tracker: &TaskTracker,
 ) -> Result<Pool, StartupError> {
-    let manager = Manager::from_config(
+    let manager = Manager::from_connect(
         url.pg_config(connect_timeout),
-        tls,
+        TrackedConnect {
+            tls,
+            tracker: tracker.clone(),
+        },
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
     );
     let max_lifetime = settings.max_lifetime;
     let idle_timeout = settings.idle_timeout;
+    let warm_set = Arc::clone(statements);
+    let warm_timeout = settings.statement_timeout;
     Pool::builder(manager)
         .max_size(settings.max_size.max(1))
         .runtime(Runtime::Tokio1)
@@ -95,6 +148,15 @@ pub(crate) fn build_pool(
             } else {
                 Ok(())
             }
+        }))
+        .post_create(Hook::async_fn(move |client, _| {
+            let set = Arc::clone(&warm_set);
+            Box::pin(async move {
+                // Bounded: a connection that hangs here is found dead by
+                // the statement that uses it.
+                let _ = tokio::time::timeout(warm_timeout, set.warm(client)).await;
+                Ok(())
+            })
         }))
         .build()
         .map_err(|e| StartupError::ConnectFailed {
@@ -146,17 +208,27 @@ struct ExecutorInner {
     pool: Pool,
     tls: MakeRustlsConnect,
     statement_timeout: Duration,
+    statements: Arc<StatementSet>,
+    connections: TaskTracker,
     /// What the last statement learned about the database (readiness).
     health: Health,
 }
 
 impl Executor {
-    pub(crate) fn new(pool: Pool, tls: MakeRustlsConnect, statement_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        pool: Pool,
+        tls: MakeRustlsConnect,
+        statement_timeout: Duration,
+        statements: Arc<StatementSet>,
+        connections: TaskTracker,
+    ) -> Self {
         Self {
             inner: Arc::new(ExecutorInner {
                 pool,
                 tls,
                 statement_timeout,
+                statements,
+                connections,
                 health: Health::new(),
             }),
         }
@@ -168,6 +240,23 @@ impl Executor {
 
     pub(crate) fn pool(&self) -> &Pool {
         &self.inner.pool
+    }
+
+    #[cfg(test)]
+    pub(crate) fn statements(&self) -> &StatementSet {
+        &self.inner.statements
+    }
+
+    /// Closes the pool and waits (at most `timeout`) until every
+    /// connection has sent Terminate and closed its socket. Connections
+    /// still checked out close when they come back. Returns whether all
+    /// closed in time.
+    pub(crate) async fn drain(&self, timeout: Duration) -> bool {
+        self.inner.pool.close();
+        self.inner.connections.close();
+        tokio::time::timeout(timeout, self.inner.connections.wait())
+            .await
+            .is_ok()
     }
 
     /// Runs one statement in one round trip and returns its rows.
@@ -215,7 +304,7 @@ impl Executor {
             }
             match tokio::time::timeout(
                 self.inner.statement_timeout,
-                client.query_typed(sql, params),
+                self.inner.statements.query(&client, sql, params),
             )
             .await
             {
@@ -231,12 +320,12 @@ impl Executor {
                     if replay == Replay::Safe && !replayed {
                         replayed = true;
                         tracing::info!(
-                            error = %crate::errors::chain_text(&err),
+                            error = %chain_text(&err),
                             "database connection lost; running the statement again on a fresh connection"
                         );
                         continue;
                     }
-                    tracing::warn!(error = %crate::errors::chain_text(&err), "database connection lost during a statement");
+                    tracing::warn!(error = %chain_text(&err), "database connection lost during a statement");
                     return Err(repo_error(err));
                 }
                 Ok(Err(err)) => {
@@ -290,7 +379,7 @@ impl Executor {
         let tls = self.inner.tls.clone();
         tokio::spawn(async move {
             if let Err(err) = token.cancel_query(tls).await {
-                tracing::warn!(error = %crate::errors::chain_text(&err), "could not cancel a timed-out statement");
+                tracing::warn!(error = %chain_text(&err), "could not cancel a timed-out statement");
             }
         });
         discard(client);

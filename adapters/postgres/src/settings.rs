@@ -59,6 +59,15 @@ pub struct PostgresSettings {
     /// with jitter.
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
+    /// Prepare each statement once per connection (named statements,
+    /// parsed and planned once). Off: unnamed statements, parsed and
+    /// planned on every call, for a pooler without protocol-level
+    /// prepared-statement support (PgBouncer < 1.22, or
+    /// `max_prepared_statements = 0`). Neon's pooler supports them.
+    pub prepared_statements: bool,
+    /// How long shutdown waits for every connection to send Terminate and
+    /// close.
+    pub drain_timeout: Duration,
 }
 
 impl PostgresSettings {
@@ -77,6 +86,8 @@ impl PostgresSettings {
             connect_retry_budget: Duration::from_secs(30),
             initial_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(4),
+            prepared_statements: true,
+            drain_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -92,5 +103,6 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
         assert_eq!(settings.max_size, 15);
         assert_eq!(settings.max_lifetime, Duration::from_secs(300));
+        assert!(settings.prepared_statements);
     }
 }

@@ -1,5 +1,7 @@
-//! The repository contract through PgBouncer 1.18 in transaction mode, the
-//! strictest pooler (no named prepared statements survive a transaction).
+//! The repository contract through PgBouncer in transaction mode with
+//! `max_prepared_statements = 1000`, like Neon's pooled endpoint: every
+//! statement prepared once per client connection, carried by the pooler
+//! across server connections.
 
 mod support;
 
