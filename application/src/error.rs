@@ -46,7 +46,8 @@ pub enum AppError {
     /// Too many failed logins; try again after the given delay.
     #[error("too many attempts")]
     TooManyAttempts { retry_after: Duration },
-    /// The database cannot be reached or the pool is exhausted.
+    /// The database cannot be reached, the pool is exhausted, or the
+    /// password hasher's queue is full.
     #[error("service unavailable")]
     Unavailable { retry_after: Duration },
     /// Anything unexpected. The source is for logs only, never for clients.
@@ -112,7 +113,10 @@ impl From<RepoError> for AppError {
 
 impl From<HashError> for AppError {
     fn from(err: HashError) -> Self {
-        Self::Internal(Box::new(err))
+        match err {
+            HashError::Busy { retry_after } => Self::Unavailable { retry_after },
+            HashError::Failed(_) => Self::Internal(Box::new(err)),
+        }
     }
 }
 

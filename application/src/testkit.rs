@@ -21,7 +21,7 @@ use domain::{
 
 use crate::ports::{
     MockClock, MockLoginLimiter, MockPasswordHasher, MockSessionRepo, MockTaskRepo,
-    MockTokenService, MockUserRepo, PoolStats, Principal, Readiness, TokenError,
+    MockTokenService, MockUserRepo, PoolStats, Principal, Readiness, Reservation, Slot, TokenError,
 };
 use crate::telemetry::LoggingTelemetry;
 use crate::use_cases::{AuthService, TaskService};
@@ -235,7 +235,12 @@ impl Harness {
         Self {
             users: MockUserRepo::new(),
             sessions: MockSessionRepo::new(),
-            hasher: MockPasswordHasher::new(),
+            hasher: {
+                // Never at capacity unless a test replaces the hasher.
+                let mut hasher = MockPasswordHasher::new();
+                hasher.expect_busy().return_const(None);
+                hasher
+            },
             tokens: MockTokenService::new(),
             limiter: MockLoginLimiter::new(),
             tasks: MockTaskRepo::new(),
@@ -263,11 +268,13 @@ impl Harness {
         self
     }
 
-    /// The login limiter lets every attempt through and records quietly.
+    /// The login limiter lets every attempt through and settles quietly.
     pub fn allowing_logins(mut self) -> Self {
-        self.limiter.expect_check().returning(|_, _, _| Ok(()));
-        self.limiter.expect_record_failure().returning(|_, _, _| ());
-        self.limiter.expect_record_success().returning(|_, _| ());
+        self.limiter
+            .expect_reserve()
+            .returning(|_, _, now| Ok(any_reservation(now)));
+        self.limiter.expect_release().returning(|_| Ok(()));
+        self.limiter.expect_succeeded().returning(|_| Ok(()));
         self
     }
 
@@ -320,5 +327,18 @@ impl Harness {
             readiness: self.readiness,
             telemetry: self.telemetry,
         }
+    }
+}
+
+/// A reservation as a permissive limiter hands out; use cases only pass it
+/// back.
+pub fn any_reservation(now: Timestamp) -> Reservation {
+    let slot = |byte| Slot {
+        key: [byte; 32],
+        at: now,
+    };
+    Reservation {
+        email: slot(1),
+        client: Some(slot(2)),
     }
 }

@@ -6,10 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapter_postgres::{Database, PostgresSettings, StartupError};
-use adapter_security::{
-    Argon2Hasher, InMemoryLoginLimiter, JwtTokenService, LoginLimits, SystemClock,
-};
+use adapter_postgres::{Database, LoginLimits, PostgresSettings, StartupError};
+use adapter_security::{Argon2Hasher, JwtTokenService, SystemClock};
 use application::ports::{Clock, Telemetry};
 use application::telemetry::LoggingTelemetry;
 use application::use_cases::{AuthService, TaskService};
@@ -87,7 +85,9 @@ impl Built {
 pub async fn build_services(settings: &Settings) -> Result<Built, StartError> {
     // The hasher computes its dummy hash (tens of ms of CPU) while the
     // database start-up waits on the network.
-    let hasher = tokio::task::spawn_blocking(Argon2Hasher::new);
+    let queued_per_cpu = settings.auth.hash_queue_per_cpu;
+    let hasher =
+        tokio::task::spawn_blocking(move || Argon2Hasher::with_queued_per_cpu(queued_per_cpu));
     let database = prepare_database(settings).await?;
     let auth = &settings.auth;
     let secret = auth
@@ -105,11 +105,14 @@ pub async fn build_services(settings: &Settings) -> Result<Built, StartError> {
         .map_err(|e| StartError::Config(format!("password hasher: {e}")))?
         .map_err(|e| StartError::Config(format!("password hasher: {e}")))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let limiter = InMemoryLoginLimiter::new(LoginLimits {
-        max_failures_per_email: auth.login_max_failures_per_email,
-        max_failures_per_client: auth.login_max_failures_per_client,
-        window: Duration::from_secs(auth.login_window_secs),
-    });
+    let limiter = database.login_limiter(
+        LoginLimits {
+            max_failures_per_email: auth.login_max_failures_per_email,
+            max_failures_per_client: auth.login_max_failures_per_client,
+            window: Duration::from_secs(auth.login_window_secs),
+        },
+        secret.expose_secret().as_bytes(),
+    );
     let session_lifetime = chrono::Duration::seconds(
         i64::try_from(auth.session_ttl_secs)
             .map_err(|_| StartError::Config("auth.session_ttl_secs is too large".into()))?,
@@ -122,9 +125,10 @@ pub async fn build_services(settings: &Settings) -> Result<Built, StartError> {
         Arc::new(hasher),
         Arc::new(tokens),
         clock.clone(),
-        Arc::new(limiter),
+        limiter,
         session_lifetime,
     )
+    .with_max_active_sessions(auth.max_active_sessions_per_user)
     .with_telemetry(reported.clone());
     let task_service = TaskService::new(database.task_repo(), clock).with_telemetry(reported);
     Ok(Built {

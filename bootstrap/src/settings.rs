@@ -68,6 +68,10 @@ pub struct AuthSettings {
     pub login_max_failures_per_email: u32,
     pub login_max_failures_per_client: u32,
     pub login_window_secs: u64,
+    /// Active sessions one user may hold; a login past it ends the oldest.
+    pub max_active_sessions_per_user: u32,
+    /// Password hashes allowed to wait per CPU before logins get 503.
+    pub hash_queue_per_cpu: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -200,6 +204,10 @@ impl Settings {
             ),
             ("auth.session_ttl_secs", self.auth.session_ttl_secs),
             ("auth.login_window_secs", self.auth.login_window_secs),
+            (
+                "auth.max_active_sessions_per_user",
+                u64::from(self.auth.max_active_sessions_per_user),
+            ),
         ] {
             if value == 0 {
                 return Err(SettingsError(format!("{key} must be greater than 0")));
@@ -268,7 +276,7 @@ pub(crate) mod tests {
         assert_eq!(configured.idle_timeout, built_in.idle_timeout);
         assert_eq!(configured.statement_timeout, built_in.statement_timeout);
 
-        let limits = adapter_security::LoginLimits::default();
+        let limits = adapter_postgres::LoginLimits::default();
         let auth = &settings.auth;
         assert_eq!(
             auth.login_max_failures_per_email,
@@ -279,6 +287,14 @@ pub(crate) mod tests {
             limits.max_failures_per_client
         );
         assert_eq!(Duration::from_secs(auth.login_window_secs), limits.window);
+        assert_eq!(
+            auth.max_active_sessions_per_user,
+            application::use_cases::DEFAULT_MAX_ACTIVE_SESSIONS
+        );
+        assert_eq!(
+            auth.hash_queue_per_cpu,
+            adapter_security::DEFAULT_QUEUED_PER_CPU
+        );
     }
 
     fn sources(vars: &[(&str, &str)]) -> Sources {

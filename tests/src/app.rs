@@ -201,6 +201,16 @@ impl TestApp {
         status
     }
 
+    /// Kills the server with SIGKILL (no chance to clean up) and waits
+    /// for the exit; it is not restarted.
+    pub async fn kill(&mut self) -> ExitStatus {
+        self.server
+            .take()
+            .expect("the server is running")
+            .kill()
+            .await
+    }
+
     /// Stops the server with SIGTERM and waits until it exited and its last
     /// output was read.
     pub async fn stop(&mut self) -> ExitStatus {

@@ -25,6 +25,7 @@
 //!   PostgreSQL of the fault tests' own that they may stop, a TCP proxy
 //!   that cuts connections, a retrying write load that checks what was
 //!   acknowledged, and the server process's RSS.
+//! - [`replicas`]: several servers on one database behind HAProxy.
 
 pub mod api;
 pub mod app;
@@ -34,6 +35,7 @@ pub mod front_end;
 pub mod hostile;
 pub mod paths;
 pub mod process_stats;
+pub mod replicas;
 pub mod server;
 pub mod tokens;
 pub mod tree;

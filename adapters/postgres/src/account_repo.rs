@@ -103,7 +103,8 @@ fn account_from(row: &Row) -> Result<Account, RepoError> {
         id: UserId::from_uuid(get::<Uuid>(row, "id")?),
         email: Email::parse(&email).map_err(|e| corrupt("email", &e))?,
         name: name
-            .map(|n| UserName::parse(&n))
+            // Read under the rules it was written with, as rows.rs does.
+            .map(UserName::from_storage)
             .transpose()
             .map_err(|e| corrupt("name", &e))?,
         created_at: get(row, "created_at")?,

@@ -17,13 +17,14 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use application::ports::{AccountRepo, Readiness, SessionRepo, TaskRepo, UserRepo};
+use application::ports::{AccountRepo, LoginLimiter, Readiness, SessionRepo, TaskRepo, UserRepo};
 use tokio::task::JoinHandle;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::account_repo::PgAccountRepo;
 use crate::connection_url::ConnectionUrl;
 use crate::errors::{classify_pool_error, StartupError};
+use crate::login_limiter::{LoginLimits, PgLoginLimiter};
 use crate::migrations::{self, Ledger, MigrationReport};
 use crate::pool::{build_pool, spawn_maintenance, Executor, PoolStatus, Replay};
 use crate::schema_check::{self, Catalog};
@@ -258,6 +259,16 @@ impl Database {
 
     pub fn session_repo(&self) -> Arc<dyn SessionRepo> {
         Arc::new(PgSessionRepo::new(self.inner.executor.clone()))
+    }
+
+    /// The failed-login limiter, its counts shared by every replica that
+    /// passes the same `secret` (keys are digests under it).
+    pub fn login_limiter(&self, limits: LoginLimits, secret: &[u8]) -> Arc<dyn LoginLimiter> {
+        Arc::new(PgLoginLimiter::new(
+            self.inner.executor.clone(),
+            limits,
+            secret,
+        ))
     }
 
     pub fn task_repo(&self) -> Arc<dyn TaskRepo> {

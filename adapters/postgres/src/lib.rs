@@ -16,6 +16,7 @@
 //! - `migrations`, `schema_check`: embedded SQL migrations and the
 //!   start-up comparison of the live catalog with what the code expects.
 //! - `user_repo`, `session_repo`, `task_repo`: the ports, one statement each.
+//! - `login_limiter`: the failed-login limiter, shared by every replica.
 //! - `readiness`: the `Readiness` port from what statements learned, so a
 //!   probe sends nothing to a healthy (possibly idle) database.
 //! - [`errors`]: [`StartupError`] (a message and exit code per class), the
@@ -29,6 +30,7 @@ mod account_repo;
 pub mod connection_url;
 pub mod database;
 pub mod errors;
+mod login_limiter;
 mod migrations;
 mod pool;
 mod readiness;
@@ -45,6 +47,7 @@ mod user_repo;
 pub use connection_url::{ConnectionUrl, NeonEndpoint, UrlError};
 pub use database::{ConnectionInfo, Database};
 pub use errors::StartupError;
+pub use login_limiter::LoginLimits;
 pub use migrations::MigrationReport;
 pub use pool::PoolStatus;
 pub use readiness::RETRY_EVERY as READINESS_RETRY_EVERY;

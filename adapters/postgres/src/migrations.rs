@@ -47,6 +47,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "replays_and_search",
         sql: include_str!("../migrations/0002_replays_and_search.sql"),
     },
+    Migration {
+        version: 3,
+        name: "login_attempts",
+        sql: include_str!("../migrations/0003_login_attempts.sql"),
+    },
 ];
 
 /// Any fixed number shared by every replica: "todo_mig" in ASCII.
@@ -325,7 +330,7 @@ mod tests {
         assert!(report.applied.is_empty());
         assert_eq!(
             report.already_applied,
-            ["0001_init", "0002_replays_and_search"]
+            ["0001_init", "0002_replays_and_search", "0003_login_attempts"]
         );
     }
 

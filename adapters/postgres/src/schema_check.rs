@@ -98,6 +98,15 @@ const TABLES: &[Table] = &[
         ],
     },
     Table {
+        name: "login_attempts",
+        columns: &[
+            col("key", "bytea", true),
+            col("attempts", "timestamp with time zone[]", true),
+            col("expires_at", TSTZ, true),
+            col("last_reservation", UUID, true),
+        ],
+    },
+    Table {
         name: "schema_migrations",
         columns: &[
             col("version", "integer", true),
@@ -146,6 +155,7 @@ const CONSTRAINTS: &[Constraint] = &[
     key("p", "sessions", &["id"]),
     key("p", "tasks", &["id"]),
     key("p", "schema_migrations", &["version"]),
+    key("p", "login_attempts", &["key"]),
     cascade_to_users("sessions"),
     cascade_to_users("tasks"),
     key("p", "task_idempotency_keys", &["user_id", "key"]),
@@ -173,6 +183,18 @@ const INDEXES: &[(&str, bool, &str, &str)] = &[
         "case-insensitive unique email",
     ),
     ("sessions", false, "(user_id)", "sessions by user"),
+    (
+        "sessions",
+        false,
+        "(expires_at)",
+        "purging expired sessions",
+    ),
+    (
+        "login_attempts",
+        false,
+        "(expires_at)",
+        "purging expired login counts",
+    ),
     (
         "tasks",
         false,

@@ -82,7 +82,7 @@ async fn busy_user(repos: &Repos, tasks: usize) -> (User, Principal) {
             .expect("create task");
     }
     let revoked = Session::start(user.id, now(), TimeDelta::hours(1));
-    repos.sessions.create(&revoked).await.unwrap();
+    repos.sessions.create(&revoked, 10).await.unwrap();
     repos
         .sessions
         .revoke(
@@ -95,7 +95,7 @@ async fn busy_user(repos: &Repos, tasks: usize) -> (User, Principal) {
         .await
         .unwrap();
     let expired = Session::start(user.id, now() - TimeDelta::hours(2), TimeDelta::hours(1));
-    repos.sessions.create(&expired).await.unwrap();
+    repos.sessions.create(&expired, 10).await.unwrap();
     (user, principal)
 }
 
@@ -128,7 +128,7 @@ pub async fn revoke_sessions_revokes_only_the_active_ones_of_that_account(db: &D
     let accounts = db.account_repo();
     let (user, principal) = busy_user(&repos, 0).await;
     let second = Session::start(user.id, now(), TimeDelta::hours(1));
-    repos.sessions.create(&second).await.unwrap();
+    repos.sessions.create(&second, 10).await.unwrap();
     let (_, _, bystander) = signed_in(&repos).await;
 
     let revoked = accounts

@@ -4,6 +4,11 @@
 //! async worker would stall every other request on that worker, so it runs
 //! under `spawn_blocking`; a semaphore sized to the CPU count makes a burst
 //! of logins queue instead of flooding the blocking pool (and memory).
+//!
+//! The queue itself is bounded: past `max_queued` hashes waiting, a call is
+//! refused at once with `HashError::Busy` (503 with `Retry-After`), so a
+//! burst costs a legitimate login at most the queue's length in waiting,
+//! never an unbounded delay.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,12 +36,22 @@ const TIME_COST: u32 = 2;
 /// Lanes.
 const PARALLELISM: u32 = 1;
 
+/// Hashes allowed to wait per CPU by default, on top of the running ones:
+/// at ~25 ms a hash, a full queue is ~100 ms of waiting.
+pub const DEFAULT_QUEUED_PER_CPU: usize = 4;
+
+/// What a caller refused for a full queue is told to wait.
+const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
+
 /// Argon2id (m = 19456 KiB, t = 2, p = 1) behind the `PasswordHasher` port.
 /// Cheap to clone: clones share the same permits and dummy hash.
 #[derive(Clone)]
 pub struct Argon2Hasher {
     argon2: Argon2<'static>,
+    /// One per hash running.
     permits: Arc<Semaphore>,
+    /// One per hash running or waiting: none left means the queue is full.
+    admissions: Arc<Semaphore>,
     dummy: PasswordHash,
     blocks: BlockPool,
 }
@@ -54,19 +69,26 @@ impl std::fmt::Debug for Argon2Hasher {
 }
 
 impl Argon2Hasher {
-    /// A hasher running at most one hash per CPU at a time.
+    /// A hasher running at most one hash per CPU at a time, with
+    /// [`DEFAULT_QUEUED_PER_CPU`] more allowed to wait per CPU.
     ///
     /// Computes the dummy hash once, synchronously (one full hash): call it
     /// at start-up, not on a request path.
     pub fn new() -> Result<Self, HashError> {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self::with_max_concurrent(cpus)
+        Self::with_queued_per_cpu(DEFAULT_QUEUED_PER_CPU)
     }
 
-    /// A hasher running at most `max_concurrent` (at least 1) hashes at once.
-    pub fn with_max_concurrent(max_concurrent: usize) -> Result<Self, HashError> {
+    /// One hash per CPU at a time, `queued_per_cpu` more waiting per CPU.
+    pub fn with_queued_per_cpu(queued_per_cpu: usize) -> Result<Self, HashError> {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::with_limits(cpus, cpus.saturating_mul(queued_per_cpu))
+    }
+
+    /// A hasher running at most `max_concurrent` (at least 1) hashes at
+    /// once, with at most `max_queued` more waiting; beyond that, `Busy`.
+    pub fn with_limits(max_concurrent: usize, max_queued: usize) -> Result<Self, HashError> {
         let params = Params::new(MEMORY_KIB, TIME_COST, PARALLELISM, None)
-            .map_err(|e| HashError(format!("argon2 parameters: {e}")))?;
+            .map_err(|e| HashError::Failed(format!("argon2 parameters: {e}")))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
 
         let mut unknowable = [0u8; 32];
@@ -76,30 +98,40 @@ impl Argon2Hasher {
         Ok(Self {
             argon2,
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            admissions: Arc::new(Semaphore::new(
+                max_concurrent.max(1).saturating_add(max_queued),
+            )),
             dummy,
             blocks: BlockPool::new(IDLE_BUFFERS_FREED_AFTER),
         })
     }
 
-    /// Runs `work` on the blocking pool once a permit is free. The permit
-    /// moves into the blocking task, so it is released when the CPU work
-    /// ends, even if the caller stops waiting (client gone) before that.
+    /// Runs `work` on the blocking pool once a permit is free, or refuses
+    /// at once with `Busy` when the queue is full. The permits move into the
+    /// blocking task, so they are released when the CPU work ends, even if
+    /// the caller stops waiting (client gone) before that; a caller that
+    /// gives up while queued frees its place in the queue.
     async fn run_blocking<T, F>(&self, work: F) -> Result<T, HashError>
     where
         T: Send + 'static,
         F: FnOnce(&Argon2<'static>) -> Result<T, HashError> + Send + 'static,
     {
+        let admission = Arc::clone(&self.admissions)
+            .try_acquire_owned()
+            .map_err(|_| HashError::Busy {
+                retry_after: BUSY_RETRY_AFTER,
+            })?;
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
-            .map_err(|_| HashError("hasher is shut down".into()))?;
+            .map_err(|_| HashError::Failed("hasher is shut down".into()))?;
         let argon2 = self.argon2.clone();
         tokio::task::spawn_blocking(move || {
-            let _permit = permit;
+            let _held = (admission, permit);
             work(&argon2)
         })
         .await
-        .map_err(|e| HashError(format!("hashing task did not finish: {e}")))?
+        .map_err(|e| HashError::Failed(format!("hashing task did not finish: {e}")))?
     }
 }
 
@@ -108,7 +140,7 @@ fn hash_with(argon2: &Argon2<'_>, password: &[u8]) -> Result<PasswordHash, HashE
     argon2
         .hash_password(password, &salt)
         .map(|phc| PasswordHash::new(phc.to_string()))
-        .map_err(|e| HashError(format!("argon2 hashing: {e}")))
+        .map_err(|e| HashError::Failed(format!("argon2 hashing: {e}")))
 }
 
 /// `Ok(false)` for a wrong password; `Err` when `stored` is not an Argon2id
@@ -116,39 +148,42 @@ fn hash_with(argon2: &Argon2<'_>, password: &[u8]) -> Result<PasswordHash, HashE
 /// Runs in reused working memory (see `block_pool`); the parameters come
 /// from the stored hash, so hashes made with older parameters still verify.
 fn verify_with(blocks: &BlockPool, password: &[u8], stored: &str) -> Result<bool, HashError> {
-    let phc =
-        PhcString::new(stored).map_err(|e| HashError(format!("malformed stored hash: {e}")))?;
+    let phc = PhcString::new(stored)
+        .map_err(|e| HashError::Failed(format!("malformed stored hash: {e}")))?;
     if phc.algorithm != argon2::ARGON2ID_IDENT {
-        return Err(HashError(format!(
+        return Err(HashError::Failed(format!(
             "stored hash uses {}, expected argon2id",
             phc.algorithm
         )));
     }
     if phc.salt.is_none() || phc.hash.is_none() {
-        return Err(HashError("malformed stored hash: no salt or output".into()));
+        return Err(HashError::Failed(
+            "malformed stored hash: no salt or output".into(),
+        ));
     }
-    let params =
-        Params::try_from(&phc).map_err(|e| HashError(format!("stored hash parameters: {e}")))?;
+    let params = Params::try_from(&phc)
+        .map_err(|e| HashError::Failed(format!("stored hash parameters: {e}")))?;
     let version = match phc.version {
         None => Version::V0x13,
-        Some(v) => {
-            Version::try_from(v).map_err(|e| HashError(format!("stored hash version: {e}")))?
-        }
+        Some(v) => Version::try_from(v)
+            .map_err(|e| HashError::Failed(format!("stored hash version: {e}")))?,
     };
     let (Some(salt), Some(expected)) = (phc.salt, phc.hash) else {
-        return Err(HashError("malformed stored hash: no salt or output".into()));
+        return Err(HashError::Failed(
+            "malformed stored hash: no salt or output".into(),
+        ));
     };
     let mut salt_buf = [0u8; 64];
     let salt = salt
         .decode_b64(&mut salt_buf)
-        .map_err(|e| HashError(format!("stored hash salt: {e}")))?;
+        .map_err(|e| HashError::Failed(format!("stored hash salt: {e}")))?;
     let mut out = vec![0u8; expected.len()];
     let mut working = blocks.take(params.block_count());
     let computed = Argon2::new(Algorithm::Argon2id, version, params)
         .hash_password_into_with_memory(password, salt, &mut out, &mut working[..]);
     blocks.put(working);
-    computed.map_err(|e| HashError(format!("argon2 verification: {e}")))?;
-    let out = Output::new(&out).map_err(|e| HashError(format!("argon2 output: {e}")))?;
+    computed.map_err(|e| HashError::Failed(format!("argon2 verification: {e}")))?;
+    let out = Output::new(&out).map_err(|e| HashError::Failed(format!("argon2 output: {e}")))?;
     // Output's equality is constant-time.
     Ok(out == expected)
 }
@@ -171,6 +206,10 @@ impl PasswordHasher for Argon2Hasher {
 
     fn dummy_hash(&self) -> PasswordHash {
         self.dummy.clone()
+    }
+
+    fn busy(&self) -> Option<Duration> {
+        (self.admissions.available_permits() == 0).then_some(BUSY_RETRY_AFTER)
     }
 }
 
@@ -279,7 +318,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_verifies_beyond_the_permit_count_all_complete() {
-        let hasher = Argon2Hasher::with_max_concurrent(1).unwrap();
+        let hasher = Argon2Hasher::with_limits(1, 2).unwrap();
         let hash = hasher.hash(&password("correct horse")).await.unwrap();
         let tasks: Vec<_> = (0..3)
             .map(|i| {
@@ -300,5 +339,90 @@ mod tests {
         }
         assert_eq!(results, [true, false, false]);
         assert_eq!(hasher.permits.available_permits(), 1, "permits released");
+    }
+
+    #[tokio::test]
+    async fn a_call_past_the_queue_bound_is_refused_at_once_and_the_queue_recovers() {
+        // One running, one waiting: the third call finds the queue full.
+        let hasher = Argon2Hasher::with_limits(1, 1).unwrap();
+        let hash = hasher.hash(&password("correct horse")).await.unwrap();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        // Holds the only running permit until told to finish.
+        let running = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move {
+                hasher
+                    .run_blocking(move |_| {
+                        let _ = started_tx.send(());
+                        let _ = release_rx.recv();
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        started_rx.await.unwrap();
+        let queued = {
+            let (hasher, hash) = (hasher.clone(), hash.clone());
+            tokio::spawn(async move { hasher.verify(&password("correct horse"), &hash).await })
+        };
+        // Wait until the second call holds its place in the queue.
+        while hasher.admissions.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+
+        assert_eq!(hasher.busy(), Some(BUSY_RETRY_AFTER));
+        let refused = hasher.verify(&password("correct horse"), &hash).await;
+        assert!(
+            matches!(refused, Err(HashError::Busy { retry_after }) if retry_after == BUSY_RETRY_AFTER),
+            "{refused:?}"
+        );
+        let refused = hasher.hash(&password("correct horse")).await;
+        assert!(
+            matches!(refused, Err(HashError::Busy { .. })),
+            "{refused:?}"
+        );
+
+        release_tx.send(()).unwrap();
+        running.await.unwrap().unwrap();
+        assert!(queued.await.unwrap().unwrap(), "the queued call still ran");
+        assert!(hasher
+            .verify(&password("correct horse"), &hash)
+            .await
+            .unwrap());
+        assert_eq!(hasher.admissions.available_permits(), 2, "places freed");
+        assert_eq!(hasher.busy(), None);
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_gives_up_while_queued_frees_its_place() {
+        let hasher = Argon2Hasher::with_limits(1, 1).unwrap();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let running = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move {
+                hasher
+                    .run_blocking(move |_| {
+                        let _ = started_tx.send(());
+                        let _ = release_rx.recv();
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        started_rx.await.unwrap();
+        let queued = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move { hasher.hash(&password("correct horse")).await })
+        };
+        while hasher.admissions.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        queued.abort();
+        let _ = queued.await;
+        assert_eq!(hasher.admissions.available_permits(), 1);
+        release_tx.send(()).unwrap();
+        running.await.unwrap().unwrap();
     }
 }

@@ -18,7 +18,7 @@ mod user_repo;
 
 pub use account_repo::{Account, AccountRepo, AccountSummary, DeletedAccount, TaskCursor};
 pub use clock::Clock;
-pub use login_limiter::LoginLimiter;
+pub use login_limiter::{LimitError, LoginLimiter, Reservation, Slot};
 pub use password_hasher::{HashError, PasswordHasher};
 pub use readiness::{PoolStats, Readiness};
 pub use repo_error::RepoError;

@@ -7,8 +7,11 @@ use super::{Principal, RepoError};
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait SessionRepo: Send + Sync {
-    /// Stores a new session in one round trip.
-    async fn create(&self, session: &Session) -> Result<(), RepoError>;
+    /// Stores a new session in one round trip. The same statement keeps the
+    /// user at `max_active` active sessions (revoking their oldest beyond
+    /// it) and removes expired and revoked sessions, so housekeeping rides
+    /// on logins instead of a background job.
+    async fn create(&self, session: &Session, max_active: u32) -> Result<(), RepoError>;
 
     /// Revokes the principal's session at `now`, in one round trip.
     ///

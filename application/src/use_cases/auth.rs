@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use domain::{Email, Password, Session, Timestamp, User, UserName};
+use futures_util::future::join;
 
 use crate::ports::{
-    Clock, LoginLimiter, PasswordHasher, Principal, RepoError, SessionRepo, Telemetry,
+    Clock, LimitError, LoginLimiter, PasswordHasher, Principal, RepoError, SessionRepo, Telemetry,
     TokenService, UserRepo,
 };
 use crate::telemetry::{LoggingTelemetry, Reported};
@@ -46,7 +47,11 @@ pub struct AuthService {
     limiter: Arc<dyn LoginLimiter>,
     session_lifetime: chrono::Duration,
     telemetry: Arc<dyn Telemetry>,
+    max_active_sessions: u32,
 }
+
+/// Active sessions one user may hold unless configured otherwise.
+pub const DEFAULT_MAX_ACTIVE_SESSIONS: u32 = 10;
 
 impl AuthService {
     pub fn new(
@@ -67,7 +72,15 @@ impl AuthService {
             limiter,
             session_lifetime,
             telemetry: Arc::new(LoggingTelemetry::new()),
+            max_active_sessions: DEFAULT_MAX_ACTIVE_SESSIONS,
         }
+    }
+
+    /// At most `max` (at least 1) active sessions per user: a login past it
+    /// ends the user's oldest.
+    pub fn with_max_active_sessions(mut self, max: u32) -> Self {
+        self.max_active_sessions = max.max(1);
+        self
     }
 
     /// Reports failures to `telemetry` instead of a private
@@ -131,7 +144,13 @@ impl AuthService {
     }
 
     /// Checks the credentials and starts a session. Unknown email and wrong
-    /// password are the same `Unauthorized` after the same amount of work.
+    /// password are the same `InvalidCredentials` after the same amount of
+    /// work.
+    ///
+    /// The limiter's reservation is taken before the hash, in parallel with
+    /// the user lookup, so a failed login costs one round trip of latency
+    /// (two statements) and a successful one two (four statements: the
+    /// session insert and the limiter's settlement also run in parallel).
     pub async fn login(&self, input: LoginInput) -> Result<LoggedIn, AppError> {
         self.login_inner(input)
             .await
@@ -152,43 +171,88 @@ impl AuthService {
                 return Err(AppError::Validation(missing));
             }
         };
+        if let Some(retry_after) = self.hasher.busy() {
+            // Refused before any database work: a burst stays cheap.
+            return Err(AppError::Unavailable { retry_after });
+        }
         let now = self.clock.now();
         let limiter_key = email.trim().to_lowercase();
-        let client = input.client;
-        if let Err(retry_after) = self.limiter.check(&limiter_key, client, now) {
-            return Err(AppError::TooManyAttempts { retry_after });
-        }
-        let password = Password::for_login(&password);
-        let user = match Email::parse(&email) {
-            Ok(email) => self.users.find_by_email(&email).await?,
-            Err(_) => None,
-        };
-        let verified = match &user {
-            Some(user) => self.hasher.verify(&password, &user.password_hash).await?,
-            None => {
-                // Same cost as a real verify, so timing reveals nothing.
-                self.hasher
-                    .verify(&password, &self.hasher.dummy_hash())
-                    .await?;
-                false
+        let parsed = Email::parse(&email).ok();
+        let find_user = async {
+            match &parsed {
+                Some(email) => self.users.find_by_email(email).await,
+                None => Ok(None),
             }
         };
-        let user = match (user, verified) {
-            (Some(user), true) => user,
-            _ => {
-                self.limiter.record_failure(&limiter_key, client, now);
-                return Err(AppError::InvalidCredentials);
+        let (reserved, user) = join(
+            self.limiter.reserve(&limiter_key, input.client, now),
+            find_user,
+        )
+        .await;
+        let reservation = match reserved {
+            Ok(reservation) => reservation,
+            Err(LimitError::Limited { retry_after }) => {
+                return Err(AppError::TooManyAttempts { retry_after })
+            }
+            Err(LimitError::Store(err)) => return Err(err.into()),
+        };
+        let password = Password::for_login(&password);
+        let checked = match user {
+            Ok(user) => self.check_password(&password, user).await,
+            Err(err) => Err(err.into()),
+        };
+        let user = match checked {
+            Ok(Some(user)) => user,
+            // Wrong password or unknown email: the reservation stays counted.
+            Ok(None) => return Err(AppError::InvalidCredentials),
+            Err(err) => {
+                // Nothing was checked (hasher busy, store down): hand the
+                // slot back so the refusal is not counted as a guess.
+                if let Err(release) = self.limiter.release(&reservation).await {
+                    tracing::warn!(error = %release, "could not release a login reservation");
+                }
+                return Err(err);
             }
         };
         let session = Session::start(user.id, now, self.session_lifetime);
-        self.sessions.create(&session).await?;
-        self.limiter.record_success(&limiter_key, client);
+        let (stored, settled) = join(
+            self.sessions.create(&session, self.max_active_sessions),
+            self.limiter.succeeded(&reservation),
+        )
+        .await;
+        stored?;
+        if let Err(err) = settled {
+            // The login stands; the slot stays counted until it expires.
+            tracing::warn!(error = %err, "could not settle a successful login with the limiter");
+        }
         let access_token = self.tokens.issue(&session)?;
         Ok(LoggedIn {
             access_token,
             expires_at: session.expires_at,
             user,
         })
+    }
+
+    /// `Some(user)` when `password` is theirs; `None` for a wrong password
+    /// or no user, after a verify of the same cost either way.
+    async fn check_password(
+        &self,
+        password: &Password,
+        user: Option<User>,
+    ) -> Result<Option<User>, AppError> {
+        match user {
+            Some(user) => {
+                let ok = self.hasher.verify(password, &user.password_hash).await?;
+                Ok(ok.then_some(user))
+            }
+            None => {
+                // Same cost as a real verify, so timing reveals nothing.
+                self.hasher
+                    .verify(password, &self.hasher.dummy_hash())
+                    .await?;
+                Ok(None)
+            }
+        }
     }
 
     /// Who a bearer token speaks for, judged by the token alone. Task use

@@ -9,7 +9,10 @@ use std::time::Duration as StdDuration;
 use chrono::Duration;
 use domain::{PasswordHash, Session, SessionId, Timestamp, User, UserId};
 
-use crate::ports::{MockSessionRepo, Principal, RepoError, TokenError};
+use crate::ports::{
+    HashError, LimitError, MockPasswordHasher, MockSessionRepo, Principal, RepoError, Reservation,
+    Slot, TokenError,
+};
 use crate::testkit::{session_lifetime, t0, user, Harness};
 use crate::use_cases::{AuthService, LoginInput, RegisterInput};
 use crate::AppError;
@@ -33,6 +36,20 @@ fn stored_user(email: &str) -> User {
         .email(email)
         .password_hash(STORED_HASH)
         .build()
+}
+
+/// What the mock limiter hands out: the use case only passes it back.
+fn reservation() -> Reservation {
+    Reservation {
+        email: Slot {
+            key: [1; 32],
+            at: t0(),
+        },
+        client: Some(Slot {
+            key: [2; 32],
+            at: t0(),
+        }),
+    }
 }
 
 fn principal_of(user: &User) -> Principal {
@@ -59,13 +76,17 @@ trait PortsExt {
 }
 
 impl PortsExt for Harness {
-    /// The limiter lets the login through.
+    /// The limiter lets the login through; settling it is up to the test
+    /// (an unexpected `release` or `succeeded` panics).
     fn allow_login(&mut self) {
-        self.limiter.expect_check().returning(|_, _, _| Ok(()));
+        self.limiter
+            .expect_reserve()
+            .times(1)
+            .returning(|_, _, _| Ok(reservation()));
     }
 
     fn service(self) -> AuthService {
-        self.auth_service()
+        self.auth_service().with_max_active_sessions(3)
     }
 }
 
@@ -274,11 +295,6 @@ async fn login_with_unknown_email_still_verifies_a_dummy_hash() {
         .withf(|password, hash| password.expose() == PLAIN_PASSWORD && hash.as_str() == DUMMY_HASH)
         .times(1)
         .returning(|_, _| Ok(false));
-    ports
-        .limiter
-        .expect_record_failure()
-        .times(1)
-        .return_const(());
     ports.sessions.expect_create().times(0);
     ports.tokens.expect_issue().times(0);
 
@@ -301,8 +317,6 @@ async fn login_with_unknown_email_fails_even_if_the_dummy_hash_matched() {
         .expect_dummy_hash()
         .returning(|| PasswordHash::new(DUMMY_HASH.to_owned()));
     ports.hasher.expect_verify().returning(|_, _| Ok(true));
-    ports.limiter.expect_record_failure().return_const(());
-    ports.limiter.expect_record_success().times(0);
     ports.sessions.expect_create().times(0);
     ports.tokens.expect_issue().times(0);
 
@@ -316,10 +330,19 @@ async fn login_with_unknown_email_fails_even_if_the_dummy_hash_matched() {
 }
 
 #[tokio::test]
-async fn login_with_wrong_password_is_unauthorized_creates_no_session_and_counts_a_failure() {
+async fn login_with_wrong_password_is_unauthorized_creates_no_session_and_keeps_its_reservation() {
     let user = stored_user("ada@example.com");
     let mut ports = Ports::new();
-    ports.allow_login();
+    ports
+        .limiter
+        .expect_reserve()
+        .withf(|email, client_ip, now| {
+            email == "ada@example.com" && *client_ip == client() && *now == t0()
+        })
+        .times(1)
+        .returning(|_, _, _| Ok(reservation()));
+    ports.limiter.expect_release().times(0);
+    ports.limiter.expect_succeeded().times(0);
     let found = user.clone();
     ports
         .users
@@ -333,15 +356,6 @@ async fn login_with_wrong_password_is_unauthorized_creates_no_session_and_counts
         })
         .times(1)
         .returning(|_, _| Ok(false));
-    ports
-        .limiter
-        .expect_record_failure()
-        .withf(|email, client_ip, now| {
-            email == "ada@example.com" && *client_ip == client() && *now == t0()
-        })
-        .times(1)
-        .return_const(());
-    ports.limiter.expect_record_success().times(0);
     ports.sessions.expect_create().times(0);
     ports.tokens.expect_issue().times(0);
 
@@ -368,7 +382,6 @@ async fn login_with_a_password_outside_the_policy_is_unauthorized_not_invalid() 
         .expect_verify()
         .times(1)
         .returning(|_, _| Ok(false));
-    ports.limiter.expect_record_failure().return_const(());
     ports.sessions.expect_create().times(0);
 
     let err = ports
@@ -395,7 +408,6 @@ async fn login_with_a_malformed_email_is_unauthorized_after_a_dummy_verify() {
         .withf(|_, hash| hash.as_str() == DUMMY_HASH)
         .times(1)
         .returning(|_, _| Ok(false));
-    ports.limiter.expect_record_failure().return_const(());
     ports.sessions.expect_create().times(0);
 
     let err = ports
@@ -408,16 +420,21 @@ async fn login_with_a_malformed_email_is_unauthorized_after_a_dummy_verify() {
 }
 
 #[tokio::test]
-async fn login_blocked_by_the_limiter_is_too_many_attempts_and_checks_nothing() {
+async fn login_blocked_by_the_limiter_is_too_many_attempts_and_hashes_nothing() {
     let mut ports = Ports::new();
     ports
         .limiter
-        .expect_check()
+        .expect_reserve()
         .times(1)
-        .returning(|_, _, _| Err(StdDuration::from_secs(30)));
-    ports.limiter.expect_record_failure().times(0);
-    ports.limiter.expect_record_success().times(0);
-    ports.users.expect_find_by_email().times(0);
+        .returning(|_, _, _| {
+            Err(LimitError::Limited {
+                retry_after: StdDuration::from_secs(30),
+            })
+        });
+    ports.limiter.expect_release().times(0);
+    ports.limiter.expect_succeeded().times(0);
+    // The lookup runs alongside the reservation; its answer goes unused.
+    ports.users.expect_find_by_email().returning(|_| Ok(None));
     ports.hasher.expect_verify().times(0);
     ports.hasher.expect_dummy_hash().times(0);
     ports.sessions.expect_create().times(0);
@@ -440,12 +457,17 @@ async fn login_is_limited_by_the_lower_cased_email_and_the_client_address() {
     let mut ports = Ports::new();
     ports
         .limiter
-        .expect_check()
+        .expect_reserve()
         .withf(|email, client_ip, now| {
             email == "ada@example.com" && *client_ip == client() && *now == t0()
         })
         .times(1)
-        .returning(|_, _, _| Err(StdDuration::from_secs(1)));
+        .returning(|_, _, _| {
+            Err(LimitError::Limited {
+                retry_after: StdDuration::from_secs(1),
+            })
+        });
+    ports.users.expect_find_by_email().returning(|_| Ok(None));
 
     let err = ports
         .service()
@@ -457,7 +479,7 @@ async fn login_is_limited_by_the_lower_cased_email_and_the_client_address() {
 }
 
 /// Ports for a login that succeeds, recording the session that was stored.
-/// The caller sets up `record_success`.
+/// The caller sets up `succeeded`.
 fn successful_login(user: &User) -> (Ports, Arc<Mutex<Option<Session>>>) {
     let mut ports = Ports::new();
     ports.allow_login();
@@ -472,14 +494,14 @@ fn successful_login(user: &User) -> (Ports, Arc<Mutex<Option<Session>>>) {
         .expect_verify()
         .withf(|password, hash| password.expose() == PLAIN_PASSWORD && hash.as_str() == STORED_HASH)
         .returning(|_, _| Ok(true));
-    ports.limiter.expect_record_failure().times(0);
     let stored = Arc::new(Mutex::new(None));
     let sink = Arc::clone(&stored);
     ports
         .sessions
         .expect_create()
         .times(1)
-        .returning(move |session| {
+        .withf(|_, max_active| *max_active == 3)
+        .returning(move |session, _| {
             *sink.lock().unwrap() = Some(session.clone());
             Ok(())
         });
@@ -495,7 +517,7 @@ fn successful_login(user: &User) -> (Ports, Arc<Mutex<Option<Session>>>) {
 async fn login_starts_a_session_that_expires_one_lifetime_after_the_clocks_now() {
     let user = stored_user("ada@example.com");
     let (mut ports, stored) = successful_login(&user);
-    ports.limiter.expect_record_success().return_const(());
+    ports.limiter.expect_succeeded().returning(|_| Ok(()));
 
     let logged_in = ports
         .service()
@@ -520,7 +542,7 @@ async fn login_starts_a_session_that_expires_one_lifetime_after_the_clocks_now()
 async fn login_returns_a_token_issued_for_the_stored_session() {
     let user = stored_user("ada@example.com");
     let (mut ports, stored) = successful_login(&user);
-    ports.limiter.expect_record_success().return_const(());
+    ports.limiter.expect_succeeded().returning(|_| Ok(()));
 
     let logged_in = ports
         .service()
@@ -537,21 +559,147 @@ async fn login_returns_a_token_issued_for_the_stored_session() {
 }
 
 #[tokio::test]
-async fn login_success_clears_the_failed_login_count() {
+async fn login_success_settles_its_reservation_as_a_success() {
     let user = stored_user("ada@example.com");
     let (mut ports, _) = successful_login(&user);
     ports
         .limiter
-        .expect_record_success()
-        .withf(|email, client_ip| email == "ada@example.com" && *client_ip == client())
+        .expect_succeeded()
+        .withf(|held| *held == reservation())
         .times(1)
-        .return_const(());
+        .returning(|_| Ok(()));
+    ports.limiter.expect_release().times(0);
 
     ports
         .service()
         .login(login_input("ada@example.com", PLAIN_PASSWORD))
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn login_stands_when_the_limiter_cannot_settle_it() {
+    let user = stored_user("ada@example.com");
+    let (mut ports, stored) = successful_login(&user);
+    ports.limiter.expect_succeeded().returning(|_| {
+        Err(RepoError::Unavailable {
+            retry_after: StdDuration::from_secs(1),
+        })
+    });
+
+    ports
+        .service()
+        .login(login_input("ada@example.com", PLAIN_PASSWORD))
+        .await
+        .unwrap();
+    assert!(stored.lock().unwrap().is_some());
+}
+
+#[tokio::test]
+async fn login_refused_by_a_busy_hasher_is_unavailable_and_releases_its_reservation() {
+    let user = stored_user("ada@example.com");
+    let mut ports = Ports::new();
+    ports.allow_login();
+    ports
+        .users
+        .expect_find_by_email()
+        .returning(move |_| Ok(Some(user.clone())));
+    ports.hasher.expect_verify().returning(|_, _| {
+        Err(HashError::Busy {
+            retry_after: StdDuration::from_secs(1),
+        })
+    });
+    ports
+        .limiter
+        .expect_release()
+        .withf(|held| *held == reservation())
+        .times(1)
+        .returning(|_| Ok(()));
+    ports.limiter.expect_succeeded().times(0);
+    ports.sessions.expect_create().times(0);
+
+    let err = ports
+        .service()
+        .login(login_input("ada@example.com", PLAIN_PASSWORD))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(err, AppError::Unavailable { retry_after } if retry_after == StdDuration::from_secs(1)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn login_while_the_hasher_is_at_capacity_is_unavailable_before_any_other_work() {
+    let mut ports = Ports::new();
+    ports.hasher = MockPasswordHasher::new();
+    ports
+        .hasher
+        .expect_busy()
+        .return_const(Some(StdDuration::from_secs(1)));
+    ports.hasher.expect_verify().times(0);
+    ports.limiter.expect_reserve().times(0);
+    ports.users.expect_find_by_email().times(0);
+
+    let err = ports
+        .service()
+        .login(login_input("ada@example.com", PLAIN_PASSWORD))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(err, AppError::Unavailable { retry_after } if retry_after == StdDuration::from_secs(1)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn login_whose_user_lookup_fails_releases_its_reservation_and_hashes_nothing() {
+    let mut ports = Ports::new();
+    ports.allow_login();
+    ports.users.expect_find_by_email().returning(|_| {
+        Err(RepoError::Unavailable {
+            retry_after: StdDuration::from_secs(2),
+        })
+    });
+    ports.hasher.expect_verify().times(0);
+    ports
+        .limiter
+        .expect_release()
+        .times(1)
+        .returning(|_| Ok(()));
+
+    let err = ports
+        .service()
+        .login(login_input("ada@example.com", PLAIN_PASSWORD))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, AppError::Unavailable { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn login_is_refused_when_the_limiter_cannot_reserve() {
+    let mut ports = Ports::new();
+    ports.limiter.expect_reserve().returning(|_, _, _| {
+        Err(LimitError::Store(RepoError::Unavailable {
+            retry_after: StdDuration::from_secs(3),
+        }))
+    });
+    ports.users.expect_find_by_email().returning(|_| Ok(None));
+    ports.hasher.expect_verify().times(0);
+
+    let err = ports
+        .service()
+        .login(login_input("ada@example.com", PLAIN_PASSWORD))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(err, AppError::Unavailable { retry_after } if retry_after == StdDuration::from_secs(3)),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -564,8 +712,8 @@ async fn login_issues_no_token_when_the_session_cannot_be_stored() {
         .expect_find_by_email()
         .returning(move |_| Ok(Some(user.clone())));
     ports.hasher.expect_verify().returning(|_, _| Ok(true));
-    ports.limiter.expect_record_success().return_const(());
-    ports.sessions.expect_create().returning(|_| {
+    ports.limiter.expect_succeeded().returning(|_| Ok(()));
+    ports.sessions.expect_create().returning(|_, _| {
         Err(RepoError::Unavailable {
             retry_after: StdDuration::from_secs(1),
         })
@@ -770,7 +918,7 @@ async fn register_with_a_nul_in_the_name_is_a_validation_error() {
 #[tokio::test]
 async fn login_without_email_or_password_is_refused_before_the_limiter_and_the_hash() {
     let mut ports = Ports::new();
-    ports.limiter.expect_check().times(0);
+    ports.limiter.expect_reserve().times(0);
     ports.hasher.expect_verify().times(0);
 
     let err = ports

@@ -14,6 +14,6 @@ mod task_input_tests;
 mod tasks_tests;
 
 pub use admin::{AdminService, ExportSink, SinkError, EXPORT_PAGE_SIZE};
-pub use auth::{AuthService, LoggedIn, LoginInput, RegisterInput};
+pub use auth::{AuthService, LoggedIn, LoginInput, RegisterInput, DEFAULT_MAX_ACTIVE_SESSIONS};
 pub use task_input::{CreateTaskInput, ListTasksInput, UpdateTaskInput};
 pub use tasks::{TaskPage, TaskService};

@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use application::ports::{MockLoginLimiter, RepoError};
+use application::ports::{LimitError, MockLoginLimiter, RepoError};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
@@ -125,7 +125,7 @@ async fn login_answers_a_bearer_token_with_its_expiry_and_user() {
         .expect_find_by_email()
         .returning(|_| Ok(Some(user())));
     h.hasher.expect_verify().returning(|_, _| Ok(true));
-    h.sessions.expect_create().times(1).returning(|_| Ok(()));
+    h.sessions.expect_create().times(1).returning(|_, _| Ok(()));
     h.tokens
         .expect_issue()
         .returning(|_| Ok("the.jwt.token".to_owned()));
@@ -185,9 +185,9 @@ fn limiter_refusing(
     seen: Arc<Mutex<Vec<Option<IpAddr>>>>,
 ) -> MockLoginLimiter {
     let mut limiter = MockLoginLimiter::new();
-    limiter.expect_check().returning(move |_, client, _| {
+    limiter.expect_reserve().returning(move |_, client, _| {
         seen.lock().unwrap().push(client);
-        Err(retry_after)
+        Err(LimitError::Limited { retry_after })
     });
     limiter
 }
@@ -197,6 +197,8 @@ async fn too_many_failed_logins_is_429_with_retry_after_rounded_up() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let mut h = Harness::new();
     h.limiter = limiter_refusing(Duration::from_millis(1_200), seen);
+    // The user lookup runs alongside the reservation.
+    h.users.expect_find_by_email().returning(|_| Ok(None));
     let answer = send(
         h.router(),
         post_json(
@@ -213,6 +215,8 @@ async fn client_seen_by_limiter(trust_forwarded_for: bool) -> Option<IpAddr> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let mut h = Harness::new();
     h.limiter = limiter_refusing(Duration::ZERO, seen.clone());
+    // The user lookup runs alongside the reservation.
+    h.users.expect_find_by_email().returning(|_| Ok(None));
     h.settings.trust_forwarded_for = trust_forwarded_for;
     let mut request = Request::builder()
         .method("POST")

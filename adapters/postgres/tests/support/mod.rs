@@ -141,7 +141,7 @@ pub async fn signed_in(repos: &Repos) -> (User, Session, Principal) {
     let session = Session::start(user.id, now(), TimeDelta::hours(1));
     repos
         .sessions
-        .create(&session)
+        .create(&session, 10)
         .await
         .expect("create session");
     let principal = Principal {

@@ -272,7 +272,7 @@ pub async fn inactive_session_reads_and_writes_nothing(db: &Database) {
 
     // A second, revoked session of the same user.
     let revoked = Session::start(user.id, now(), TimeDelta::hours(1));
-    repos.sessions.create(&revoked).await.unwrap();
+    repos.sessions.create(&revoked, 10).await.unwrap();
     let revoked = Principal {
         user_id: user.id,
         session_id: revoked.id,
