@@ -330,7 +330,11 @@ mod tests {
         assert!(report.applied.is_empty());
         assert_eq!(
             report.already_applied,
-            ["0001_init", "0002_replays_and_search", "0003_login_attempts"]
+            [
+                "0001_init",
+                "0002_replays_and_search",
+                "0003_login_attempts"
+            ]
         );
     }
 

@@ -22,7 +22,11 @@ use test_support::no_tls_server::PostgresWithoutTls;
 use uuid::Uuid;
 
 /// Every migration of this build, in order.
-const MIGRATED: [&str; 3] = ["0001_init", "0002_replays_and_search", "0003_login_attempts"];
+const MIGRATED: [&str; 3] = [
+    "0001_init",
+    "0002_replays_and_search",
+    "0003_login_attempts",
+];
 
 async fn connect_err(url: &str) -> StartupError {
     match Database::connect(settings(url)).await {
