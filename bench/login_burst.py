@@ -16,6 +16,11 @@ stop the burst before the hasher sees it):
      status counts.
 
   bench/login_burst.py --base http://127.0.0.1:8080 [--attackers 250] [--logins 60]
+                       [--attacker-clients N]
+
+--attacker-clients N spreads the attackers over N addresses instead of one
+each: 1 is the burst first reported in issue 10 (250 parallel failed logins
+from one client), which the per-client limit answers with 429 before hashing.
 
 Standard library only.
 """
@@ -61,9 +66,10 @@ def legit_logins(base, email, password, n):
     return took, statuses
 
 
-def attacker(base, index, stop, counts, lock):
+def attacker(base, index, stop, counts, lock, clients):
     conn = connect(base)
-    client = "10.%d.%d.%d" % (index // 65536 % 256, index // 256 % 256, index % 256)
+    slot = index % clients if clients else index
+    client = "10.%d.%d.%d" % (slot // 65536 % 256, slot // 256 % 256, slot % 256)
     while not stop.is_set():
         try:
             status = call(
@@ -84,6 +90,8 @@ def main():
     parser.add_argument("--base", default="http://127.0.0.1:8080")
     parser.add_argument("--attackers", type=int, default=250)
     parser.add_argument("--logins", type=int, default=60)
+    parser.add_argument("--attacker-clients", type=int, default=0,
+                        help="addresses the attackers share (0: one each)")
     args = parser.parse_args()
 
     email = "bench-legit-%s@example.com" % uuid.uuid4().hex
@@ -103,7 +111,7 @@ def main():
 
     stop, lock, counts = threading.Event(), threading.Lock(), {}
     threads = [
-        threading.Thread(target=attacker, args=(args.base, i, stop, counts, lock), daemon=True)
+        threading.Thread(target=attacker, args=(args.base, i, stop, counts, lock, args.attacker_clients), daemon=True)
         for i in range(args.attackers)
     ]
     for thread in threads:
@@ -125,6 +133,7 @@ def main():
                 "legit_statuses_burst": burst_statuses,
                 "attacker_statuses": {str(k): v for k, v in counts.items()},
                 "attackers": args.attackers,
+                "attacker_clients": args.attacker_clients or args.attackers,
             },
             indent=2,
         )

@@ -23,6 +23,7 @@ pub mod ports;
 pub mod telemetry;
 #[cfg(any(test, feature = "mocks"))]
 pub mod testkit;
+pub mod timestamps;
 pub mod use_cases;
 
 pub use error::{AppError, FieldError};

@@ -166,7 +166,7 @@ async fn user_show_prints_the_account_with_its_tasks_and_active_sessions_never_t
                 "created:         {}",
                 stored
                     .created_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
             ),
             "tasks:           2".to_owned(),
             "active sessions: 1".to_owned(),
@@ -221,7 +221,7 @@ async fn sessions_revoke_makes_every_token_of_the_user_401_at_once() {
     assert_exit(&again, 0);
     assert_eq!(
         again.stdout,
-        format!("revoked 1 active sessions of {}\n", user.email)
+        format!("revoked 1 active session of {}\n", user.email)
     );
 }
 
@@ -311,14 +311,15 @@ async fn user_delete_with_yes_deletes_the_account_its_sessions_and_tasks() {
     let run = admin(&app, &["user", "delete", &user.email, "--yes"]).await;
 
     assert_exit(&run, 0);
-    assert_eq!(
-        run.stdout,
+    // The active session and the revoked one, unless a login elsewhere
+    // already purged the revoked row (logins purge dead sessions).
+    let counted = ["1 session", "2 sessions"].map(|sessions| {
         format!(
-            "deleted account {} ({}) with 2 tasks and 2 sessions\n",
+            "deleted account {} ({}) with 2 tasks and {sessions}\n",
             user.email, user.id
-        ),
-        "{run:?}"
-    );
+        )
+    });
+    assert!(counted.contains(&run.stdout), "{run:?}");
     let db = app.db().await;
     assert_eq!(db.users_with_email(&user.email).await, 0);
     assert!(db.sessions_of(user.id).await.is_empty());
@@ -368,7 +369,7 @@ async fn user_delete_on_a_terminal_asks_and_deletes_only_after_yes() {
     assert_exit(&declined, 41);
     assert!(
         declined.stdout.contains(&format!(
-            "Delete account {} ({}) with 2 tasks and 1 active sessions?",
+            "Delete account {} ({}) with 2 tasks and 1 active session?",
             user.email, user.id
         )),
         "{declined:?}"

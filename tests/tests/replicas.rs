@@ -59,7 +59,10 @@ async fn a_burst_of_failed_logins_spread_over_three_replicas_is_limited_as_one()
                     .get(RETRY_AFTER)
                     .and_then(|v| v.to_str().ok()?.parse().ok())
                     .expect("a 429 carries Retry-After in seconds");
-                assert!((1..=600).contains(&seconds), "Retry-After {seconds}");
+                // At most the window, rounded up: a request that read the
+                // clock just before a concurrent one's attempt was counted
+                // waits that attempt's window plus a few milliseconds.
+                assert!((1..=601).contains(&seconds), "Retry-After {seconds}");
                 limited += 1;
             }
             other => panic!("expected 401 or 429, got {other}"),

@@ -97,11 +97,11 @@ async fn confirm_delete(
         .await
         .map_err(|e| AdminError::from_app(e, email))?;
     let question = format!(
-        "Delete account {} ({}) with {} tasks and {} active sessions? This cannot be undone. Type \"yes\" to delete: ",
+        "Delete account {} ({}) with {} and {}? This cannot be undone. Type \"yes\" to delete: ",
         summary.account.email.as_str(),
         summary.account.id,
-        summary.tasks,
-        summary.active_sessions
+        render::counted(summary.tasks, "task"),
+        render::counted(summary.active_sessions, "active session")
     );
     let answer = prompt.ask(&question).map_err(output)?;
     if answer.trim() == "yes" {

@@ -5,14 +5,11 @@ use std::io::{self, BufWriter, Write};
 
 use application::ports::{Account, AccountSummary, DeletedAccount};
 use application::use_cases::{ExportSink, SinkError};
-use chrono::SecondsFormat;
-use domain::{Task, Timestamp};
+use domain::Task;
 use serde::Serialize;
 use uuid::Uuid;
 
-fn rfc3339(at: &Timestamp) -> String {
-    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
+use application::timestamps::rfc3339;
 
 /// `user show`: one `key: value` line each, easy to read and to grep.
 pub(crate) fn summary(out: &mut dyn Write, summary: &AccountSummary) -> io::Result<()> {
@@ -30,20 +27,33 @@ pub(crate) fn summary(out: &mut dyn Write, summary: &AccountSummary) -> io::Resu
     out.flush()
 }
 
+/// `1 task`, `2 tasks`: counts as a person writes them.
+pub(crate) fn counted(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 pub(crate) fn deleted(out: &mut dyn Write, deleted: &DeletedAccount) -> io::Result<()> {
     writeln!(
         out,
-        "deleted account {} ({}) with {} tasks and {} sessions",
+        "deleted account {} ({}) with {} and {}",
         deleted.account.email.as_str(),
         deleted.account.id,
-        deleted.tasks,
-        deleted.sessions
+        counted(deleted.tasks, "task"),
+        counted(deleted.sessions, "session")
     )?;
     out.flush()
 }
 
 pub(crate) fn revoked(out: &mut dyn Write, email: &str, revoked: u64) -> io::Result<()> {
-    writeln!(out, "revoked {revoked} active sessions of {email}")?;
+    writeln!(
+        out,
+        "revoked {} of {email}",
+        counted(revoked, "active session")
+    )?;
     out.flush()
 }
 

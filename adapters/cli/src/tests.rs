@@ -117,7 +117,7 @@ async fn user_show_prints_the_account_and_its_counts() {
         out,
         format!(
             "id:              {}\nemail:           ada@example.com\nname:            Ada\n\
-             created:         2030-01-01T12:00:00Z\ntasks:           2\nactive sessions: 1\n",
+             created:         2030-01-01T12:00:00.000000Z\ntasks:           2\nactive sessions: 1\n",
             account.id
         )
     );
@@ -303,7 +303,7 @@ async fn export_prints_one_json_document_with_the_user_and_every_task() {
     assert_eq!(exported[1]["title"], "second");
     assert_eq!(exported[1]["priority"], "high");
     assert_eq!(exported[1]["version"], 1);
-    assert_eq!(exported[1]["created_at"], "2030-01-01T12:00:00Z");
+    assert_eq!(exported[1]["created_at"], "2030-01-01T12:00:00.000000Z");
 }
 
 #[tokio::test]

@@ -6,19 +6,13 @@ use application::use_cases::{
     CreateTaskInput, ListTasksInput, LoggedIn, TaskPage, UpdateTaskInput,
 };
 use application::{AppError, FieldError};
-use chrono::SecondsFormat;
-use domain::{Task, Timestamp, User};
+use domain::{Task, User};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-/// Every timestamp answered: RFC 3339 in UTC with `Z` and always six
-/// fraction digits (PostgreSQL's microseconds), so all fields and values
-/// have one shape, e.g. `2026-05-01T10:00:00.000000Z`. Stored instants
-/// stay in the four-digit years (`domain::task::in_four_digit_years`).
-pub(crate) fn rfc3339(at: &Timestamp) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
+/// Every timestamp answered, in the one form all front ends share.
+pub(crate) use application::timestamps::rfc3339;
 
 /// Tells `"field": null` (`Some(None)`) from an absent field (`None`).
 fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
