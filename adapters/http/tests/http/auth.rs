@@ -198,8 +198,7 @@ async fn too_many_failed_logins_is_429_with_retry_after_rounded_up() {
         json!({"email": "a@x.io", "password": "whatever1"}),
     )
     .await;
-    answer.problem(429);
-    assert_eq!(answer.header("retry-after"), Some("2"));
+    answer.problem_with_header(429, "retry-after", "2");
 }
 
 async fn client_seen_by_limiter(trust_forwarded_for: bool) -> Option<IpAddr> {
@@ -245,7 +244,7 @@ async fn me_answers_the_callers_user() {
         .expect_active_user()
         .withf(|p, _| *p == principal())
         .returning(|_, _| Ok(user()));
-    let answer = send(h.router(), empty(authed("GET", "/api/v1/auth/me"))).await;
+    let answer = h.get_authed("/api/v1/auth/me").await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.json()["email"], "ada@example.com");
 }
@@ -273,8 +272,7 @@ async fn every_kind_of_bad_credentials_is_401_with_www_authenticate() {
         .unwrap();
     for request in [no_header, wrong_scheme, bad_token, huge_token] {
         let answer = send_fresh(request).await;
-        answer.problem(401);
-        assert_eq!(answer.header("www-authenticate"), Some("Bearer"));
+        answer.problem_with_header(401, "www-authenticate", "Bearer");
     }
 }
 
@@ -284,9 +282,8 @@ async fn a_revoked_session_is_401() {
     h.sessions
         .expect_active_user()
         .returning(|_, _| Err(RepoError::SessionInactive));
-    let answer = send(h.router(), empty(authed("GET", "/api/v1/auth/me"))).await;
-    answer.problem(401);
-    assert_eq!(answer.header("www-authenticate"), Some("Bearer"));
+    let answer = h.get_authed("/api/v1/auth/me").await;
+    answer.problem_with_header(401, "www-authenticate", "Bearer");
 }
 
 #[tokio::test]

@@ -28,8 +28,7 @@ async fn readyz_follows_the_database() {
     let mut h = Harness::new();
     h.readiness.ready = false;
     let answer = send(h.router(), get("/readyz")).await;
-    answer.problem(503);
-    assert_eq!(answer.header("retry-after"), Some("1"));
+    answer.problem_with_header(503, "retry-after", "1");
 }
 
 #[tokio::test(start_paused = true)]

@@ -84,6 +84,11 @@ impl Harness {
         }
     }
 
+    /// Sends a GET of `uri` with the valid bearer token to this harness's router.
+    pub async fn get_authed(self, uri: &str) -> Answer {
+        send(self.router(), empty(authed("GET", uri))).await
+    }
+
     pub fn router(self) -> Router {
         let mut core = self.core;
         core.readiness = Arc::new(self.readiness);
@@ -121,6 +126,13 @@ impl Answer {
             String::from_utf8_lossy(&self.body)
         );
         self.json()
+    }
+
+    /// Asserts an RFC 9457 problem with this status that carries header
+    /// `name` set to `value`.
+    pub fn problem_with_header(&self, status: u16, name: &str, value: &str) {
+        self.problem(status);
+        assert_eq!(self.header(name), Some(value), "header {name}");
     }
 
     /// Asserts an RFC 9457 problem with this status, and returns it.

@@ -208,11 +208,7 @@ async fn get_answers_the_task_with_its_etag() {
         .expect_get()
         .withf(move |p, _, got| *p == principal() && *got == id)
         .returning(move |_, _, _| Ok(stored.clone()));
-    let answer = send(
-        h.router(),
-        empty(authed("GET", &format!("/api/v1/tasks/{id}"))),
-    )
-    .await;
+    let answer = h.get_authed(&format!("/api/v1/tasks/{id}")).await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.header("etag"), Some("\"1\""));
     assert_eq!(answer.json()["priority"], "high");
@@ -476,7 +472,7 @@ async fn list_passes_the_query_and_answers_items_and_next_cursor() {
 async fn the_last_page_has_a_null_cursor() {
     let mut h = Harness::new();
     h.tasks.expect_list().returning(|_, _, _| Ok(vec![task()]));
-    let answer = send(h.router(), empty(authed("GET", "/api/v1/tasks"))).await;
+    let answer = h.get_authed("/api/v1/tasks").await;
     assert_eq!(answer.json()["next_cursor"], serde_json::Value::Null);
 }
 
@@ -501,9 +497,8 @@ async fn an_unreachable_database_is_503_with_retry_after() {
     h.tasks
         .expect_list()
         .returning(|_, _, _| Err(unavailable(Duration::from_millis(2_500))));
-    let answer = send(h.router(), empty(authed("GET", "/api/v1/tasks"))).await;
-    answer.problem(503);
-    assert_eq!(answer.header("retry-after"), Some("3"));
+    let answer = h.get_authed("/api/v1/tasks").await;
+    answer.problem_with_header(503, "retry-after", "3");
 }
 
 #[tokio::test]
@@ -514,11 +509,7 @@ async fn an_internal_error_is_an_opaque_500() {
             "syntax error at or near SELECT; password=hunter2 host=db.internal".into(),
         ))
     });
-    let answer = send(
-        h.router(),
-        empty(authed("GET", &format!("/api/v1/tasks/{}", task().id))),
-    )
-    .await;
+    let answer = h.get_authed(&format!("/api/v1/tasks/{}", task().id)).await;
     let body = answer.problem(500);
     assert_eq!(body["detail"], "internal error");
     let text = String::from_utf8_lossy(&answer.body);
