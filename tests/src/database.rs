@@ -190,6 +190,12 @@ impl TestDb {
             .collect()
     }
 
+    /// The ids of a user's tasks, oldest first.
+    pub async fn task_ids_of(&self, user_id: Uuid) -> Vec<Uuid> {
+        let tasks = self.tasks_of(user_id).await;
+        tasks.into_iter().map(|t| t.id).collect()
+    }
+
     /// Runs `sql` with one UUID parameter and maps each row.
     async fn rows_by_uuid<T>(&self, sql: &str, id: Uuid, map: fn(&Row) -> T) -> Vec<T> {
         let rows = self.client.query_typed(sql, &[(&id, Type::UUID)]).await;
