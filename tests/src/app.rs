@@ -221,26 +221,6 @@ impl TestApp {
             .terminate()
             .await
     }
-
-    /// Deletes the users this app registered, on a thread of its own (a
-    /// `Drop` cannot await).
-    fn delete_registered_users(&self) {
-        let emails = self.api.registered_emails();
-        if emails.is_empty() {
-            return;
-        }
-        let outcome = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a cleanup runtime")
-                .block_on(async { TestDb::connect().await.delete_users_by_email(&emails).await })
-        })
-        .join();
-        if outcome.is_err() {
-            eprintln!("warning: could not delete the users this test registered");
-        }
-    }
 }
 
 impl Deref for TestApp {
@@ -256,6 +236,26 @@ impl Drop for TestApp {
         if let Some(server) = self.server.as_mut() {
             server.start_kill();
         }
-        self.delete_registered_users();
+        delete_registered_users(&self.api);
+    }
+}
+
+/// Deletes the users `api` registered, on a thread of its own (a `Drop`
+/// cannot await).
+pub(crate) fn delete_registered_users(api: &Api) {
+    let emails = api.registered_emails();
+    if emails.is_empty() {
+        return;
+    }
+    let outcome = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a cleanup runtime")
+            .block_on(async { TestDb::connect().await.delete_users_by_email(&emails).await })
+    })
+    .join();
+    if outcome.is_err() {
+        eprintln!("warning: could not delete the users this test registered");
     }
 }

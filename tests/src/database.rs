@@ -180,6 +180,22 @@ impl TestDb {
         self.rows_by_uuid(&sql, user_id, task_row).await
     }
 
+    /// Each task of a user as (id, idempotency key), oldest first: what a
+    /// write load's report is checked against.
+    pub async fn task_keys_of(&self, user_id: Uuid) -> Vec<(Uuid, Option<String>)> {
+        let tasks = self.tasks_of(user_id).await;
+        tasks
+            .into_iter()
+            .map(|t| (t.id, t.idempotency_key))
+            .collect()
+    }
+
+    /// The ids of a user's tasks, oldest first.
+    pub async fn task_ids_of(&self, user_id: Uuid) -> Vec<Uuid> {
+        let tasks = self.tasks_of(user_id).await;
+        tasks.into_iter().map(|t| t.id).collect()
+    }
+
     /// Runs `sql` with one UUID parameter and maps each row.
     async fn rows_by_uuid<T>(&self, sql: &str, id: Uuid, map: fn(&Row) -> T) -> Vec<T> {
         let rows = self.client.query_typed(sql, &[(&id, Type::UUID)]).await;

@@ -19,8 +19,7 @@ use tokio::process::{Child, Command};
 use uuid::Uuid;
 
 use crate::api::Api;
-use crate::app::TestApp;
-use crate::database::TestDb;
+use crate::app::{delete_registered_users, TestApp};
 
 /// How long HAProxy may take to accept connections and see every replica up.
 const READY_LIMIT: Duration = Duration::from_secs(20);
@@ -149,21 +148,7 @@ impl Replicas {
 impl Drop for Replicas {
     fn drop(&mut self) {
         let _ = self.haproxy.start_kill();
-        let emails = self.api.registered_emails();
-        if emails.is_empty() {
-            return;
-        }
-        let outcome = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a cleanup runtime")
-                .block_on(async { TestDb::connect().await.delete_users_by_email(&emails).await })
-        })
-        .join();
-        if outcome.is_err() {
-            eprintln!("warning: could not delete the users this test registered");
-        }
+        delete_registered_users(&self.api);
     }
 }
 

@@ -59,13 +59,23 @@ async fn admin_with(vars: &[(&str, &str)], args: &[&str]) -> Run {
         .envs(vars.iter().copied())
         .stdin(Stdio::null())
         .kill_on_drop(true);
-    let output = tokio::time::timeout(COMMAND_LIMIT, command.output())
+    within_limit(args, command.output(), "the server binary can be run").await
+}
+
+/// Waits up to [`COMMAND_LIMIT`] for the output of `admin <args>`; `what`
+/// says what must work for it to be had.
+async fn within_limit(
+    args: &[&str],
+    output: impl std::future::Future<Output = std::io::Result<Output>>,
+    what: &str,
+) -> Run {
+    tokio::time::timeout(COMMAND_LIMIT, output)
         .await
         .unwrap_or_else(|_| {
             panic!("todo-server admin {args:?} did not exit within {COMMAND_LIMIT:?}")
         })
-        .expect("the server binary can be run");
-    output.into()
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+        .into()
 }
 
 /// Like [`admin`], on a pseudo-terminal (util-linux `script`) that types
@@ -107,13 +117,7 @@ async fn admin_on_terminal(app: &TestApp, args: &[&str], answer: &str) -> Run {
         .await
         .expect("the answer can be typed");
     drop(stdin);
-    let output = tokio::time::timeout(COMMAND_LIMIT, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| {
-            panic!("todo-server admin {args:?} did not exit within {COMMAND_LIMIT:?}")
-        })
-        .expect("script can be waited for");
-    output.into()
+    within_limit(args, child.wait_with_output(), "script can be waited for").await
 }
 
 async fn admin(app: &TestApp, args: &[&str]) -> Run {
@@ -286,14 +290,7 @@ async fn export_pages_through_more_tasks_than_one_statement_reads() {
         .iter()
         .map(|t| Uuid::parse_str(t["id"].as_str().unwrap()).unwrap())
         .collect();
-    let stored: Vec<Uuid> = app
-        .db()
-        .await
-        .tasks_of(user.id)
-        .await
-        .iter()
-        .map(|t| t.id)
-        .collect();
+    let stored = app.db().await.task_ids_of(user.id).await;
     assert_eq!(exported.len(), 1203);
     assert_eq!(
         exported, stored,

@@ -500,14 +500,7 @@ async fn connections_cut_and_restored_under_write_load_lose_nothing_and_reads_ne
     tokio::time::sleep(Duration::from_millis(300)).await;
     let report = load.finish().await;
 
-    let rows: Vec<(Uuid, Option<String>)> = app
-        .db()
-        .await
-        .tasks_of(user.id)
-        .await
-        .into_iter()
-        .map(|row| (row.id, row.idempotency_key))
-        .collect();
+    let rows = app.db().await.task_keys_of(user.id).await;
     println!(
         "connection cut: {live_before} then {live_at_blip} live connections cut; {}; {} rows; \
          200 again {recovered:?} after reconnecting was allowed; {} connections forwarded",

@@ -4,8 +4,8 @@
 //! guess by the limiter.
 
 use e2e_tests::api::{expect_json, unique_email};
+use e2e_tests::assertions::tally_login_burst;
 use e2e_tests::TestApp;
-use reqwest::header::RETRY_AFTER;
 use reqwest::StatusCode;
 
 #[tokio::test]
@@ -26,23 +26,11 @@ async fn a_burst_past_the_hashing_queue_gets_503_with_retry_after_and_is_not_cou
             tokio::spawn(async move { api.login(&unique_email(), "wrong-password").await })
         })
         .collect();
-    let (mut unauthorized, mut busy) = (0, 0);
-    for answer in burst {
-        let answer = answer.await.unwrap();
-        match answer.status() {
-            StatusCode::UNAUTHORIZED => unauthorized += 1,
-            StatusCode::SERVICE_UNAVAILABLE => {
-                let seconds: u64 = answer
-                    .headers()
-                    .get(RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok()?.parse().ok())
-                    .expect("a 503 carries Retry-After in seconds");
-                assert!(seconds >= 1);
-                busy += 1;
-            }
-            other => panic!("expected 401 or 503, got {other}"),
-        }
+    let (unauthorized, busy) = tally_login_burst(burst, StatusCode::SERVICE_UNAVAILABLE).await;
+    for seconds in &busy {
+        assert!(*seconds >= 1);
     }
+    let busy = busy.len();
     assert!(busy > 0, "a burst past the queue is refused, not queued");
     assert_eq!(unauthorized + busy, 40);
 

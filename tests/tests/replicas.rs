@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use e2e_tests::api::expect_json;
+use e2e_tests::assertions::tally_login_burst;
 use e2e_tests::replicas::Replicas;
 use e2e_tests::write_load::WriteLoad;
-use reqwest::header::RETRY_AFTER;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -48,28 +48,15 @@ async fn a_burst_of_failed_logins_spread_over_three_replicas_is_limited_as_one()
             tokio::spawn(async move { api.login(&email, "wrong-password").await })
         })
         .collect();
-    let (mut unauthorized, mut limited) = (0, 0);
-    for answer in burst {
-        let answer = answer.await.unwrap();
-        match answer.status() {
-            StatusCode::UNAUTHORIZED => unauthorized += 1,
-            StatusCode::TOO_MANY_REQUESTS => {
-                let seconds: u64 = answer
-                    .headers()
-                    .get(RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok()?.parse().ok())
-                    .expect("a 429 carries Retry-After in seconds");
-                // At most the window, rounded up: a request that read the
-                // clock just before a concurrent one's attempt was counted
-                // waits that attempt's window plus a few milliseconds.
-                assert!((1..=601).contains(&seconds), "Retry-After {seconds}");
-                limited += 1;
-            }
-            other => panic!("expected 401 or 429, got {other}"),
-        }
+    let (unauthorized, limited) = tally_login_burst(burst, StatusCode::TOO_MANY_REQUESTS).await;
+    for seconds in &limited {
+        // At most the window, rounded up: a request that read the clock
+        // just before a concurrent one's attempt was counted waits that
+        // attempt's window plus a few milliseconds.
+        assert!((1..=601).contains(seconds), "Retry-After {seconds}");
     }
     assert_eq!(unauthorized, 5, "exactly the limit in 401s across replicas");
-    assert_eq!(limited, 25);
+    assert_eq!(limited.len(), 25);
     for (i, app) in replicas.apps.iter().enumerate() {
         assert!(
             logins_answered(app).await >= 5,
@@ -120,14 +107,7 @@ async fn killing_one_replica_mid_write_load_loses_no_acknowledged_write() {
     let report = load.finish().await;
     eprintln!("{}", report.summary());
 
-    let rows: Vec<_> = replicas.apps[0]
-        .db()
-        .await
-        .tasks_of(user.id)
-        .await
-        .into_iter()
-        .map(|t| (t.id, t.idempotency_key))
-        .collect();
+    let rows = replicas.apps[0].db().await.task_keys_of(user.id).await;
     assert!(report.unfinished.is_empty(), "{:?}", report.unfinished);
     report.assert_rows_match(&rows);
     assert!(report.acknowledged().len() >= before as usize + 30);

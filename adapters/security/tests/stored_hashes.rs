@@ -13,18 +13,20 @@ const STORED_BY_ARGON2_0_5: &str =
 const PRECOMPOSED: &str = "caf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e";
 const DECOMPOSED: &str = "cafe\u{301} cre\u{300}me bru\u{302}le\u{301}e";
 
+/// Whether `typed`, as typed at login, matches `stored`.
+async fn verifies(hasher: &Argon2Hasher, typed: &str, stored: &PasswordHash) -> bool {
+    hasher
+        .verify(&Password::for_login(typed), stored)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_hash_stored_by_the_previous_argon2_release_still_verifies() {
     let hasher = Argon2Hasher::new().unwrap();
     let stored = PasswordHash::new(STORED_BY_ARGON2_0_5.to_owned());
-    assert!(hasher
-        .verify(&Password::for_login(PRECOMPOSED), &stored)
-        .await
-        .unwrap());
-    assert!(!hasher
-        .verify(&Password::for_login("cafe creme brulee"), &stored)
-        .await
-        .unwrap());
+    assert!(verifies(&hasher, PRECOMPOSED, &stored).await);
+    assert!(!verifies(&hasher, "cafe creme brulee", &stored).await);
 }
 
 #[tokio::test]
@@ -32,17 +34,11 @@ async fn a_password_registered_in_nfc_logs_in_typed_in_nfd() {
     let hasher = Argon2Hasher::new().unwrap();
     let stored = PasswordHash::new(STORED_BY_ARGON2_0_5.to_owned());
     assert_ne!(PRECOMPOSED, DECOMPOSED);
-    assert!(hasher
-        .verify(&Password::for_login(DECOMPOSED), &stored)
-        .await
-        .unwrap());
+    assert!(verifies(&hasher, DECOMPOSED, &stored).await);
     // And the other way round: registered typed in NFD, logging in in NFC.
     let registered = hasher
         .hash(&Password::parse(DECOMPOSED).unwrap())
         .await
         .unwrap();
-    assert!(hasher
-        .verify(&Password::for_login(PRECOMPOSED), &registered)
-        .await
-        .unwrap());
+    assert!(verifies(&hasher, PRECOMPOSED, &registered).await);
 }

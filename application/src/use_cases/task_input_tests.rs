@@ -19,8 +19,41 @@ fn field_names(err: AppError) -> Vec<String> {
     field_errors(err).into_iter().map(|e| e.field).collect()
 }
 
+/// Asserts that `err` is a validation error naming only `field`, for `message`.
+fn assert_only_error(err: AppError, field: &str, message: &str) {
+    assert_eq!(field_errors(err), [FieldError::new(field, message)]);
+}
+
 fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Timestamp {
     Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap()
+}
+
+/// Validates a PATCH input that is all absent but for what `edit` sets.
+fn patch_of(edit: impl FnOnce(&mut UpdateTaskInput)) -> Result<TaskPatch, AppError> {
+    let mut input = UpdateTaskInput::default();
+    edit(&mut input);
+    input.validate()
+}
+
+/// An empty patch but for what `edit` sets.
+fn cleared(edit: impl FnOnce(&mut TaskPatch)) -> TaskPatch {
+    let mut patch = TaskPatch::default();
+    edit(&mut patch);
+    patch
+}
+
+/// Validates a create input that is all absent but for what `edit` sets.
+fn create_of(edit: impl FnOnce(&mut CreateTaskInput)) -> Result<NewTask, AppError> {
+    let mut input = CreateTaskInput::default();
+    edit(&mut input);
+    input.validate()
+}
+
+/// Validates list parameters that are all absent but for what `edit` sets.
+fn list_of(edit: impl FnOnce(&mut ListTasksInput)) -> Result<TaskQuery, AppError> {
+    let mut input = ListTasksInput::default();
+    edit(&mut input);
+    input.validate()
 }
 
 fn create_due(due_at: &str) -> Result<NewTask, AppError> {
@@ -36,12 +69,7 @@ fn create_due(due_at: &str) -> Result<NewTask, AppError> {
 
 #[test]
 fn create_defaults_to_medium_priority_not_completed_and_no_description_or_due_date() {
-    let new_task = CreateTaskInput {
-        title: Some("Buy milk".to_owned()),
-        ..CreateTaskInput::default()
-    }
-    .validate()
-    .unwrap();
+    let new_task = create_of(|c| c.title = Some("Buy milk".to_owned())).unwrap();
 
     assert_eq!(
         new_task,
@@ -75,24 +103,16 @@ fn create_keeps_every_given_field() {
 
 #[test]
 fn create_without_a_title_says_the_title_is_required() {
-    let errors = field_errors(CreateTaskInput::default().validate().unwrap_err());
+    let err = CreateTaskInput::default().validate().unwrap_err();
 
-    assert_eq!(errors, [FieldError::new("title", "is required")]);
+    assert_only_error(err, "title", "is required");
 }
 
 #[test]
 fn create_with_a_blank_title_says_it_must_not_be_blank() {
-    let err = CreateTaskInput {
-        title: Some(" \t ".to_owned()),
-        ..CreateTaskInput::default()
-    }
-    .validate()
-    .unwrap_err();
+    let err = create_of(|c| c.title = Some(" \t ".to_owned())).unwrap_err();
 
-    assert_eq!(
-        field_errors(err),
-        [FieldError::new("title", "must not be blank")]
-    );
+    assert_only_error(err, "title", "must not be blank");
 }
 
 #[test]
@@ -174,48 +194,21 @@ fn patch_with_every_field_absent_changes_nothing() {
 
 #[test]
 fn patch_with_a_null_description_clears_it() {
-    let patch = UpdateTaskInput {
-        description: Some(None),
-        ..UpdateTaskInput::default()
-    }
-    .validate()
-    .unwrap();
+    let patch = patch_of(|p| p.description = Some(None)).unwrap();
 
-    assert_eq!(
-        patch,
-        TaskPatch {
-            description: Some(None),
-            ..TaskPatch::default()
-        }
-    );
+    assert_eq!(patch, cleared(|p| p.description = Some(None)));
 }
 
 #[test]
 fn patch_with_a_null_due_at_clears_it() {
-    let patch = UpdateTaskInput {
-        due_at: Some(None),
-        ..UpdateTaskInput::default()
-    }
-    .validate()
-    .unwrap();
+    let patch = patch_of(|p| p.due_at = Some(None)).unwrap();
 
-    assert_eq!(
-        patch,
-        TaskPatch {
-            due_at: Some(None),
-            ..TaskPatch::default()
-        }
-    );
+    assert_eq!(patch, cleared(|p| p.due_at = Some(None)));
 }
 
 #[test]
 fn patch_with_an_absent_description_leaves_it_unchanged() {
-    let patch = UpdateTaskInput {
-        title: Some(Some("Renamed".to_owned())),
-        ..UpdateTaskInput::default()
-    }
-    .validate()
-    .unwrap();
+    let patch = patch_of(|p| p.title = Some(Some("Renamed".to_owned()))).unwrap();
 
     assert_eq!(patch.description, None);
     assert_eq!(patch.due_at, None);
@@ -223,27 +216,17 @@ fn patch_with_an_absent_description_leaves_it_unchanged() {
 
 #[test]
 fn patch_with_a_null_title_is_a_title_error() {
-    let err = UpdateTaskInput {
-        title: Some(None),
-        ..UpdateTaskInput::default()
-    }
-    .validate()
-    .unwrap_err();
+    let err = patch_of(|p| p.title = Some(None)).unwrap_err();
 
-    assert_eq!(
-        field_errors(err),
-        [FieldError::new("title", "must not be null")]
-    );
+    assert_only_error(err, "title", "must not be null");
 }
 
 #[test]
 fn patch_with_null_completed_or_priority_names_both_fields() {
-    let err = UpdateTaskInput {
-        completed: Some(None),
-        priority: Some(None),
-        ..UpdateTaskInput::default()
-    }
-    .validate()
+    let err = patch_of(|p| {
+        p.completed = Some(None);
+        p.priority = Some(None);
+    })
     .unwrap_err();
 
     assert_eq!(field_names(err), ["completed", "priority"]);
@@ -300,12 +283,7 @@ fn list_without_parameters_is_the_default_query() {
 #[test]
 fn list_accepts_limits_from_1_to_100() {
     for (raw, limit) in [("1", 1), ("100", 100)] {
-        let query = ListTasksInput {
-            limit: Some(raw.to_owned()),
-            ..ListTasksInput::default()
-        }
-        .validate()
-        .unwrap();
+        let query = list_of(|l| l.limit = Some(raw.to_owned())).unwrap();
         assert_eq!(query.limit, limit);
     }
 }
@@ -313,24 +291,14 @@ fn list_accepts_limits_from_1_to_100() {
 #[test]
 fn list_refuses_a_limit_outside_1_to_100() {
     for raw in ["0", "101", "-1", "ten", ""] {
-        let err = ListTasksInput {
-            limit: Some(raw.to_owned()),
-            ..ListTasksInput::default()
-        }
-        .validate()
-        .unwrap_err();
+        let err = list_of(|l| l.limit = Some(raw.to_owned())).unwrap_err();
         assert_eq!(field_names(err), ["limit"], "limit {raw:?}");
     }
 }
 
 #[test]
 fn list_with_an_empty_search_does_not_filter() {
-    let query = ListTasksInput {
-        q: Some(String::new()),
-        ..ListTasksInput::default()
-    }
-    .validate()
-    .unwrap();
+    let query = list_of(|l| l.q = Some(String::new())).unwrap();
 
     assert_eq!(query.search, None);
 }
@@ -338,12 +306,7 @@ fn list_with_an_empty_search_does_not_filter() {
 #[test]
 fn list_refuses_a_search_over_200_characters_or_with_nul() {
     for bad in ["q".repeat(201), "a\0b".to_owned()] {
-        let err = ListTasksInput {
-            q: Some(bad),
-            ..ListTasksInput::default()
-        }
-        .validate()
-        .unwrap_err();
+        let err = list_of(|l| l.q = Some(bad)).unwrap_err();
         assert_eq!(field_names(err), ["q"]);
     }
 }
@@ -360,12 +323,10 @@ fn list_refuses_a_cursor_made_for_another_sort() {
     .into_task(UserId::new(), utc(2030, 1, 1, 0, 0, 0));
     let cursor = Cursor::after(&task, TaskSort::DueAsc).encode();
 
-    let err = ListTasksInput {
-        cursor: Some(cursor),
-        sort: Some("created_at".to_owned()),
-        ..ListTasksInput::default()
-    }
-    .validate()
+    let err = list_of(|l| {
+        l.cursor = Some(cursor);
+        l.sort = Some("created_at".to_owned());
+    })
     .unwrap_err();
 
     assert_eq!(field_names(err), ["cursor"]);
@@ -373,14 +334,13 @@ fn list_refuses_a_cursor_made_for_another_sort() {
 
 #[test]
 fn list_reports_every_invalid_parameter_together() {
-    let err = ListTasksInput {
-        completed: Some("TRUE".to_owned()),
-        q: Some("q".repeat(201)),
-        limit: Some("1000".to_owned()),
-        cursor: Some("%%%".to_owned()),
-        sort: Some("title".to_owned()),
-    }
-    .validate()
+    let err = list_of(|l| {
+        l.completed = Some("TRUE".to_owned());
+        l.q = Some("q".repeat(201));
+        l.limit = Some("1000".to_owned());
+        l.cursor = Some("%%%".to_owned());
+        l.sort = Some("title".to_owned());
+    })
     .unwrap_err();
 
     assert_eq!(
@@ -396,12 +356,7 @@ fn due_at_accepts_every_four_digit_year() {
         "1600-02-29T12:00:00.1234567Z",
         "9999-12-31T23:59:59.999999Z",
     ] {
-        let input = CreateTaskInput {
-            title: Some("t".into()),
-            due_at: Some(raw.into()),
-            ..CreateTaskInput::default()
-        };
-        let task = input.validate().unwrap_or_else(|e| panic!("{raw}: {e:?}"));
+        let task = create_due(raw).unwrap_or_else(|e| panic!("{raw}: {e:?}"));
         let due = task.due_at.unwrap();
         assert_eq!(due.timestamp_subsec_nanos() % 1_000, 0, "{raw}");
     }

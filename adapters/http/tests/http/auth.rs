@@ -17,19 +17,31 @@ fn post_json(uri: &str, body: serde_json::Value) -> Request<Body> {
     json_request(Request::builder().method("POST").uri(uri), body.to_string())
 }
 
+/// Posts `body` to `/api/v1/auth/{action}` through `h`'s router.
+async fn post_auth(h: Harness, action: &str, body: serde_json::Value) -> Answer {
+    send(
+        h.router(),
+        post_json(&format!("/api/v1/auth/{action}"), body),
+    )
+    .await
+}
+
+/// Makes the hasher hash every password to `hash`.
+fn hashing_to(h: &mut Harness, hash: &'static str) {
+    h.hasher
+        .expect_hash()
+        .returning(move |_| Ok(PasswordHash::new(hash.to_owned())));
+}
+
 #[tokio::test]
 async fn register_answers_201_with_the_user_and_never_the_hash() {
     let mut h = Harness::new();
-    h.hasher
-        .expect_hash()
-        .returning(|_| Ok(PasswordHash::new("$argon2id$secret-hash".to_owned())));
+    hashing_to(&mut h, "$argon2id$secret-hash");
     h.users.expect_create().times(1).returning(|_| Ok(()));
-    let answer = send(
-        h.router(),
-        post_json(
-            "/api/v1/auth/register",
-            json!({"email": "Ada@Example.com", "password": "correct horse", "name": "Ada"}),
-        ),
+    let answer = post_auth(
+        h,
+        "register",
+        json!({"email": "Ada@Example.com", "password": "correct horse", "name": "Ada"}),
     )
     .await;
     assert_eq!(answer.status, 201);
@@ -46,16 +58,12 @@ async fn register_answers_201_with_the_user_and_never_the_hash() {
 #[tokio::test]
 async fn register_without_a_name_answers_name_null() {
     let mut h = Harness::new();
-    h.hasher
-        .expect_hash()
-        .returning(|_| Ok(PasswordHash::new("$argon2id$x".to_owned())));
+    hashing_to(&mut h, "$argon2id$x");
     h.users.expect_create().returning(|_| Ok(()));
-    let answer = send(
-        h.router(),
-        post_json(
-            "/api/v1/auth/register",
-            json!({"email": "a@x.io", "password": "12345678"}),
-        ),
+    let answer = post_auth(
+        h,
+        "register",
+        json!({"email": "a@x.io", "password": "12345678"}),
     )
     .await;
     assert_eq!(answer.status, 201);
@@ -65,18 +73,14 @@ async fn register_without_a_name_answers_name_null() {
 #[tokio::test]
 async fn register_with_a_taken_email_is_409() {
     let mut h = Harness::new();
-    h.hasher
-        .expect_hash()
-        .returning(|_| Ok(PasswordHash::new("$argon2id$x".to_owned())));
+    hashing_to(&mut h, "$argon2id$x");
     h.users
         .expect_create()
         .returning(|_| Err(RepoError::EmailTaken));
-    let answer = send(
-        h.router(),
-        post_json(
-            "/api/v1/auth/register",
-            json!({"email": "a@x.io", "password": "12345678"}),
-        ),
+    let answer = post_auth(
+        h,
+        "register",
+        json!({"email": "a@x.io", "password": "12345678"}),
     )
     .await;
     answer.problem(409);
@@ -84,13 +88,10 @@ async fn register_with_a_taken_email_is_409() {
 
 #[tokio::test]
 async fn register_reports_every_invalid_field_as_422_without_echoing_the_password() {
-    let answer = send(
-        Harness::new().router(),
-        post_json(
-            "/api/v1/auth/register",
-            json!({"email": "not-an-email", "password": "short7!", "name": "n".repeat(101)}),
-        ),
-    )
+    let answer = send_fresh(post_json(
+        "/api/v1/auth/register",
+        json!({"email": "not-an-email", "password": "short7!", "name": "n".repeat(101)}),
+    ))
     .await;
     let body = answer.problem(422);
     let fields: Vec<&str> = body["errors"]
@@ -108,11 +109,7 @@ async fn register_reports_every_invalid_field_as_422_without_echoing_the_passwor
 
 #[tokio::test]
 async fn register_with_missing_fields_is_422() {
-    let answer = send(
-        Harness::new().router(),
-        post_json("/api/v1/auth/register", json!({})),
-    )
-    .await;
+    let answer = send_fresh(post_json("/api/v1/auth/register", json!({}))).await;
     let body = answer.problem(422);
     assert_eq!(body["errors"][0]["field"], "email");
     assert_eq!(body["errors"][1]["field"], "password");
@@ -129,12 +126,10 @@ async fn login_answers_a_bearer_token_with_its_expiry_and_user() {
     h.tokens
         .expect_issue()
         .returning(|_| Ok("the.jwt.token".to_owned()));
-    let answer = send(
-        h.router(),
-        post_json(
-            "/api/v1/auth/login",
-            json!({"email": "ada@example.com", "password": "pw-123456"}),
-        ),
+    let answer = post_auth(
+        h,
+        "login",
+        json!({"email": "ada@example.com", "password": "pw-123456"}),
     )
     .await;
     assert_eq!(answer.status, 200);
@@ -158,12 +153,10 @@ async fn failed_login(known_email: bool) -> Answer {
         .expect_verify()
         .times(1)
         .returning(|_, _| Ok(false));
-    send(
-        h.router(),
-        post_json(
-            "/api/v1/auth/login",
-            json!({"email": "ada@example.com", "password": "wrong-password"}),
-        ),
+    post_auth(
+        h,
+        "login",
+        json!({"email": "ada@example.com", "password": "wrong-password"}),
     )
     .await
 }
@@ -199,16 +192,13 @@ async fn too_many_failed_logins_is_429_with_retry_after_rounded_up() {
     h.limiter = limiter_refusing(Duration::from_millis(1_200), seen);
     // The user lookup runs alongside the reservation.
     h.users.expect_find_by_email().returning(|_| Ok(None));
-    let answer = send(
-        h.router(),
-        post_json(
-            "/api/v1/auth/login",
-            json!({"email": "a@x.io", "password": "whatever1"}),
-        ),
+    let answer = post_auth(
+        h,
+        "login",
+        json!({"email": "a@x.io", "password": "whatever1"}),
     )
     .await;
-    answer.problem(429);
-    assert_eq!(answer.header("retry-after"), Some("2"));
+    answer.problem_with_header(429, "retry-after", "2");
 }
 
 async fn client_seen_by_limiter(trust_forwarded_for: bool) -> Option<IpAddr> {
@@ -254,7 +244,7 @@ async fn me_answers_the_callers_user() {
         .expect_active_user()
         .withf(|p, _| *p == principal())
         .returning(|_, _| Ok(user()));
-    let answer = send(h.router(), empty(authed("GET", "/api/v1/auth/me"))).await;
+    let answer = h.get_authed("/api/v1/auth/me").await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.json()["email"], "ada@example.com");
 }
@@ -270,20 +260,19 @@ async fn every_kind_of_bad_credentials_is_401_with_www_authenticate() {
         .header("authorization", format!("Basic {TOKEN}"))
         .body(Body::empty())
         .unwrap();
-    let bad_token = Request::builder()
-        .uri("/api/v1/auth/me")
-        .header("authorization", "Bearer tampered.token.here")
-        .body(Body::empty())
-        .unwrap();
+    let bad_token = with_header(
+        "/api/v1/auth/me",
+        "authorization",
+        "Bearer tampered.token.here",
+    );
     let huge_token = Request::builder()
         .uri("/api/v1/auth/me")
         .header("authorization", format!("Bearer {}", "a".repeat(20_000)))
         .body(Body::empty())
         .unwrap();
     for request in [no_header, wrong_scheme, bad_token, huge_token] {
-        let answer = send(Harness::new().router(), request).await;
-        answer.problem(401);
-        assert_eq!(answer.header("www-authenticate"), Some("Bearer"));
+        let answer = send_fresh(request).await;
+        answer.problem_with_header(401, "www-authenticate", "Bearer");
     }
 }
 
@@ -293,9 +282,8 @@ async fn a_revoked_session_is_401() {
     h.sessions
         .expect_active_user()
         .returning(|_, _| Err(RepoError::SessionInactive));
-    let answer = send(h.router(), empty(authed("GET", "/api/v1/auth/me"))).await;
-    answer.problem(401);
-    assert_eq!(answer.header("www-authenticate"), Some("Bearer"));
+    let answer = h.get_authed("/api/v1/auth/me").await;
+    answer.problem_with_header(401, "www-authenticate", "Bearer");
 }
 
 #[tokio::test]

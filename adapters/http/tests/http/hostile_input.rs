@@ -22,11 +22,7 @@ async fn a_missing_or_wrong_content_type_is_415() {
         Some("text/plain"),
         Some("application/x-www-form-urlencoded"),
     ] {
-        let answer = send(
-            Harness::new().router(),
-            create_with(content_type, r#"{"title": "x"}"#),
-        )
-        .await;
+        let answer = send_fresh(create_with(content_type, r#"{"title": "x"}"#)).await;
         answer.problem(415);
     }
 }
@@ -44,7 +40,7 @@ async fn a_compressed_body_or_a_charset_other_than_utf8_is_415() {
             builder = builder.header("content-encoding", encoding);
         }
         let request = builder.body(Body::from(r#"{"title": "x"}"#)).unwrap();
-        send(Harness::new().router(), request).await.problem(415);
+        send_fresh(request).await.problem(415);
     }
 }
 
@@ -54,11 +50,7 @@ async fn a_key_given_twice_in_a_body_is_400() {
         r#"{"title": "", "title": "ok"}"#,
         r#"{"title": "ok", "priority": "low", "priority": "high"}"#,
     ] {
-        let answer = send(
-            Harness::new().router(),
-            create_with(Some("application/json"), body),
-        )
-        .await;
+        let answer = send_fresh(create_with(Some("application/json"), body)).await;
         let problem = answer.problem(400);
         assert!(
             problem["detail"].as_str().unwrap().contains("key twice"),
@@ -74,10 +66,10 @@ async fn a_cursor_with_an_instant_postgresql_cannot_hold_is_422_before_the_repo(
     tampered.created_at =
         chrono::DateTime::from_timestamp_micros(-8_000_000_000_000_000_000).unwrap();
     let cursor = domain::Cursor::after(&tampered, domain::TaskSort::CreatedDesc).encode();
-    let answer = send(
-        Harness::new().router(),
-        empty(authed("GET", &format!("/api/v1/tasks?cursor={cursor}"))),
-    )
+    let answer = send_fresh(empty(authed(
+        "GET",
+        &format!("/api/v1/tasks?cursor={cursor}"),
+    )))
     .await;
     assert_eq!(answer.problem(422)["errors"][0]["field"], "cursor");
 }
@@ -85,13 +77,10 @@ async fn a_cursor_with_an_instant_postgresql_cannot_hold_is_422_before_the_repo(
 #[tokio::test]
 async fn a_due_at_outside_the_four_digit_years_in_utc_is_422() {
     for due_at in ["9999-12-31T23:30:00-01:00", "0000-01-01T00:00:00+00:01"] {
-        let answer = send(
-            Harness::new().router(),
-            create_with(
-                Some("application/json"),
-                serde_json::json!({"title": "x", "due_at": due_at}).to_string(),
-            ),
-        )
+        let answer = send_fresh(create_with(
+            Some("application/json"),
+            serde_json::json!({"title": "x", "due_at": due_at}).to_string(),
+        ))
         .await;
         assert_eq!(
             answer.problem(422)["errors"][0]["field"],
@@ -111,11 +100,7 @@ async fn malformed_json_is_400() {
         b"\xff\xfe{\"title\": \"x\"}",
         b"{\"title\": \"\xc3\x28\"}",
     ] {
-        let answer = send(
-            Harness::new().router(),
-            create_with(Some("application/json"), body.to_vec()),
-        )
-        .await;
+        let answer = send_fresh(create_with(Some("application/json"), body.to_vec())).await;
         answer.problem(400);
     }
 }
@@ -129,11 +114,7 @@ async fn wrong_json_types_are_422_naming_the_field() {
         (r#"["x"]"#, "body"),
         (r#""just a string""#, "body"),
     ] {
-        let answer = send(
-            Harness::new().router(),
-            create_with(Some("application/json"), body),
-        )
-        .await;
+        let answer = send_fresh(create_with(Some("application/json"), body)).await;
         assert_eq!(answer.problem(422)["errors"][0]["field"], field, "{body}");
     }
 }
@@ -141,20 +122,12 @@ async fn wrong_json_types_are_422_naming_the_field() {
 #[tokio::test]
 async fn a_body_over_64_kib_is_413() {
     let big = format!(r#"{{"title": "{}"}}"#, "x".repeat(70 * 1024));
-    let answer = send(
-        Harness::new().router(),
-        create_with(Some("application/json"), big),
-    )
-    .await;
+    let answer = send_fresh(create_with(Some("application/json"), big)).await;
     answer.problem(413);
 
     // Also when the length is not announced up front.
     let chunks = futures_chunks(70 * 1024);
-    let answer = send(
-        Harness::new().router(),
-        create_with(Some("application/json"), chunks),
-    )
-    .await;
+    let answer = send_fresh(create_with(Some("application/json"), chunks)).await;
     answer.problem(413);
 }
 
@@ -198,11 +171,7 @@ async fn deeply_nested_json_is_a_4xx() {
             ),
             format!("{}{}", "[".repeat(depth), "]".repeat(depth)),
         ] {
-            let answer = send(
-                Harness::new().router(),
-                create_with(Some("application/json"), body),
-            )
-            .await;
+            let answer = send_fresh(create_with(Some("application/json"), body)).await;
             assert!(answer.status.is_client_error(), "{}", answer.status);
             assert_eq!(answer.content_type(), "application/problem+json");
         }
@@ -217,11 +186,7 @@ async fn huge_numbers_are_a_4xx() {
         r#"{"title": 1e999}"#,
         r#"{"title": "x", "unknown": 1e999}"#,
     ] {
-        let answer = send(
-            Harness::new().router(),
-            create_with(Some("application/json"), body),
-        )
-        .await;
+        let answer = send_fresh(create_with(Some("application/json"), body)).await;
         assert!(answer.status.is_client_error(), "{body}: {}", answer.status);
         assert_eq!(answer.content_type(), "application/problem+json");
     }
@@ -229,10 +194,10 @@ async fn huge_numbers_are_a_4xx() {
 
 #[tokio::test]
 async fn nul_in_a_title_is_422() {
-    let answer = send(
-        Harness::new().router(),
-        create_with(Some("application/json"), r#"{"title": "a\u0000b"}"#),
-    )
+    let answer = send_fresh(create_with(
+        Some("application/json"),
+        r#"{"title": "a\u0000b"}"#,
+    ))
     .await;
     assert_eq!(answer.problem(422)["errors"][0]["field"], "title");
 }
@@ -247,7 +212,7 @@ async fn nul_in_a_name_is_422_at_registration() {
             r#"{"email": "a@x.io", "password": "12345678", "name": "a\u0000"}"#,
         ))
         .unwrap();
-    let answer = send(Harness::new().router(), request).await;
+    let answer = send_fresh(request).await;
     assert_eq!(answer.problem(422)["errors"][0]["field"], "name");
 }
 
@@ -263,7 +228,7 @@ async fn very_long_or_binary_headers_are_a_4xx() {
         .header("x-request-id", long.as_str())
         .body(Body::from("{}"))
         .unwrap();
-    let answer = send(Harness::new().router(), request).await;
+    let answer = send_fresh(request).await;
     answer.problem(431);
     assert_ne!(answer.header("x-request-id").unwrap(), long);
 
@@ -273,40 +238,28 @@ async fn very_long_or_binary_headers_are_a_4xx() {
         .header("authorization", binary)
         .body(Body::empty())
         .unwrap();
-    send(Harness::new().router(), request).await.problem(401);
+    send_fresh(request).await.problem(401);
 }
 
 #[tokio::test]
 async fn a_path_id_with_bad_percent_escapes_is_404() {
-    let answer = send(
-        Harness::new().router(),
-        empty(authed("GET", "/api/v1/tasks/%ff%fe")),
-    )
-    .await;
+    let answer = send_fresh(empty(authed("GET", "/api/v1/tasks/%ff%fe"))).await;
     answer.problem(404);
 }
 
 #[tokio::test]
 async fn an_unknown_route_is_a_404_problem_and_a_wrong_method_a_405_problem() {
-    let answer = send(
-        Harness::new().router(),
-        empty(authed("GET", "/api/v1/nope")),
-    )
-    .await;
+    let answer = send_fresh(empty(authed("GET", "/api/v1/nope"))).await;
     answer.problem(404);
     assert!(answer.header("x-request-id").is_some());
 
-    let answer = send(
-        Harness::new().router(),
-        empty(authed("PUT", "/api/v1/tasks")),
-    )
-    .await;
+    let answer = send_fresh(empty(authed("PUT", "/api/v1/tasks"))).await;
     answer.problem(405);
     let allow = answer
         .header("allow")
         .expect("405 names the allowed methods");
     assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
-    let answer = send(Harness::new().router(), empty(authed("DELETE", "/healthz"))).await;
+    let answer = send_fresh(empty(authed("DELETE", "/healthz"))).await;
     answer.problem(405);
 }
 
@@ -343,7 +296,7 @@ async fn array_bodies_are_422_not_fields_by_position() {
             .header("content-type", "application/json")
             .body(Body::from(body))
             .unwrap();
-        let answer = send(Harness::new().router(), request).await;
+        let answer = send_fresh(request).await;
         assert_eq!(
             answer.problem(422)["errors"][0]["field"],
             "body",

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use application::ports::RepoError;
 use axum::body::Body;
 use axum::http::Request;
 
@@ -23,14 +22,13 @@ async fn healthz_is_200_even_when_the_database_is_down() {
 
 #[tokio::test]
 async fn readyz_follows_the_database() {
-    let answer = send(Harness::new().router(), get("/readyz")).await;
+    let answer = send_fresh(get("/readyz")).await;
     assert_eq!(answer.status, 200);
 
     let mut h = Harness::new();
     h.readiness.ready = false;
     let answer = send(h.router(), get("/readyz")).await;
-    answer.problem(503);
-    assert_eq!(answer.header("retry-after"), Some("1"));
+    answer.problem_with_header(503, "retry-after", "1");
 }
 
 #[tokio::test(start_paused = true)]
@@ -58,19 +56,11 @@ async fn a_request_over_the_timeout_is_503_with_retry_after() {
 #[tokio::test]
 async fn a_sane_request_id_is_echoed_and_otherwise_one_is_made() {
     let router = Harness::new().router();
-    let request = Request::builder()
-        .uri("/healthz")
-        .header("x-request-id", "client-id-42")
-        .body(Body::empty())
-        .unwrap();
+    let request = with_header("/healthz", "x-request-id", "client-id-42");
     let answer = send(router.clone(), request).await;
     assert_eq!(answer.header("x-request-id"), Some("client-id-42"));
 
-    let request = Request::builder()
-        .uri("/healthz")
-        .header("x-request-id", "bad id with spaces")
-        .body(Body::empty())
-        .unwrap();
+    let request = with_header("/healthz", "x-request-id", "bad id with spaces");
     let answer = send(router, request).await;
     let made = answer.header("x-request-id").unwrap();
     assert!(made.parse::<uuid::Uuid>().is_ok(), "{made}");
@@ -78,7 +68,7 @@ async fn a_sane_request_id_is_echoed_and_otherwise_one_is_made() {
 
 #[tokio::test]
 async fn error_answers_carry_a_request_id_too() {
-    let answer = send(Harness::new().router(), get("/api/v1/auth/me")).await;
+    let answer = send_fresh(get("/api/v1/auth/me")).await;
     answer.problem(401);
     assert!(answer.header("x-request-id").is_some());
 }
@@ -86,11 +76,9 @@ async fn error_answers_carry_a_request_id_too() {
 #[tokio::test]
 async fn metrics_count_requests_by_route_template_and_show_the_pool() {
     let mut h = Harness::new();
-    h.tasks.expect_get().returning(|_, _, _| {
-        Err(RepoError::Unavailable {
-            retry_after: Duration::from_secs(1),
-        })
-    });
+    h.tasks
+        .expect_get()
+        .returning(|_, _, _| Err(unavailable(Duration::from_secs(1))));
     let router = h.router();
     let id = task().id;
     for _ in 0..2 {
@@ -167,10 +155,7 @@ async fn metrics_needs_the_configured_bearer_token() {
     assert_eq!(answer.header("cache-control"), Some("no-store"));
 
     // Without a token configured, /metrics stays open.
-    assert_eq!(
-        send(Harness::new().router(), get("/metrics")).await.status,
-        200
-    );
+    assert_eq!(send_fresh(get("/metrics")).await.status, 200);
 }
 
 #[tokio::test]
@@ -209,7 +194,7 @@ async fn every_answer_is_nosniff_and_token_or_user_answers_are_no_store() {
 
 #[tokio::test]
 async fn openapi_json_is_a_3_1_document_listing_every_path_of_the_contract() {
-    let answer = send(Harness::new().router(), get("/openapi.json")).await;
+    let answer = send_fresh(get("/openapi.json")).await;
     assert_eq!(answer.status, 200);
     let doc = answer.json();
     assert!(
@@ -266,12 +251,8 @@ async fn openapi_json_is_a_3_1_document_listing_every_path_of_the_contract() {
 
 #[tokio::test]
 async fn without_configured_origins_there_are_no_cors_headers() {
-    let request = Request::builder()
-        .uri("/healthz")
-        .header("origin", "https://app.example")
-        .body(Body::empty())
-        .unwrap();
-    let answer = send(Harness::new().router(), request).await;
+    let request = with_header("/healthz", "origin", "https://app.example");
+    let answer = send_fresh(request).await;
     assert!(answer.header("access-control-allow-origin").is_none());
 }
 
@@ -297,17 +278,13 @@ async fn configured_origins_get_cors_headers_and_others_do_not() {
         answer.header("access-control-allow-origin"),
         Some("https://app.example")
     );
-    let request = Request::builder()
-        .uri("/healthz")
-        .header("origin", "https://evil.example")
-        .body(Body::empty())
-        .unwrap();
+    let request = with_header("/healthz", "origin", "https://evil.example");
     let answer = send(router, request).await;
     assert!(answer.header("access-control-allow-origin").is_none());
 }
 
 async fn openapi_document() -> serde_json::Value {
-    let answer = send(Harness::new().router(), get("/openapi.json")).await;
+    let answer = send_fresh(get("/openapi.json")).await;
     assert_eq!(answer.status, 200);
     answer.json()
 }

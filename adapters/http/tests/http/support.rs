@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adapter_http::{router, HttpSettings};
-use application::ports::{PoolStats, Readiness};
+use application::ports::{PoolStats, Readiness, RepoError};
 use application::testkit::{self, FixedReadiness};
 use async_trait::async_trait;
 use axum::body::{Body, Bytes};
@@ -84,6 +84,11 @@ impl Harness {
         }
     }
 
+    /// Sends a GET of `uri` with the valid bearer token to this harness's router.
+    pub async fn get_authed(self, uri: &str) -> Answer {
+        send(self.router(), empty(authed("GET", uri))).await
+    }
+
     pub fn router(self) -> Router {
         let mut core = self.core;
         core.readiness = Arc::new(self.readiness);
@@ -112,16 +117,28 @@ impl Answer {
         self.header("content-type").unwrap_or("")
     }
 
-    /// Asserts an RFC 9457 problem with this status, and returns it.
-    pub fn problem(&self, status: u16) -> serde_json::Value {
+    /// Asserts this status (showing the body if not), and returns the JSON body.
+    pub fn json_with_status(&self, status: u16) -> serde_json::Value {
         assert_eq!(
             self.status.as_u16(),
             status,
-            "body: {}",
+            "{}",
             String::from_utf8_lossy(&self.body)
         );
+        self.json()
+    }
+
+    /// Asserts an RFC 9457 problem with this status that carries header
+    /// `name` set to `value`.
+    pub fn problem_with_header(&self, status: u16, name: &str, value: &str) {
+        self.problem(status);
+        assert_eq!(self.header(name), Some(value), "header {name}");
+    }
+
+    /// Asserts an RFC 9457 problem with this status, and returns it.
+    pub fn problem(&self, status: u16) -> serde_json::Value {
+        let body = self.json_with_status(status);
         assert_eq!(self.content_type(), "application/problem+json");
-        let body = self.json();
         assert_eq!(body["type"], "about:blank");
         assert_eq!(body["status"], status);
         assert!(body["title"].is_string(), "{body}");
@@ -157,4 +174,33 @@ pub fn json_request(builder: axum::http::request::Builder, body: impl Into<Body>
 
 pub fn empty(builder: axum::http::request::Builder) -> Request<Body> {
     builder.body(Body::empty()).unwrap()
+}
+
+/// Sends `request` to a router over a fresh [`Harness`] (no expectations).
+pub async fn send_fresh(request: Request<Body>) -> Answer {
+    send(Harness::new().router(), request).await
+}
+
+/// A body-less request to `uri` with one extra header.
+pub fn with_header(uri: &str, name: &str, value: &str) -> Request<Body> {
+    Request::builder()
+        .uri(uri)
+        .header(name, value)
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// The `field` of each entry of a problem's `errors`, in order.
+pub fn error_fields(problem: &serde_json::Value) -> Vec<&str> {
+    problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect()
+}
+
+/// The repository error for a database that is down for `retry_after`.
+pub fn unavailable(retry_after: Duration) -> RepoError {
+    RepoError::Unavailable { retry_after }
 }

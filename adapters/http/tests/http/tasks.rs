@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use application::ports::{CreatedTask, IdempotencyKey, Precondition, RepoError};
+use axum::body::Body;
 use domain::{Description, TaskPatch, TaskQuery, TaskSort};
 use serde_json::json;
 
@@ -29,13 +30,7 @@ async fn create_answers_201_with_location_etag_and_the_contract_shape() {
         json_request(authed("POST", "/api/v1/tasks"), r#"{"title": "Buy milk"}"#),
     )
     .await;
-    assert_eq!(
-        answer.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
-    let body = answer.json();
+    let body = answer.json_with_status(201);
     let id = body["id"].as_str().unwrap();
     assert_eq!(
         answer.header("location"),
@@ -52,8 +47,8 @@ async fn create_answers_201_with_location_etag_and_the_contract_shape() {
     );
 }
 
-#[tokio::test]
-async fn create_passes_every_field_through() {
+/// Creates a task from `body` with a repo that stores whatever it is given.
+async fn create_echoed(body: impl Into<Body>) -> Answer {
     let mut h = Harness::new();
     h.tasks.expect_create().returning(|_, _, task, _| {
         Ok(CreatedTask {
@@ -61,14 +56,19 @@ async fn create_passes_every_field_through() {
             created: true,
         })
     });
-    let answer = send(
+    send(
         h.router(),
-        json_request(
-            authed("POST", "/api/v1/tasks"),
-            json!({"title": "T", "description": "D", "completed": true, "priority": "low",
+        json_request(authed("POST", "/api/v1/tasks"), body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn create_passes_every_field_through() {
+    let answer = create_echoed(
+        json!({"title": "T", "description": "D", "completed": true, "priority": "low",
                    "due_at": "2026-04-01T10:00:00+02:00"})
-            .to_string(),
-        ),
+        .to_string(),
     )
     .await;
     let body = answer.json();
@@ -76,6 +76,18 @@ async fn create_passes_every_field_through() {
     assert_eq!(body["completed"], true);
     assert_eq!(body["priority"], "low");
     assert_eq!(body["due_at"], "2026-04-01T08:00:00.000000Z");
+}
+
+/// Creates a task from `body` under idempotency key `key` through `h`'s router.
+async fn create_with_key(h: Harness, key: &str, body: impl Into<Body>) -> Answer {
+    send(
+        h.router(),
+        json_request(
+            authed("POST", "/api/v1/tasks").header("idempotency-key", key),
+            body,
+        ),
+    )
+    .await
 }
 
 /// The idempotency key and fingerprint the repository saw for `raw`.
@@ -90,14 +102,7 @@ async fn key_seen_for(raw: &str) -> IdempotencyKey {
             created: true,
         })
     });
-    let answer = send(
-        h.router(),
-        json_request(
-            authed("POST", "/api/v1/tasks").header("idempotency-key", "key-1"),
-            raw.to_owned(),
-        ),
-    )
-    .await;
+    let answer = create_with_key(h, "key-1", raw.to_owned()).await;
     assert_eq!(answer.status, 201);
     let key = seen
         .lock()
@@ -129,14 +134,7 @@ async fn a_repeated_idempotent_create_returns_the_first_task_as_201() {
             created: false,
         })
     });
-    let answer = send(
-        h.router(),
-        json_request(
-            authed("POST", "/api/v1/tasks").header("idempotency-key", "k"),
-            r#"{"title": "Buy milk"}"#,
-        ),
-    )
-    .await;
+    let answer = create_with_key(h, "k", r#"{"title": "Buy milk"}"#).await;
     assert_eq!(answer.status, 201);
     assert_eq!(answer.json()["id"], first_id.to_string());
     assert_eq!(answer.json()["description"], "2 litres");
@@ -152,61 +150,42 @@ async fn an_idempotency_key_reused_with_another_body_is_409() {
     h.tasks
         .expect_create()
         .returning(|_, _, _, _| Err(RepoError::IdempotencyKeyReused));
-    let answer = send(
-        h.router(),
-        json_request(
-            authed("POST", "/api/v1/tasks").header("idempotency-key", "k"),
-            r#"{"title": "Other"}"#,
-        ),
-    )
-    .await;
+    let answer = create_with_key(h, "k", r#"{"title": "Other"}"#).await;
     answer.problem(409);
 }
 
 #[tokio::test]
 async fn an_overlong_idempotency_key_is_422() {
-    let answer = send(
-        Harness::new().router(),
-        json_request(
-            authed("POST", "/api/v1/tasks").header("idempotency-key", "k".repeat(256)),
-            r#"{"title": "T"}"#,
-        ),
-    )
+    let answer = send_fresh(json_request(
+        authed("POST", "/api/v1/tasks").header("idempotency-key", "k".repeat(256)),
+        r#"{"title": "T"}"#,
+    ))
     .await;
     assert_eq!(answer.problem(422)["errors"][0]["field"], "Idempotency-Key");
 }
 
 #[tokio::test]
 async fn invalid_task_fields_are_422_with_one_error_per_field() {
-    let answer = send(
-        Harness::new().router(),
-        json_request(
-            authed("POST", "/api/v1/tasks"),
-            json!({"title": "   ", "description": "d".repeat(5001), "priority": "urgent",
+    let answer = send_fresh(json_request(
+        authed("POST", "/api/v1/tasks"),
+        json!({"title": "   ", "description": "d".repeat(5001), "priority": "urgent",
                    "due_at": "tomorrow"})
-            .to_string(),
-        ),
-    )
+        .to_string(),
+    ))
     .await;
     let body = answer.problem(422);
     let errors = body["errors"].as_array().unwrap();
-    let fields: Vec<&str> = errors
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = error_fields(&body);
     assert_eq!(fields, ["title", "description", "priority", "due_at"]);
     assert_eq!(errors[0]["message"], "must not be blank");
 }
 
 #[tokio::test]
 async fn null_is_refused_for_fields_that_have_no_null_on_create() {
-    let answer = send(
-        Harness::new().router(),
-        json_request(
-            authed("POST", "/api/v1/tasks"),
-            r#"{"title": "x", "completed": null, "priority": null}"#,
-        ),
-    )
+    let answer = send_fresh(json_request(
+        authed("POST", "/api/v1/tasks"),
+        r#"{"title": "x", "completed": null, "priority": null}"#,
+    ))
     .await;
     let body = answer.problem(422);
     assert_eq!(body["errors"][0]["field"], "completed");
@@ -215,21 +194,7 @@ async fn null_is_refused_for_fields_that_have_no_null_on_create() {
 
 #[tokio::test]
 async fn null_description_and_due_at_on_create_mean_none() {
-    let mut h = Harness::new();
-    h.tasks.expect_create().returning(|_, _, task, _| {
-        Ok(CreatedTask {
-            task: task.clone(),
-            created: true,
-        })
-    });
-    let answer = send(
-        h.router(),
-        json_request(
-            authed("POST", "/api/v1/tasks"),
-            r#"{"title": "x", "description": null, "due_at": null}"#,
-        ),
-    )
-    .await;
+    let answer = create_echoed(r#"{"title": "x", "description": null, "due_at": null}"#).await;
     assert_eq!(answer.status, 201);
     assert_eq!(answer.json()["description"], serde_json::Value::Null);
 }
@@ -243,11 +208,7 @@ async fn get_answers_the_task_with_its_etag() {
         .expect_get()
         .withf(move |p, _, got| *p == principal() && *got == id)
         .returning(move |_, _, _| Ok(stored.clone()));
-    let answer = send(
-        h.router(),
-        empty(authed("GET", &format!("/api/v1/tasks/{id}"))),
-    )
-    .await;
+    let answer = h.get_authed(&format!("/api/v1/tasks/{id}")).await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.header("etag"), Some("\"1\""));
     assert_eq!(answer.json()["priority"], "high");
@@ -290,7 +251,7 @@ async fn task_routes_need_a_token() {
             .header("content-type", "application/json")
             .body(axum::body::Body::from("{}"))
             .unwrap();
-        let answer = send(Harness::new().router(), request).await;
+        let answer = send_fresh(request).await;
         answer.problem(401);
         assert_eq!(
             answer.header("www-authenticate"),
@@ -497,13 +458,7 @@ async fn list_passes_the_query_and_answers_items_and_next_cursor() {
         )),
     )
     .await;
-    assert_eq!(
-        answer.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
-    let body = answer.json();
+    let body = answer.json_with_status(200);
     assert_eq!(body["items"].as_array().unwrap().len(), 2);
     assert!(body["next_cursor"].is_string());
     let query = seen.lock().unwrap().clone().unwrap();
@@ -517,48 +472,33 @@ async fn list_passes_the_query_and_answers_items_and_next_cursor() {
 async fn the_last_page_has_a_null_cursor() {
     let mut h = Harness::new();
     h.tasks.expect_list().returning(|_, _, _| Ok(vec![task()]));
-    let answer = send(h.router(), empty(authed("GET", "/api/v1/tasks"))).await;
+    let answer = h.get_authed("/api/v1/tasks").await;
     assert_eq!(answer.json()["next_cursor"], serde_json::Value::Null);
 }
 
 #[tokio::test]
 async fn invalid_list_parameters_are_422_and_a_malformed_query_is_400() {
-    let answer = send(
-        Harness::new().router(),
-        empty(authed(
-            "GET",
-            "/api/v1/tasks?limit=0&sort=title&completed=yes&cursor=zzz",
-        )),
-    )
+    let answer = send_fresh(empty(authed(
+        "GET",
+        "/api/v1/tasks?limit=0&sort=title&completed=yes&cursor=zzz",
+    )))
     .await;
     let body = answer.problem(422);
-    let fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = error_fields(&body);
     assert_eq!(fields, ["completed", "limit", "sort", "cursor"]);
 
-    let answer = send(
-        Harness::new().router(),
-        empty(authed("GET", "/api/v1/tasks?limit=1&limit=2")),
-    )
-    .await;
+    let answer = send_fresh(empty(authed("GET", "/api/v1/tasks?limit=1&limit=2"))).await;
     answer.problem(400);
 }
 
 #[tokio::test]
 async fn an_unreachable_database_is_503_with_retry_after() {
     let mut h = Harness::new();
-    h.tasks.expect_list().returning(|_, _, _| {
-        Err(RepoError::Unavailable {
-            retry_after: Duration::from_millis(2_500),
-        })
-    });
-    let answer = send(h.router(), empty(authed("GET", "/api/v1/tasks"))).await;
-    answer.problem(503);
-    assert_eq!(answer.header("retry-after"), Some("3"));
+    h.tasks
+        .expect_list()
+        .returning(|_, _, _| Err(unavailable(Duration::from_millis(2_500))));
+    let answer = h.get_authed("/api/v1/tasks").await;
+    answer.problem_with_header(503, "retry-after", "3");
 }
 
 #[tokio::test]
@@ -569,11 +509,7 @@ async fn an_internal_error_is_an_opaque_500() {
             "syntax error at or near SELECT; password=hunter2 host=db.internal".into(),
         ))
     });
-    let answer = send(
-        h.router(),
-        empty(authed("GET", &format!("/api/v1/tasks/{}", task().id))),
-    )
-    .await;
+    let answer = h.get_authed(&format!("/api/v1/tasks/{}", task().id)).await;
     let body = answer.problem(500);
     assert_eq!(body["detail"], "internal error");
     let text = String::from_utf8_lossy(&answer.body);
