@@ -34,6 +34,7 @@ mod login_limiter;
 mod migrations;
 mod pool;
 mod readiness;
+mod refusals;
 mod rows;
 mod schema_check;
 mod session_repo;

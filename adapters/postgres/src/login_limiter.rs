@@ -31,6 +31,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::pool::{Executor, Replay};
+use crate::refusals::Refusals;
 
 /// How many failures are tolerated, per email and per client, within `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +119,8 @@ pub(crate) struct PgLoginLimiter {
     executor: Executor,
     limits: LoginLimits,
     keys: KeyMaker,
+    /// Keys the database refused, until their refusal lifts.
+    refusals: Refusals,
 }
 
 impl PgLoginLimiter {
@@ -126,6 +129,7 @@ impl PgLoginLimiter {
             executor,
             limits,
             keys: KeyMaker::new(secret),
+            refusals: Refusals::default(),
         }
     }
 }
@@ -242,6 +246,12 @@ impl LoginLimiter for PgLoginLimiter {
     ) -> Result<Reservation, LimitError> {
         let email_key = self.keys.email(email);
         let client_key = client.map(|c| self.keys.client(c));
+        let known: Vec<&[u8; 32]> = std::iter::once(&email_key)
+            .chain(client_key.as_ref())
+            .collect();
+        if let Some(retry_after) = self.refusals.refused(&known, now) {
+            return Err(LimitError::Limited { retry_after });
+        }
         let email_key_ref: &[u8] = &email_key;
         let client_key_ref: Option<&[u8]> = client_key.as_ref().map(|k| &k[..]);
         let email_max = limit(self.limits.max_failures_per_email);
@@ -299,11 +309,18 @@ impl LoginLimiter for PgLoginLimiter {
                         tracing::warn!(error = %err, "could not hand back a refused login's slot");
                     }
                 }
-                let retry_after = [Some(email_state), client_state]
+                let full: Vec<(&KeyState, Duration)> = [Some(email_state), client_state]
                     .into_iter()
                     .flatten()
                     .filter(|s| !s.taken)
-                    .map(|s| s.retry_after(now, self.limits.window))
+                    .map(|s| (s, s.retry_after(now, self.limits.window)))
+                    .collect();
+                for (state, wait) in &full {
+                    self.refusals.remember(state.key, now, *wait);
+                }
+                let retry_after = full
+                    .iter()
+                    .map(|(_, wait)| *wait)
                     .max()
                     .unwrap_or(Duration::from_secs(1));
                 Err(LimitError::Limited { retry_after })
@@ -327,6 +344,10 @@ impl LoginLimiter for PgLoginLimiter {
                 Replay::Safe,
             )
             .await?;
+        self.refusals.forget(&reservation.email.key);
+        if let Some(client) = &reservation.client {
+            self.refusals.forget(&client.key);
+        }
         Ok(())
     }
 
@@ -348,6 +369,9 @@ impl PgLoginLimiter {
         self.executor
             .query(RELEASE_SQL, params, Replay::Safe)
             .await?;
+        for slot in slots {
+            self.refusals.forget(&slot.key);
+        }
         Ok(())
     }
 }

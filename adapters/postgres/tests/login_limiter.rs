@@ -63,7 +63,41 @@ both!(
     expired_counts_are_deleted_by_later_reservations,
     a_login_past_the_cap_ends_the_users_oldest_sessions,
     expired_and_revoked_sessions_are_deleted_by_later_logins,
+    a_refused_key_is_refused_again_without_the_database_until_it_lifts,
 );
+
+/// A flood on one full key must not queue on the database: once refused,
+/// the key is refused from memory (here: with the pool closed) until the
+/// refusal lifts, and then the database judges it again.
+async fn a_refused_key_is_refused_again_without_the_database_until_it_lifts(db: &Database) {
+    let limiter = limiter(db, 1000, 2);
+    let at = now();
+    for i in 0..2 {
+        limiter
+            .reserve(&format!("flood-{i}@example.com"), ip(7), at)
+            .await
+            .unwrap();
+    }
+    let wait = limited(limiter.reserve("flood-2@example.com", ip(7), at).await);
+    db.close();
+    let later = at + TimeDelta::seconds(1);
+    let again = limited(limiter.reserve("flood-3@example.com", ip(7), later).await);
+    assert!(
+        again < wait,
+        "the remembered refusal counts down: {again:?} after {wait:?}"
+    );
+    // Another client is not refused from memory: it needs the (closed) database.
+    assert!(matches!(
+        limiter.reserve("flood-4@example.com", ip(8), later).await,
+        Err(LimitError::Store(_))
+    ));
+    // Once lifted, the key is the database's to judge again.
+    let lifted = at + TimeDelta::from_std(WINDOW).unwrap() + TimeDelta::seconds(1);
+    assert!(matches!(
+        limiter.reserve("flood-5@example.com", ip(7), lifted).await,
+        Err(LimitError::Store(_))
+    ));
+}
 
 async fn parallel_reservations_for_one_email_never_exceed_its_limit(db: &Database) {
     let limiter = limiter(db, 5, 1000);

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use domain::{Email, Password, Session, Timestamp, User, UserName};
-use futures_util::future::join;
+use futures_util::future::{join, select, Either};
+use futures_util::pin_mut;
 
 use crate::ports::{
     Clock, LimitError, LoginLimiter, PasswordHasher, Principal, RepoError, SessionRepo, Telemetry,
@@ -176,19 +177,29 @@ impl AuthService {
             return Err(AppError::Unavailable { retry_after });
         }
         let now = self.clock.now();
-        let limiter_key = email.trim().to_lowercase();
         let parsed = Email::parse(&email).ok();
+        // The limiter counts the address as accounts compare it (caseless,
+        // NFC); what does not parse still counts, by its trimmed lower case.
+        let limiter_key = match &parsed {
+            Some(email) => email.as_str().to_owned(),
+            None => email.trim().to_lowercase(),
+        };
         let find_user = async {
             match &parsed {
                 Some(email) => self.users.find_by_email(email).await,
                 None => Ok(None),
             }
         };
-        let (reserved, user) = join(
-            self.limiter.reserve(&limiter_key, input.client, now),
-            find_user,
-        )
-        .await;
+        let reserve = self.limiter.reserve(&limiter_key, input.client, now);
+        pin_mut!(find_user, reserve);
+        // The reservation and the lookup run together; a refusal (often
+        // answered from the limiter's memory during a flood) ends the login
+        // at once instead of waiting for the lookup's round trip.
+        let (reserved, user) = match select(reserve, find_user).await {
+            Either::Left((reserved @ Err(LimitError::Limited { .. }), _)) => (reserved, Ok(None)),
+            Either::Left((reserved, find_user)) => (reserved, find_user.await),
+            Either::Right((user, reserve)) => (reserve.await, user),
+        };
         let reservation = match reserved {
             Ok(reservation) => reservation,
             Err(LimitError::Limited { retry_after }) => {
