@@ -7,8 +7,9 @@ mod support;
 use adapter_postgres::Database;
 use application::ports::{Principal, RepoError, TaskCursor};
 use chrono::TimeDelta;
-use domain::{Email, Priority, Session, Task, TaskId, Timestamp, Title, User, UserId};
+use domain::{Email, Session, User};
 
+use support::suite::task;
 use support::{new_user, now, repos, signed_in, unique_email, Repos};
 
 /// One `#[tokio::test]` per contract function, directly and through the pooler.
@@ -45,21 +46,6 @@ contract!(
     unknown_email_is_none_everywhere,
 );
 
-fn task(user: UserId, title: &str, created_at: Timestamp) -> Task {
-    Task {
-        id: TaskId::new(),
-        user_id: user,
-        title: Title::parse(title).unwrap(),
-        description: None,
-        completed: false,
-        priority: Priority::Low,
-        due_at: None,
-        created_at,
-        updated_at: created_at,
-        version: 1,
-    }
-}
-
 /// The same address as typed by an operator in another case.
 fn shouted(email: &Email) -> Email {
     Email::parse(&email.as_str().to_uppercase()).unwrap()
@@ -81,19 +67,7 @@ async fn busy_user(repos: &Repos, tasks: usize) -> (User, Principal) {
             .await
             .expect("create task");
     }
-    let revoked = Session::start(user.id, now(), TimeDelta::hours(1));
-    repos.sessions.create(&revoked, 10).await.unwrap();
-    repos
-        .sessions
-        .revoke(
-            &Principal {
-                user_id: user.id,
-                session_id: revoked.id,
-            },
-            now(),
-        )
-        .await
-        .unwrap();
+    support::revoked_session(repos, user.id).await;
     let expired = Session::start(user.id, now() - TimeDelta::hours(2), TimeDelta::hours(1));
     repos.sessions.create(&expired, 10).await.unwrap();
     (user, principal)

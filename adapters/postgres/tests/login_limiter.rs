@@ -294,18 +294,12 @@ async fn expired_and_revoked_sessions_are_deleted_by_later_logins(db: &Database)
     let long_ago = Utc.with_ymd_and_hms(2001, 1, 1, 0, 0, 0).unwrap();
     let expired = Session::start(user.id, long_ago, TimeDelta::hours(1));
     repos.sessions.create(&expired, 10).await.unwrap();
-    let revoked = Session::start(user.id, now(), TimeDelta::hours(1));
-    repos.sessions.create(&revoked, 10).await.unwrap();
-    let principal = Principal {
-        user_id: user.id,
-        session_id: revoked.id,
-    };
-    repos.sessions.revoke(&principal, now()).await.unwrap();
+    let principal = support::revoked_session(&repos, user.id).await;
 
     // Each login deletes a few; other tests' leftovers may come first.
     for _ in 0..50 {
         if !session_exists(expired.id.as_uuid()).await
-            && !session_exists(revoked.id.as_uuid()).await
+            && !session_exists(principal.session_id.as_uuid()).await
         {
             break;
         }
@@ -319,7 +313,7 @@ async fn expired_and_revoked_sessions_are_deleted_by_later_logins(db: &Database)
         "expired row purged"
     );
     assert!(
-        !session_exists(revoked.id.as_uuid()).await,
+        !session_exists(principal.session_id.as_uuid()).await,
         "revoked row purged"
     );
 }

@@ -3,23 +3,12 @@
 // tasks, complete one, filter, search, sort, edit, an edit conflict from a
 // second page, paging, delete, phone width, log out.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, screenshotPath, watch } from '../support/browser.js';
-import { startServer } from '../support/server.js';
+import { screenshotPath, watch } from '../support/browser.js';
+import { serverAndBrowser } from '../support/lifecycle.js';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const live = serverAndBrowser();
 
 /** Waits until the list shows exactly `titles`, in this order. */
 async function expectTitles(page, titles) {
@@ -59,14 +48,14 @@ async function addTask(page, { title, priority, due }) {
 }
 
 test('a person manages their tasks in the web client', async () => {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
-  const seen = watch(context, server.baseUrl);
+  const context = await live.browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const seen = watch(context, live.server.baseUrl);
   const page = await context.newPage();
-  const email = server.uniqueEmail('story');
+  const email = live.server.uniqueEmail('story');
   const password = 'correct horse battery';
 
   // --- the shell: every control labelled, a wrong password announced ------
-  await page.goto(server.baseUrl + '/');
+  await page.goto(live.server.baseUrl + '/');
   await page.getByRole('heading', { name: 'Log in' }).waitFor();
   const unlabelled = await page.evaluate(() =>
     [...document.querySelectorAll('input, select, textarea')]
@@ -178,7 +167,7 @@ test('a person manages their tasks in the web client', async () => {
   await reportForm.getByLabel('Title').fill('Write the report (first page)');
 
   const second = await context.newPage();
-  await second.goto(server.baseUrl + '/');
+  await second.goto(live.server.baseUrl + '/');
   await logIn(second, email, password);
   await second.getByRole('button', { name: 'Edit “Write report”' }).click();
   const secondForm = second.getByRole('form', { name: 'Edit “Write report”' });
@@ -201,7 +190,7 @@ test('a person manages their tasks in the web client', async () => {
   // The second page's session is revoked elsewhere: its next request gets
   // 401, and it says so and asks to log in again.
   const secondToken = await second.evaluate(() => JSON.parse(sessionStorage.getItem('todo.session')).access_token);
-  const revoked = await context.request.post(server.baseUrl + '/api/v1/auth/logout', {
+  const revoked = await context.request.post(live.server.baseUrl + '/api/v1/auth/logout', {
     headers: { Authorization: `Bearer ${secondToken}` },
   });
   assert.equal(revoked.status(), 204);
@@ -213,7 +202,7 @@ test('a person manages their tasks in the web client', async () => {
   // --- paging: "Load more" follows next_cursor ------------------------------------
   const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem('todo.session')).access_token);
   for (let i = 1; i <= 21; i += 1) {
-    const answer = await context.request.post(server.baseUrl + '/api/v1/tasks', {
+    const answer = await context.request.post(live.server.baseUrl + '/api/v1/tasks', {
       headers: { Authorization: `Bearer ${token}` },
       data: { title: `Bulk task ${String(i).padStart(2, '0')}` },
     });
@@ -258,13 +247,13 @@ test('a person manages their tasks in the web client', async () => {
   await page.getByRole('status').filter({ hasText: 'You are signed out.' }).waitFor();
   await page.getByRole('heading', { name: 'Log in' }).waitFor();
   assert.equal(await page.evaluate(() => sessionStorage.getItem('todo.session')), null);
-  const refused = await context.request.get(server.baseUrl + '/api/v1/tasks', {
+  const refused = await context.request.get(live.server.baseUrl + '/api/v1/tasks', {
     headers: { Authorization: `Bearer ${token}` },
   });
   assert.equal(refused.status(), 401);
 
   // --- pages that account emails will link to land on the client ---------------------
-  await page.goto(server.baseUrl + '/reset-password?token=abc');
+  await page.goto(live.server.baseUrl + '/reset-password?token=abc');
   await page.getByText('Resetting a password is not available yet.').waitFor();
 
   assert.deepEqual(seen.problems, [], 'no console errors');

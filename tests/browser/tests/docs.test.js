@@ -1,37 +1,26 @@
 // /docs: Swagger UI served by todo-server itself. A person authorizes with a
 // bearer token and runs "list tasks", which answers 200 with their task.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, screenshotPath, watch } from '../support/browser.js';
-import { startServer } from '../support/server.js';
+import { screenshotPath, watch } from '../support/browser.js';
+import { serverAndBrowser } from '../support/lifecycle.js';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const live = serverAndBrowser();
 
 test('/docs authorizes with a bearer token and runs list tasks', async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
-  const seen = watch(context, server.baseUrl);
+  const context = await live.browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  const seen = watch(context, live.server.baseUrl);
 
   // A user with one task, made through the API itself.
-  const email = server.uniqueEmail('docs');
+  const email = live.server.uniqueEmail('docs');
   const password = 'correct horse battery';
-  const register = await context.request.post(`${server.baseUrl}/api/v1/auth/register`, { data: { email, password } });
+  const register = await context.request.post(`${live.server.baseUrl}/api/v1/auth/register`, { data: { email, password } });
   assert.equal(register.status(), 201);
-  const login = await context.request.post(`${server.baseUrl}/api/v1/auth/login`, { data: { email, password } });
+  const login = await context.request.post(`${live.server.baseUrl}/api/v1/auth/login`, { data: { email, password } });
   assert.equal(login.status(), 200);
   const token = (await login.json()).access_token;
-  const created = await context.request.post(`${server.baseUrl}/api/v1/tasks`, {
+  const created = await context.request.post(`${live.server.baseUrl}/api/v1/tasks`, {
     headers: { Authorization: `Bearer ${token}` },
     data: { title: 'Seen from the explorer' },
   });
@@ -39,7 +28,7 @@ test('/docs authorizes with a bearer token and runs list tasks', async () => {
 
   const page = await context.newPage();
   const bundle = page.waitForResponse((r) => r.url().endsWith('/swagger-ui-bundle.js'));
-  const docs = await page.goto(`${server.baseUrl}/docs`);
+  const docs = await page.goto(`${live.server.baseUrl}/docs`);
   assert.equal((await bundle).headers()['content-encoding'], 'gzip', 'the 1.7 MB bundle travels compressed');
   assert.equal(docs.status(), 200);
   const policy = docs.headers()['content-security-policy'];
@@ -72,9 +61,9 @@ test('/docs authorizes with a bearer token and runs list tasks', async () => {
   ]);
   assert.equal(answer.status(), 200);
   assert.equal(answer.request().headers().authorization, `Bearer ${token}`);
-  const live = operation.locator('.live-responses-table tr.response .response-col_status').first();
-  await live.waitFor();
-  assert.equal((await live.textContent()).trim(), '200');
+  const liveStatus = operation.locator('.live-responses-table tr.response .response-col_status').first();
+  await liveStatus.waitFor();
+  assert.equal((await liveStatus.textContent()).trim(), '200');
   await operation.getByText('Seen from the explorer').first().waitFor();
   await operation.screenshot({ path: screenshotPath('06-docs-list-tasks') });
 

@@ -12,7 +12,7 @@ pub mod suite;
 use adapter_postgres::{Database, PostgresSettings};
 use application::ports::{Principal, SessionRepo, TaskRepo, UserRepo};
 use chrono::{DurationRound, TimeDelta, Utc};
-use domain::{Email, PasswordHash, Session, Timestamp, User};
+use domain::{Email, PasswordHash, Session, Timestamp, User, UserId};
 use test_support::{cluster, db_url};
 use uuid::Uuid;
 
@@ -149,4 +149,24 @@ pub async fn signed_in(repos: &Repos) -> (User, Session, Principal) {
         session_id: session.id,
     };
     (user, session, principal)
+}
+
+/// A second session of `user`, started now and revoked at once.
+pub async fn revoked_session(repos: &Repos, user: UserId) -> Principal {
+    let session = Session::start(user, now(), TimeDelta::hours(1));
+    repos
+        .sessions
+        .create(&session, 10)
+        .await
+        .expect("create session");
+    let principal = Principal {
+        user_id: user,
+        session_id: session.id,
+    };
+    repos
+        .sessions
+        .revoke(&principal, now())
+        .await
+        .expect("revoke session");
+    principal
 }

@@ -8,8 +8,8 @@ use adapter_postgres::Database;
 use application::ports::{CreatedTask, IdempotencyKey, Precondition, Principal, RepoError};
 use chrono::TimeDelta;
 use domain::{
-    Cursor, Description, Priority, Session, SessionId, Task, TaskId, TaskPatch, TaskQuery,
-    TaskSort, Timestamp, Title, User, UserId, UserName,
+    Cursor, Description, Priority, SessionId, Task, TaskId, TaskPatch, TaskQuery, TaskSort,
+    Timestamp, Title, User, UserId, UserName,
 };
 
 use super::{admin_in, new_user, now, repos, signed_in, unique_email, Repos};
@@ -60,7 +60,7 @@ macro_rules! repo_suite {
     };
 }
 
-fn task(user: UserId, title: &str, created_at: Timestamp) -> Task {
+pub fn task(user: UserId, title: &str, created_at: Timestamp) -> Task {
     Task {
         id: TaskId::new(),
         user_id: user,
@@ -271,13 +271,7 @@ pub async fn inactive_session_reads_and_writes_nothing(db: &Database) {
     let existing = create(&repos, &principal, &task(user.id, "keep me", now())).await;
 
     // A second, revoked session of the same user.
-    let revoked = Session::start(user.id, now(), TimeDelta::hours(1));
-    repos.sessions.create(&revoked, 10).await.unwrap();
-    let revoked = Principal {
-        user_id: user.id,
-        session_id: revoked.id,
-    };
-    repos.sessions.revoke(&revoked, now()).await.unwrap();
+    let revoked = super::revoked_session(&repos, user.id).await;
     // An expired view of the active session, and a forged one.
     let later = now() + TimeDelta::hours(2);
     let (_, _, other) = signed_in(&repos).await;
