@@ -31,7 +31,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::pool::{Executor, Replay};
-use crate::refusals::Refusals;
+use crate::refusals::{whole_seconds, Refusals};
 
 /// How many failures are tolerated, per email and per client, within `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,8 +230,7 @@ impl KeyState {
             .and_then(|oldest| oldest.checked_add_signed(window))
             .and_then(|free_at| (free_at - now).to_std().ok())
             .unwrap_or(Duration::ZERO);
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        Duration::from_secs(secs.max(1))
+        whole_seconds(wait)
     }
 }
 

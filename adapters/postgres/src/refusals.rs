@@ -21,7 +21,22 @@ pub(crate) const CAPACITY: usize = 32 * 1024;
 
 #[derive(Default)]
 pub(crate) struct Refusals {
-    until: Mutex<HashMap<[u8; 32], Timestamp>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    until: HashMap<[u8; 32], Timestamp>,
+    /// When the map was last found full of live refusals: the earliest of
+    /// them to lift. No sweep can free a place before then, so none is
+    /// tried: a flood of new keys costs no scan per refusal.
+    full_until: Option<Timestamp>,
+}
+
+/// A wait as `Retry-After` wants it: whole seconds, rounded up, at least one.
+pub(crate) fn whole_seconds(wait: Duration) -> Duration {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    Duration::from_secs(secs.max(1))
 }
 
 impl Refusals {
@@ -33,36 +48,40 @@ impl Refusals {
         let Some(until) = now.checked_add_signed(wait) else {
             return;
         };
-        let mut map = self.until.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.len() >= CAPACITY && !map.contains_key(&key) {
-            map.retain(|_, lifts| *lifts > now);
-            if map.len() >= CAPACITY {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if inner.until.len() >= CAPACITY && !inner.until.contains_key(&key) {
+            if inner.full_until.is_some_and(|lifts| now < lifts) {
                 return;
             }
+            inner.until.retain(|_, lifts| *lifts > now);
+            if inner.until.len() >= CAPACITY {
+                inner.full_until = inner.until.values().min().copied();
+                return;
+            }
+            inner.full_until = None;
         }
-        map.insert(key, until);
+        inner.until.insert(key, until);
     }
 
     /// A slot of `key` was handed back here: let the database judge it again.
     pub(crate) fn forget(&self, key: &[u8; 32]) {
-        self.until
+        self.inner
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .until
             .remove(key);
     }
 
     /// How long the longest live refusal among `keys` still lasts, rounded
     /// up to whole seconds as `Retry-After` wants; `None` when none is live.
     pub(crate) fn refused(&self, keys: &[&[u8; 32]], now: Timestamp) -> Option<Duration> {
-        let map = self.until.lock().unwrap_or_else(PoisonError::into_inner);
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let lifts = keys
             .iter()
-            .filter_map(|key| map.get(*key))
+            .filter_map(|key| inner.until.get(*key))
             .filter(|lifts| **lifts > now)
             .max()?;
-        let wait = (*lifts - now).to_std().ok()?;
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        Some(Duration::from_secs(secs.max(1)))
+        Some(whole_seconds((*lifts - now).to_std().ok()?))
     }
 }
 
@@ -101,12 +120,17 @@ mod tests {
             key[..8].copy_from_slice(&(i as u64).to_le_bytes());
             refusals.remember(key, t0(), Duration::from_secs(60));
         }
-        let held = refusals.until.lock().unwrap().len();
+        let held = refusals.inner.lock().unwrap().until.len();
         assert_eq!(held, CAPACITY);
+        // Full of live refusals: no sweep is tried again until the first lifts.
+        assert_eq!(
+            refusals.inner.lock().unwrap().full_until,
+            Some(t0() + chrono::Duration::seconds(60))
+        );
         // Once the old ones lifted, new refusals are remembered again.
         let later = t0() + chrono::Duration::seconds(61);
         refusals.remember([9; 32], later, Duration::from_secs(5));
         assert!(refusals.refused(&[&[9; 32]], later).is_some());
-        assert!(refusals.until.lock().unwrap().len() <= CAPACITY);
+        assert!(refusals.inner.lock().unwrap().until.len() <= CAPACITY);
     }
 }

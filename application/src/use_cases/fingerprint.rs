@@ -3,7 +3,6 @@
 //! defaults spelled out or left implicit: the same meaning gives the same
 //! fingerprint, from any front end.
 
-use chrono::SecondsFormat;
 use domain::NewTask;
 use sha2::{Digest, Sha256};
 
@@ -29,9 +28,7 @@ pub(crate) fn of_new_task(task: &NewTask) -> String {
         Some(if task.completed { "true" } else { "false" }),
     );
     field("priority", Some(task.priority.as_str()));
-    let due_at = task
-        .due_at
-        .map(|at| at.to_rfc3339_opts(SecondsFormat::Micros, true));
+    let due_at = task.due_at.map(|at| crate::timestamps::rfc3339(&at));
     field("due_at", due_at.as_deref());
     let hex: String = digest
         .finalize()
