@@ -91,18 +91,8 @@ python3 bench/bench.py seed --base "$direct_BASE" --users "$USERS" --tasks "$TAS
   --out "$OUT/data" >"$OUT/seed.json"
 cat "$OUT/seed.json" >&2
 
-psql_app <<'SQL'
-CREATE SCHEMA bench;
-CREATE TABLE bench.pin AS
-  SELECT (row_number() OVER (ORDER BY s.user_id) - 1)::int AS n, s.id AS session_id, s.user_id,
-         (SELECT t.id FROM tasks t WHERE t.user_id = s.user_id ORDER BY t.id LIMIT 1) AS task_id,
-         u.email, gen_random_uuid() AS absent_id
-  FROM (SELECT DISTINCT ON (user_id) id, user_id FROM sessions
-        WHERE revoked_at IS NULL AND expires_at > now() ORDER BY user_id, created_at DESC) s
-  JOIN users u ON u.id = s.user_id;
-ALTER TABLE bench.pin ADD PRIMARY KEY (n);
-VACUUM ANALYZE users; VACUUM ANALYZE sessions; VACUUM ANALYZE tasks; ANALYZE bench.pin;
-SQL
+psql_app -f bench/pin.sql
+psql_app -c 'VACUUM users' -c 'VACUUM sessions' -c 'VACUUM tasks'
 # The seeding's dirty pages and autovacuum work would otherwise land in the first runs.
 psql -q "$ADMIN_URL" -c CHECKPOINT
 PINS="$(psql_app -c 'SELECT count(*) FROM bench.pin')"
