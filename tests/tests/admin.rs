@@ -210,8 +210,9 @@ async fn sessions_revoke_makes_every_token_of_the_user_401_at_once() {
             StatusCode::UNAUTHORIZED
         );
     }
+    // Revoked, not deleted by the command; but any login (another test's
+    // too) purges revoked rows, so a row may already be gone. None is active.
     let sessions = app.db().await.sessions_of(user.id).await;
-    assert_eq!(sessions.len(), 2);
     assert!(
         sessions.iter().all(|s| s.revoked_at.is_some()),
         "{sessions:?}"
