@@ -85,14 +85,7 @@ impl Database {
         let connect_timeout = url.connect_timeout.unwrap_or(settings.connect_timeout);
         let statements = StatementSet::new(settings.prepared_statements);
         let connections = tokio_util::task::TaskTracker::new();
-        let pool = build_pool(
-            &url,
-            tls.clone(),
-            &settings,
-            connect_timeout,
-            &statements,
-            &connections,
-        )?;
+        let pool = build_pool(&url, tls.clone(), &settings, connect_timeout, &connections)?;
         let row = with_retries(&settings, &url, || async {
             let client = pool.get().await.map_err(|e| classify_pool_error(&e))?;
             read_start(&client).await

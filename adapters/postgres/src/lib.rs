@@ -8,7 +8,7 @@
 //!   timeouts with cancel, replay after a dead connection only where safe,
 //!   connections closed with Terminate).
 //! - `statements`: statements prepared once per connection (or unnamed),
-//!   warmed on new connections, re-prepared after 26000/0A000.
+//!   prepared on first use per connection, re-prepared after 26000/0A000.
 //! - [`database`]: [`Database`], the handle bootstrap builds: connect,
 //!   migrate, check the schema, ping, pool status, repositories.
 //! - `startup`: the first statement, retries with backoff while a compute

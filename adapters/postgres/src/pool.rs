@@ -9,8 +9,7 @@
 //! Connections: each one's driver task is tracked, not aborted, when its
 //! client is dropped, so it sends Terminate and closes TLS properly (no
 //! "unexpected EOF" in PostgreSQL's or PgBouncer's log); [`Executor::drain`]
-//! waits for them at shutdown. A new connection prepares the statements the
-//! process already uses (see `statements`).
+//! waits for them at shutdown.
 //!
 //! Statements: prepared once per connection, or unnamed when configured so
 //! (see `statements`), one round trip each. Each call is bounded
@@ -117,7 +116,6 @@ pub(crate) fn build_pool(
     tls: MakeRustlsConnect,
     settings: &PostgresSettings,
     connect_timeout: Duration,
-    statements: &Arc<StatementSet>,
     tracker: &TaskTracker,
 ) -> Result<Pool, StartupError> {
     let manager = Manager::from_connect(
@@ -132,8 +130,6 @@ pub(crate) fn build_pool(
     );
     let max_lifetime = settings.max_lifetime;
     let idle_timeout = settings.idle_timeout;
-    let warm_set = Arc::clone(statements);
-    let warm_timeout = settings.statement_timeout;
     Pool::builder(manager)
         .max_size(settings.max_size.max(1))
         .runtime(Runtime::Tokio1)
@@ -148,15 +144,6 @@ pub(crate) fn build_pool(
             } else {
                 Ok(())
             }
-        }))
-        .post_create(Hook::async_fn(move |client, _| {
-            let set = Arc::clone(&warm_set);
-            Box::pin(async move {
-                // Bounded: a connection that hangs here is found dead by
-                // the statement that uses it.
-                let _ = tokio::time::timeout(warm_timeout, set.warm(client)).await;
-                Ok(())
-            })
         }))
         .build()
         .map_err(|e| StartupError::ConnectFailed {

@@ -10,10 +10,12 @@
 //! fixed (the repositories' statement texts), far below 1000.
 //!
 //! Round trips: a statement already prepared on the connection costs one
-//! (Bind/Execute/Sync), like an unnamed one. Preparing costs one more, so a
-//! fresh connection prepares every statement this process has used so far
-//! in one pipelined round trip while it is set up ([`StatementSet::warm`]),
-//! instead of paying one extra round trip per statement on requests.
+//! (Bind/Execute/Sync), like an unnamed one; its first use on a connection
+//! costs one more (Parse/Describe/Sync). New connections are not warmed:
+//! preparing every known statement in one pipelined round trip at set-up
+//! was tried, and PgBouncer 1.24 left those pipelined prepares unanswered
+//! when several connections warmed at once; warming one statement at a
+//! time costs more round trips than the requests would.
 //!
 //! Recovery, never failing the request for it:
 //! - `26000` (the server or pooler no longer knows the statement, e.g.
@@ -30,12 +32,10 @@
 //! error comes before execution, so nothing ran), and if that fails the
 //! same way it runs as an unnamed statement.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use deadpool_postgres::ClientWrapper;
-use futures_util::future::join_all;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Error, Row, Statement};
@@ -43,8 +43,7 @@ use tokio_postgres::{Error, Row, Statement};
 /// Typed parameters: each value with its PostgreSQL type.
 pub(crate) type Params<'a> = &'a [(&'a (dyn ToSql + Sync), Type)];
 
-/// Most statements kept per connection (and remembered for warming): a
-/// bound, not a working size; the repositories use about twenty. Past it a
+/// Most statements kept per connection: a bound, not a working size; the repositories use about twenty. Past it a
 /// connection's cache is cleared (closing its statements) and refills.
 const MAX_STATEMENTS: usize = 200;
 
@@ -53,19 +52,10 @@ const MAX_STATEMENTS: usize = 200;
 #[derive(Debug)]
 pub(crate) struct StatementSet {
     prepared: bool,
-    /// Statement texts (and parameter types) used so far, for warming new
-    /// connections; at most [`MAX_STATEMENTS`].
-    known: Mutex<Known>,
     /// Bumped when a cached plan went stale; part of every prepared text.
     epoch: AtomicU32,
     /// Statements prepared again after 26000/0A000 (for tests and logs).
     recoveries: AtomicU64,
-}
-
-#[derive(Debug, Default)]
-struct Known {
-    seen: HashSet<(String, Vec<Type>)>,
-    order: Vec<(String, Vec<Type>)>,
 }
 
 /// Why a prepared statement could not run.
@@ -80,7 +70,6 @@ impl StatementSet {
     pub(crate) fn new(prepared: bool) -> Arc<Self> {
         Arc::new(Self {
             prepared,
-            known: Mutex::new(Known::default()),
             epoch: AtomicU32::new(0),
             recoveries: AtomicU64::new(0),
         })
@@ -170,60 +159,9 @@ impl StatementSet {
         if cache.size() >= MAX_STATEMENTS {
             cache.clear();
         }
-        let before = cache.size();
-        let statement = client
+        client
             .prepare_typed_cached(&epoch_text(sql, epoch), types)
-            .await?;
-        if cache.size() > before {
-            // New on this connection: remember it for the next ones (a hit
-            // costs no lock and no copy of the text).
-            self.remember(sql, types);
-        }
-        Ok(statement)
-    }
-
-    fn remember(&self, sql: &str, types: &[Type]) {
-        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
-        if known.order.len() >= MAX_STATEMENTS {
-            return;
-        }
-        let key = (sql.to_owned(), types.to_vec());
-        if known.seen.insert(key.clone()) {
-            known.order.push(key);
-        }
-    }
-
-    /// Prepares every statement used so far on a fresh connection, all in
-    /// one pipelined round trip. Failures are left for the request that
-    /// needs the statement to meet (and report).
-    pub(crate) async fn warm(&self, client: &ClientWrapper) {
-        if !self.prepared {
-            return;
-        }
-        let known: Vec<(String, Vec<Type>)> = self
-            .known
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .order
-            .clone();
-        if known.is_empty() {
-            return;
-        }
-        let epoch = self.epoch.load(Ordering::Acquire);
-        let results = join_all(
-            known
-                .iter()
-                .map(|(sql, types)| self.prepare(client, sql, types, epoch)),
-        )
-        .await;
-        let failed = results.iter().filter(|r| r.is_err()).count();
-        if failed > 0 {
-            tracing::debug!(
-                failed,
-                total = known.len(),
-                "could not prepare some statements on a new connection"
-            );
-        }
+            .await
     }
 }
 
@@ -267,19 +205,6 @@ mod tests {
         let later = epoch_text("SELECT 1", 3);
         assert!(later.starts_with("SELECT 1\n"), "{later}");
         assert_ne!(later, epoch_text("SELECT 1", 4));
-    }
-
-    #[test]
-    fn known_statements_are_bounded_and_unique() {
-        let set = StatementSet::new(true);
-        set.remember("SELECT 1", &[]);
-        set.remember("SELECT 1", &[]);
-        set.remember("SELECT $1", &[Type::INT4]);
-        assert_eq!(set.known.lock().unwrap().order.len(), 2);
-        for i in 0..(MAX_STATEMENTS * 2) {
-            set.remember(&format!("SELECT {i}"), &[]);
-        }
-        assert_eq!(set.known.lock().unwrap().order.len(), MAX_STATEMENTS);
     }
 }
 
@@ -327,7 +252,6 @@ mod live_tests {
             tls.clone(),
             &settings,
             settings.connect_timeout,
-            &statements,
             &connections,
         )
         .unwrap();
@@ -392,14 +316,16 @@ mod live_tests {
     }
 
     #[tokio::test]
-    async fn a_new_connection_prepares_the_known_statements_while_it_is_set_up() {
+    async fn a_new_connection_prepares_a_statement_on_its_first_use() {
         let executor = executor(&script("url"), true);
-        let sql = "SELECT $1::int4 + 1 AS warmed";
+        let sql = "SELECT $1::int4 + 1 AS lazily";
         assert_eq!(plus_one(&executor, sql).await, 42);
-        // Replace the only connection, then look before any request runs.
+        // Replace the only connection: nothing is prepared until a request
+        // needs it, then it is.
         drop(Object::take(executor.pool().get().await.unwrap()));
-        assert_eq!(prepared_on_connection(&executor, sql).await, 1);
+        assert_eq!(prepared_on_connection(&executor, sql).await, 0);
         assert_eq!(plus_one(&executor, sql).await, 42);
+        assert_eq!(prepared_on_connection(&executor, sql).await, 1);
         assert_eq!(executor.statements().recoveries(), 0);
     }
 

@@ -31,10 +31,17 @@ pub fn admin_url() -> &'static str {
     cluster::test_admin_url()
 }
 
-/// Settings for tests: small pool, short budgets.
+/// Settings for tests: small pool, short connect budgets. Waits for a
+/// pooled connection and statements get room, as every test of a binary
+/// shares one cluster (and the pooler's five server connections) on a
+/// loaded machine; the wait stays below the statement timeout, so a
+/// connection set-up that hangs until a timeout fails a test instead of
+/// only slowing it. Tests of those timeouts set their own.
 pub fn settings(url: &str) -> PostgresSettings {
     let mut settings = PostgresSettings::new(url);
     settings.max_size = 4;
+    settings.wait_timeout = Duration::from_secs(10);
+    settings.statement_timeout = Duration::from_secs(30);
     settings.connect_timeout = Duration::from_secs(10);
     settings.connect_retry_budget = Duration::from_secs(3);
     settings.initial_backoff = Duration::from_millis(50);
