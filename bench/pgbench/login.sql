@@ -16,6 +16,6 @@ SELECT session_id AS sid, user_id AS uid, task_id AS tid, email AS email, absent
   FROM bench.pin WHERE n = :pin \gset
 \endif
 SELECT id, email, name, password_hash, created_at, updated_at FROM users WHERE lower(email) = lower(:email);
-INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at)
-    VALUES (gen_random_uuid(), :uid, :now, :expires, NULL)
+INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at, last_used_at)
+    VALUES (gen_random_uuid(), :uid, :now, :expires, NULL, :now)
     ON CONFLICT (id) DO NOTHING;

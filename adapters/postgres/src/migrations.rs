@@ -52,6 +52,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "login_attempts",
         sql: include_str!("../migrations/0003_login_attempts.sql"),
     },
+    Migration {
+        version: 4,
+        name: "accounts",
+        sql: include_str!("../migrations/0004_accounts.sql"),
+    },
 ];
 
 /// Any fixed number shared by every replica: "todo_mig" in ASCII.
@@ -333,7 +338,8 @@ mod tests {
             [
                 "0001_init",
                 "0002_replays_and_search",
-                "0003_login_attempts"
+                "0003_login_attempts",
+                "0004_accounts"
             ]
         );
     }

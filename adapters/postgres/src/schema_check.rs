@@ -49,6 +49,7 @@ const TABLES: &[Table] = &[
             col("password_hash", TEXT, true),
             col("created_at", TSTZ, true),
             col("updated_at", TSTZ, true),
+            col("email_verified", "boolean", true),
         ],
     },
     Table {
@@ -59,6 +60,56 @@ const TABLES: &[Table] = &[
             col("created_at", TSTZ, true),
             col("expires_at", TSTZ, true),
             col("revoked_at", TSTZ, false),
+            col("last_used_at", TSTZ, true),
+            col("user_agent", TEXT, false),
+            col("ip", "inet", false),
+        ],
+    },
+    Table {
+        name: "refresh_tokens",
+        columns: &[
+            col("token_hash", "bytea", true),
+            col("session_id", UUID, true),
+            col("created_at", TSTZ, true),
+            col("spent_at", TSTZ, false),
+        ],
+    },
+    Table {
+        name: "security_events",
+        columns: &[
+            col("id", UUID, true),
+            col("user_id", UUID, true),
+            col("type", TEXT, true),
+            col("at", TSTZ, true),
+            col("ip", "inet", false),
+            col("user_agent", TEXT, false),
+            col("session_id", UUID, false),
+        ],
+    },
+    Table {
+        name: "account_tokens",
+        columns: &[
+            col("token_hash", "bytea", true),
+            col("user_id", UUID, true),
+            col("purpose", TEXT, true),
+            col("created_at", TSTZ, true),
+            col("expires_at", TSTZ, true),
+            col("used_at", TSTZ, false),
+        ],
+    },
+    Table {
+        name: "mail_outbox",
+        columns: &[
+            col("id", UUID, true),
+            col("user_id", UUID, true),
+            col("kind", TEXT, true),
+            col("recipient", TEXT, true),
+            col("token", TEXT, true),
+            col("created_at", TSTZ, true),
+            col("expires_at", TSTZ, true),
+            col("attempts", "integer", true),
+            col("next_attempt_at", TSTZ, true),
+            col("last_error", TEXT, false),
         ],
     },
     Table {
@@ -160,6 +211,19 @@ const CONSTRAINTS: &[Constraint] = &[
     cascade_to_users("tasks"),
     key("p", "task_idempotency_keys", &["user_id", "key"]),
     cascade_to_users("task_idempotency_keys"),
+    key("p", "refresh_tokens", &["token_hash"]),
+    Constraint {
+        table: "refresh_tokens",
+        kind: "f",
+        columns: &["session_id"],
+        references: Some(("sessions", &["id"])),
+    },
+    key("p", "security_events", &["id"]),
+    cascade_to_users("security_events"),
+    key("p", "account_tokens", &["token_hash"]),
+    cascade_to_users("account_tokens"),
+    key("p", "mail_outbox", &["id"]),
+    cascade_to_users("mail_outbox"),
 ];
 
 /// One constraint as [`CATALOG_ITEMS`] reads it.
@@ -202,6 +266,30 @@ const INDEXES: &[(&str, bool, &str, &str)] = &[
         "list by creation time",
     ),
     ("tasks", false, "(user_id, due_at, id)", "list by due date"),
+    (
+        "refresh_tokens",
+        false,
+        "(session_id)",
+        "a session's refresh tokens",
+    ),
+    (
+        "security_events",
+        false,
+        "(user_id, at DESC, id DESC)",
+        "security events by user, newest first",
+    ),
+    (
+        "account_tokens",
+        false,
+        "(expires_at)",
+        "purging expired account tokens",
+    ),
+    (
+        "mail_outbox",
+        false,
+        "(next_attempt_at)",
+        "mail due for delivery",
+    ),
     (
         "tasks",
         false,

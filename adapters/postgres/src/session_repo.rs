@@ -26,8 +26,8 @@ impl PgSessionRepo {
 /// each keep the other's session (their snapshots miss it): the cap can be
 /// passed by the logins racing, and the next login trims it back.
 const CREATE_SQL: &str = "WITH inserted AS (
-        INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at)
-        VALUES ($1, $2, $3, $4, $5)
+        INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at, last_used_at)
+        VALUES ($1, $2, $3, $4, $5, $3)
         ON CONFLICT (id) DO NOTHING
         RETURNING id
     ),

@@ -22,10 +22,11 @@ use test_support::no_tls_server::PostgresWithoutTls;
 use uuid::Uuid;
 
 /// Every migration of this build, in order.
-const MIGRATED: [&str; 3] = [
+const MIGRATED: [&str; 4] = [
     "0001_init",
     "0002_replays_and_search",
     "0003_login_attempts",
+    "0004_accounts",
 ];
 
 async fn connect_err(url: &str) -> StartupError {
