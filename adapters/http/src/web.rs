@@ -53,11 +53,18 @@ macro_rules! web_file {
     };
 }
 
-/// Every embedded file. The client's shell also answers on the paths that
-/// account emails link to, so those links land on the client.
+/// Every embedded file. The client's shell also answers on its other pages
+/// (the account page, "forgot password") and on the paths that account
+/// emails link to, so those links land on the client.
 const ASSETS: &[Asset] = &[
     Asset {
-        paths: &["/", "/reset-password", "/verify-email"],
+        paths: &[
+            "/",
+            "/account",
+            "/forgot-password",
+            "/reset-password",
+            "/verify-email",
+        ],
         content_type: HTML,
         policy: CLIENT_POLICY,
         gzip: None,
@@ -127,11 +134,25 @@ const ASSETS: &[Asset] = &[
         body: web_file!("client/js/tasks-view.js"),
     },
     Asset {
-        paths: &["/client/js/pending-view.js"],
+        paths: &["/client/js/nav.js"],
         content_type: JS,
         policy: CLIENT_POLICY,
         gzip: None,
-        body: web_file!("client/js/pending-view.js"),
+        body: web_file!("client/js/nav.js"),
+    },
+    Asset {
+        paths: &["/client/js/account-view.js"],
+        content_type: JS,
+        policy: CLIENT_POLICY,
+        gzip: None,
+        body: web_file!("client/js/account-view.js"),
+    },
+    Asset {
+        paths: &["/client/js/recovery-view.js"],
+        content_type: JS,
+        policy: CLIENT_POLICY,
+        gzip: None,
+        body: web_file!("client/js/recovery-view.js"),
     },
     Asset {
         paths: &["/docs", "/docs/"],
@@ -385,7 +406,13 @@ mod tests {
 
     #[tokio::test]
     async fn the_client_shell_answers_on_its_pages_with_a_strict_policy() {
-        for path in ["/", "/reset-password", "/verify-email"] {
+        for path in [
+            "/",
+            "/account",
+            "/forgot-password",
+            "/reset-password",
+            "/verify-email",
+        ] {
             let response = get_page(path, None).await;
             assert_eq!(response.status(), StatusCode::OK, "{path}");
             assert_eq!(header_of(&response, header::CONTENT_TYPE), HTML);

@@ -27,8 +27,9 @@ function serverBinary() {
   return path.join(target, 'debug', 'todo-server');
 }
 
-/** A running server: `baseUrl`, `uniqueEmail()`, `stop()`. */
-export async function startServer() {
+/** A running server: `baseUrl`, `uniqueEmail()`, `stop()`. `env` adds
+ * settings to its environment. */
+export async function startServer({ env: extra = {} } = {}) {
   const dbUrl = databaseUrl();
   const env = {
     PATH: process.env.PATH,
@@ -38,6 +39,7 @@ export async function startServer() {
     PORT: '0',
     APP_ENV: 'test',
     APP_CONFIG_DIR: path.join(repoRoot, 'config'),
+    ...extra,
   };
   const child = spawn(serverBinary(), [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

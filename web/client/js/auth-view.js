@@ -3,13 +3,9 @@
 
 import { api } from './api.js';
 import { announce, announceError } from './announce.js';
-import { field, h, showFieldErrors } from './dom.js';
+import { busy, field, h, showFieldErrors } from './dom.js';
+import { navLink } from './nav.js';
 import { session } from './session.js';
-
-function busy(form, on) {
-  for (const control of form.elements) control.disabled = on;
-  form.setAttribute('aria-busy', on ? 'true' : 'false');
-}
 
 function loginForm(onSignedIn) {
   const email = h('input', { id: 'login-email', name: 'email', type: 'email', autocomplete: 'username', required: true });
@@ -17,14 +13,16 @@ function loginForm(onSignedIn) {
   const form = h('form', { id: 'login-form', 'aria-labelledby': 'login-heading' },
     field('Email', email),
     field('Password', password),
-    h('button', { type: 'submit', class: 'primary', text: 'Log in' }));
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', class: 'primary', text: 'Log in' }),
+      navLink('/forgot-password', 'Forgot your password?', { id: 'forgot-link', class: 'aside-link' })));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     showFieldErrors(form);
     busy(form, true);
     try {
-      const { data } = await api.login(email.value.trim(), password.value);
-      session.save(data);
+      const { data, date } = await api.login(email.value.trim(), password.value);
+      session.save(data, date, { login: true });
       onSignedIn();
       announce(`Welcome${data.user.name ? `, ${data.user.name}` : ''}! You are logged in.`);
     } catch (error) {

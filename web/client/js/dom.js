@@ -67,3 +67,15 @@ export function showFieldErrors(form, fieldErrors = []) {
   }
   first?.focus();
 }
+
+/** Disables a form's controls while its request is on its way. */
+export function busy(form, on) {
+  for (const control of form.elements) control.disabled = on;
+  form.setAttribute('aria-busy', on ? 'true' : 'false');
+}
+
+/** A timestamp as a `<time>` in the reader's locale ("—" for none). */
+export function when(timestamp) {
+  if (!timestamp) return document.createTextNode('—');
+  return h('time', { datetime: timestamp, text: new Date(timestamp).toLocaleString() });
+}

@@ -4,7 +4,7 @@
 
 import { api } from './api.js';
 import { announce, announceError } from './announce.js';
-import { field, h, showFieldErrors, srOnly } from './dom.js';
+import { busy, field, h, showFieldErrors, srOnly } from './dom.js';
 
 const PAGE_SIZE = 20;
 const PRIORITIES = [['low', 'Low'], ['medium', 'Medium'], ['high', 'High']];
@@ -34,10 +34,6 @@ function localDate(timestamp) {
 /** A date input's value as the end of that local day (RFC 3339), or null. */
 function dueAt(dateValue) {
   return dateValue ? new Date(`${dateValue}T23:59:59`).toISOString() : null;
-}
-
-function busy(form, on) {
-  for (const control of form.elements) control.disabled = on;
 }
 
 export function renderTasks(main) {
