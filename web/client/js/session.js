@@ -30,16 +30,18 @@ function write(value) {
 }
 
 /**
- * The local instant at which `expiresAt` (the server's clock) is reached.
- * `serverNow` is the answer's `Date` header: whole seconds, so it can lag
- * the real instant by up to one; the second is taken off the lifetime.
+ * The local instant by which `expiresAt` (the server's clock) has surely
+ * not been reached. `serverNow` is the answer's `Date` header: whole
+ * seconds, so it can lag the real instant by up to one second; and the
+ * server refuses a token from its whole-second `exp` on, up to one second
+ * before `expiresAt`. Both seconds are taken off the lifetime.
  */
 function localDeadline(expiresAt, serverNow, receivedAt) {
   const at = Date.parse(expiresAt);
   if (Number.isNaN(at)) return receivedAt;
   const sent = Date.parse(serverNow ?? '');
-  if (Number.isNaN(sent)) return at;
-  return receivedAt + Math.max(0, at - sent - 1000);
+  if (Number.isNaN(sent)) return at - 1000;
+  return receivedAt + Math.max(0, at - sent - 2000);
 }
 
 /** A random name for this tab's copy of the session (see `claim`). */
