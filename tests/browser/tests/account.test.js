@@ -68,7 +68,7 @@ test('a person manages sessions, password, events, data and deletion on the acco
   const current = sessionItems(page).filter({ hasText: 'This session' });
   assert.equal(await current.count(), 1);
   const otherItem = sessionItems(page).filter({ hasText: 'Second device' });
-  await otherItem.getByText('127.0.0.1').waitFor();
+  await otherItem.locator('dd', { hasText: '127.0.0.1' }).waitFor();
   await page.getByText(email).first().waitFor();
   const unlabelled = await page.evaluate(() =>
     [...document.querySelectorAll('input, select, textarea')]

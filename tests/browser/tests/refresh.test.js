@@ -70,7 +70,7 @@ test('the page stays signed in past the access token expiry, and a replayed refr
   await untilRefused(context, baseUrl, (await stored(page)).access_token);
   await addTask(page, 'Added after the second token expired');
   await page.reload();
-  await page.getByText('Added after the second token expired').waitFor();
+  await page.locator('#task-list .task-title', { hasText: 'Added after the second token expired' }).waitFor();
   assert.match((await page.locator('#signed-in-as').textContent()), new RegExp(email.replace(/[.+]/g, '\\$&')));
 
   const now = await stored(page);

@@ -3,6 +3,7 @@
 // redraw the view; Back and Forward redraw too. A click with a modifier
 // (new tab, new window) is left to the browser.
 
+import { clearMessages } from './announce.js';
 import { h } from './dom.js';
 
 let router = () => {};
@@ -14,6 +15,7 @@ export function setRouter(draw) {
 
 /** Goes to `path` in this tab, as a link would, and moves focus to the view. */
 export function navigate(path, { replace = false } = {}) {
+  clearMessages();
   if (replace) window.history.replaceState(null, '', path);
   else window.history.pushState(null, '', path);
   router({ focus: true });
@@ -24,7 +26,10 @@ export function navLink(path, text, attrs = {}) {
   return h('a', { href: path, 'data-nav': true, ...attrs, text });
 }
 
-window.addEventListener('popstate', () => router({ focus: true }));
+window.addEventListener('popstate', () => {
+  clearMessages();
+  router({ focus: true });
+});
 
 document.addEventListener('click', (event) => {
   const link = event.target instanceof Element ? event.target.closest('a[data-nav]') : null;

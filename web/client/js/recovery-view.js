@@ -7,7 +7,7 @@
 // bookmark or on screen; it is kept in memory for this page only.
 
 import { api, forgetSession } from './api.js';
-import { announce, announceError } from './announce.js';
+import { announceError, clearMessages } from './announce.js';
 import { busy, field, h, showFieldErrors } from './dom.js';
 import { navLink } from './nav.js';
 import { session } from './session.js';
@@ -34,9 +34,25 @@ function card(id, title, ...children) {
     h('h2', { id, tabindex: '-1', text: title }), ...children);
 }
 
-/** A paragraph saying how things went, read out too. */
+/** What the page has to say, with the links onward. */
 function outcome(id, text, ...links) {
   return h('div', { id, class: 'outcome' }, h('p', { text }), links.length ? h('p', {}, ...links) : null);
+}
+
+/**
+ * Puts how things went in place of `replaced`, as a live region that gets
+ * the focus, so it is read out (errors assertively) and the links after it
+ * are the next stop for the keyboard. It says it once, in the page, rather
+ * than again in the message lines above.
+ */
+function settle(replaced, id, text, { error = false } = {}, ...links) {
+  const shown = outcome(id, text, ...links);
+  shown.setAttribute('role', error ? 'alert' : 'status');
+  shown.setAttribute('tabindex', '-1');
+  if (error) shown.classList.add('refused');
+  clearMessages();
+  replaced.replaceWith(shown);
+  shown.focus();
 }
 
 function passwordInput(id, name, autocomplete) {
@@ -53,9 +69,9 @@ export function renderForgotPassword(main) {
     h('div', { class: 'actions' },
       h('button', { type: 'submit', class: 'primary', text: 'Send reset link' }),
       navLink('/', 'Back to log in', { class: 'aside-link' })));
-  const section = card('forgot-heading', 'Forgot your password?', form);
-  main.replaceChildren(section);
-  email.value = document.getElementById('login-email')?.value ?? '';
+  // The address typed into the login form, if the person came from there.
+  email.value = document.getElementById('login-email')?.value.trim() ?? '';
+  main.replaceChildren(card('forgot-heading', 'Forgot your password?', form));
 
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -66,8 +82,7 @@ export function renderForgotPassword(main) {
       await api.requestPasswordReset(address);
       const message = `If an account exists for ${address}, we sent it an email with a link to reset the password. `
         + 'The link works for 30 minutes.';
-      form.replaceWith(outcome('forgot-sent', message, navLink('/', 'Back to log in')));
-      announce(message);
+      settle(form, 'forgot-sent', message, {}, navLink('/', 'Back to log in'));
     } catch (error) {
       busy(form, false);
       announceError(`Could not ask for a reset email. ${error.message}`);
@@ -111,14 +126,12 @@ export function renderResetPassword(main) {
       if (session.current()) forgetSession();
       const message = 'Your password has been changed, and every session of your account was logged out. '
         + 'Log in with the new password.';
-      form.replaceWith(outcome('reset-done', message, navLink('/', 'Log in')));
-      announce(message);
+      settle(form, 'reset-done', message, {}, navLink('/', 'Log in'));
     } catch (error) {
       busy(form, false);
       if (error.status === 400) {
         const message = 'This reset link is invalid, has expired or was already used. Ask for a new email.';
-        form.replaceWith(outcome('reset-refused', message, navLink('/forgot-password', 'Ask for a new reset email')));
-        announceError(message);
+        settle(form, 'reset-refused', message, { error: true }, navLink('/forgot-password', 'Ask for a new reset email'));
       } else {
         announceError(`Could not change the password. ${error.message}`);
         showFieldErrors(form, error.fieldErrors);
@@ -145,8 +158,7 @@ export function renderVerifyEmail(main) {
   api.verifyEmail(token).then(async () => {
     tokens.delete('/verify-email');
     const message = 'Thank you: your email address is verified.';
-    status.replaceWith(outcome('verify-done', message, onward()));
-    announce(message);
+    settle(status, 'verify-done', message, {}, onward());
     if (signedIn()) {
       try {
         const { data } = await api.me();
@@ -160,7 +172,6 @@ export function renderVerifyEmail(main) {
     const message = error.status === 400
       ? 'This verification link is invalid or has expired. When signed in, your account page can send a new one.'
       : `Could not verify the email address. ${error.message}`;
-    status.replaceWith(outcome('verify-refused', message, onward()));
-    announceError(message);
+    settle(status, 'verify-refused', message, { error: true }, onward());
   }).finally(() => section.removeAttribute('aria-busy'));
 }
