@@ -46,7 +46,7 @@ export function onUnauthorized(handler) {
 
 /** Forgets the session and tells the app, unless that already happened. */
 function sessionEnded(error) {
-  if (!session.current()) return;
+  if (!session.held()) return;
   stopTimer();
   session.clear();
   unauthorizedHandler(error);

@@ -123,7 +123,7 @@ export function renderResetPassword(main) {
     try {
       await api.confirmPasswordReset(token, password.value);
       tokens.delete(window.location.pathname);
-      if (session.current()) forgetSession();
+      if (session.held()) forgetSession();
       const message = 'Your password has been changed, and every session of your account was logged out. '
         + 'Log in with the new password.';
       settle(form, 'reset-done', message, {}, navLink('/', 'Log in'));

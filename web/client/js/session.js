@@ -68,16 +68,18 @@ function holdTabLock(tabKey) {
 }
 
 export const session = {
-  /** The stored session, or null when signed out or when it has ended. */
+  /** The stored session, or null when signed out or when it has ended
+   * (then it stays stored until `clear`, so the end can be noticed). */
   current() {
     const value = read();
     if (!value) return null;
     const end = value.refresh_token ? value.refresh_deadline : value.access_deadline;
-    if (typeof end === 'number' && end <= Date.now()) {
-      this.clear();
-      return null;
-    }
-    return value;
+    return typeof end === 'number' && end <= Date.now() ? null : value;
+  },
+
+  /** Whether a session is stored, live or ended. */
+  held() {
+    return read() !== null;
   },
 
   /** The bearer token to send, or null. */
