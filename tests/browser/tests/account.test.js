@@ -25,7 +25,7 @@ const ENDPOINTS = [
   ['DELETE', '/api/v1/auth/me'],
 ];
 
-const SECOND_DEVICE = 'Mozilla/5.0 (Second device; browser test) Chromium';
+const SECOND_DEVICE = 'Mozilla/5.0 (X11; Linux x86_64; second device) Firefox/140.0';
 
 /** The session items the account page lists. */
 function sessionItems(page) {
@@ -67,7 +67,9 @@ test('a person manages sessions, password, events, data and deletion on the acco
   assert.equal(await sessionItems(page).count(), 2);
   const current = sessionItems(page).filter({ hasText: 'This session' });
   assert.equal(await current.count(), 1);
-  const otherItem = sessionItems(page).filter({ hasText: 'Second device' });
+  const otherItem = sessionItems(page).filter({ hasText: 'second device' });
+  await otherItem.getByText('Firefox on Linux', { exact: true }).waitFor();
+  await current.getByText('Headless Chrome on Linux', { exact: true }).waitFor();
   await otherItem.locator('dd', { hasText: '127.0.0.1' }).waitFor();
   await page.getByText(email).first().waitFor();
   const unlabelled = await page.evaluate(() =>
@@ -78,7 +80,7 @@ test('a person manages sessions, password, events, data and deletion on the acco
   await page.screenshot({ path: screenshotPath('07-account'), fullPage: true });
 
   // --- revoke the other device's session -------------------------------------
-  await otherItem.getByRole('button', { name: /^Revoke the session of Mozilla\/5\.0 \(Second device/ }).click();
+  await otherItem.getByRole('button', { name: /^Revoke the session of Firefox on Linux from 127\.0\.0\.1, signed in / }).click();
   await status(page, 'was revoked.');
   await page.waitForFunction(() => document.querySelectorAll('#session-list > li').length === 1);
   assert.equal(await sessionItems(page).filter({ hasText: 'This session' }).count(), 1);

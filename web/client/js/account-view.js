@@ -29,11 +29,20 @@ function card(id, title, ...children) {
   return h('section', { class: 'card', 'aria-labelledby': id }, h('h2', { id, text: title }), ...children);
 }
 
-/** "Chrome on Linux"-style summary would need a parser; the raw string,
- * shortened, says as much to a person looking for "their" device. */
+/** Browsers and systems a user agent names, most specific first. */
+const BROWSERS = [[/Edg\//, 'Edge'], [/OPR\//, 'Opera'], [/Firefox\//, 'Firefox'], [/HeadlessChrome\//, 'Headless Chrome'],
+  [/Chrome\//, 'Chrome'], [/Chromium/, 'Chromium'], [/Safari\//, 'Safari'], [/curl\//, 'curl']];
+const SYSTEMS = [[/Android/, 'Android'], [/iPhone|iPad/, 'iOS'], [/CrOS/, 'ChromeOS'], [/Windows/, 'Windows'],
+  [/Mac OS X|Macintosh/, 'macOS'], [/Linux/, 'Linux']];
+
+/** "Firefox on Windows" for a person scanning the list; the whole user
+ * agent is shown beside it. */
 function deviceName(userAgent) {
   if (!userAgent) return 'Unknown device';
-  return userAgent.length > 120 ? `${userAgent.slice(0, 117)}…` : userAgent;
+  const browser = BROWSERS.find(([pattern]) => pattern.test(userAgent))?.[1];
+  const system = SYSTEMS.find(([pattern]) => pattern.test(userAgent))?.[1];
+  if (browser && system) return `${browser} on ${system}`;
+  return browser ?? system ?? (userAgent.length > 60 ? `${userAgent.slice(0, 57)}…` : userAgent);
 }
 
 function detail(label, value) {
@@ -104,6 +113,7 @@ export function renderAccount(main, { onUserChanged, onSignedOut }) {
         h('p', { class: 'item-title' },
           h('span', { class: 'device', text: name }),
           item.current ? h('span', { class: 'badge', text: 'This session' }) : null),
+        item.user_agent ? h('p', { class: 'item-meta user-agent', text: item.user_agent }) : null,
         h('dl', { class: 'details compact' },
           detail('Address', item.ip || 'unknown'),
           detail('Signed in', when(item.created_at)),
@@ -111,7 +121,8 @@ export function renderAccount(main, { onUserChanged, onSignedOut }) {
           detail('Ends', when(item.expires_at)))),
       item.current ? null : h('div', { class: 'item-actions' },
         h('button', { type: 'button', class: 'danger revoke', on: { click: () => revokeSession(item) } },
-          'Revoke', srOnly(` the session of ${name} from ${item.ip || 'an unknown address'}`))));
+          'Revoke', srOnly(` the session of ${name} from ${item.ip || 'an unknown address'}, `
+            + `signed in ${new Date(item.created_at).toLocaleString()}`))));
   }
 
   async function loadSessions() {
