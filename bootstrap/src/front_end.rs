@@ -1,6 +1,7 @@
 //! The front end: the only lines of bootstrap that name it. Replacing the
-//! HTTP front end means replacing `Section` and the body of `serve` here,
-//! and the `adapter-http` line of `Cargo.toml`.
+//! HTTP front end means replacing `SCHEME`, `Section` and the call in
+//! `serve` here (and this file's tests of the old section), and the
+//! `adapter-http` line of `Cargo.toml` (README "Swapping the HTTP front end").
 
 use std::future::Future;
 
@@ -8,6 +9,10 @@ use tokio::net::TcpListener;
 
 use crate::compose::Built;
 use crate::settings::Settings;
+
+/// How clients reach the front end, for the start-up line
+/// `listening on {SCHEME}://{address}` (tests and scripts wait for it).
+pub const SCHEME: &str = "http";
 
 /// The front end's settings, read by serde from the `[server]` section
 /// (all of it but `host` and `port`), with the front end's own defaults and
