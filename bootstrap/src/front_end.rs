@@ -37,12 +37,19 @@ mod tests {
     use crate::settings::tests::{sources, SECRET};
     use crate::settings::Settings;
 
+    /// The settings from `vars` (as the environment gives them) and a
+    /// valid `JWT_SECRET`, or the error's text.
+    fn load(vars: &[(&str, &str)]) -> Result<Settings, String> {
+        let mut all = vec![("JWT_SECRET", SECRET)];
+        all.extend_from_slice(vars);
+        Settings::load(&sources(&all)).map_err(|e| e.to_string())
+    }
+
     /// Environment variables arrive as strings; the front end still gets
     /// numbers, flags and lists, and a bad value names its key.
     #[test]
     fn server_variables_reach_the_front_end() {
-        let s = Settings::load(&sources(&[
-            ("JWT_SECRET", SECRET),
+        let s = load(&[
             ("APP__SERVER__REQUEST_TIMEOUT_MS", "2500"),
             ("APP__SERVER__BODY_LIMIT_BYTES", "2048"),
             ("APP__SERVER__TRUST_FORWARDED_FOR", "true"),
@@ -50,7 +57,7 @@ mod tests {
                 "APP__SERVER__CORS_ALLOWED_ORIGINS",
                 "https://a.example,https://b.example",
             ),
-        ]))
+        ])
         .unwrap();
         let section = &s.front_end;
         assert_eq!(section.request_timeout, Duration::from_millis(2500));
@@ -60,32 +67,17 @@ mod tests {
             section.cors_allowed_origins,
             ["https://a.example", "https://b.example"]
         );
-        let err = Settings::load(&sources(&[
-            ("JWT_SECRET", SECRET),
-            ("APP__SERVER__BODY_LIMIT_BYTES", "12"),
-        ]))
-        .unwrap_err()
-        .to_string();
+        let err = load(&[("APP__SERVER__BODY_LIMIT_BYTES", "12")]).unwrap_err();
         assert!(err.contains("server.body_limit_bytes"), "{err}");
     }
 
     #[test]
     fn metrics_token_comes_from_the_environment_and_is_off_by_default() {
-        let s = Settings::load(&sources(&[("JWT_SECRET", SECRET)])).unwrap();
-        assert!(s.front_end.metrics_token.is_none());
-        let s = Settings::load(&sources(&[
-            ("JWT_SECRET", SECRET),
-            ("APP__SERVER__METRICS_TOKEN", "scrape-me-0123456789"),
-        ]))
-        .unwrap();
+        assert!(load(&[]).unwrap().front_end.metrics_token.is_none());
+        let s = load(&[("APP__SERVER__METRICS_TOKEN", "scrape-me-0123456789")]).unwrap();
         assert!(s.front_end.metrics_token.is_some());
         assert!(!format!("{s:?}").contains("scrape-me"));
-        let err = Settings::load(&sources(&[
-            ("JWT_SECRET", SECRET),
-            ("APP__SERVER__METRICS_TOKEN", "short"),
-        ]))
-        .unwrap_err()
-        .to_string();
+        let err = load(&[("APP__SERVER__METRICS_TOKEN", "short")]).unwrap_err();
         assert!(err.contains("server.metrics_token"), "{err}");
         assert!(!err.contains("short"), "{err}");
     }

@@ -21,7 +21,10 @@ struct Server {
     served: JoinHandle<std::io::Result<()>>,
 }
 
-async fn start(harness: Harness, settings: LineSettings) -> Server {
+/// Serves `harness` with the default settings as changed by `configure`.
+async fn start(harness: Harness, configure: impl FnOnce(&mut LineSettings)) -> Server {
+    let mut settings = LineSettings::default();
+    configure(&mut settings);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -67,7 +70,7 @@ impl Client {
 
 /// Answers `line` on a fresh connection to a server over `harness`.
 async fn ask_once(harness: Harness, line: &str) -> String {
-    let server = start(harness, LineSettings::default()).await;
+    let server = start(harness, |_| {}).await;
     Client::connect(&server).await.ask(line).await
 }
 
@@ -125,7 +128,7 @@ async fn tasks_lists_the_callers_tasks_one_per_line() {
         .expect_list()
         .withf(|principal, _, _| *principal == testkit::principal())
         .returning(move |_, _, _| Ok(stored.clone()));
-    let server = start(h, LineSettings::default()).await;
+    let server = start(h, |_| {}).await;
     let mut client = Client::connect(&server).await;
     assert_eq!(client.ask(&format!("TASKS {TOKEN}")).await, "OK 2");
     assert_eq!(
@@ -146,11 +149,7 @@ async fn tasks_with_a_bad_token_is_unauthorized() {
 
 #[tokio::test]
 async fn unknown_commands_and_long_lines_are_refused() {
-    let settings = LineSettings {
-        max_line_bytes: 64,
-        ..LineSettings::default()
-    };
-    let server = start(Harness::new(), settings).await;
+    let server = start(Harness::new(), |s| s.max_line_bytes = 64).await;
     let mut client = Client::connect(&server).await;
     assert_eq!(
         client.ask("DELETE everything").await,
@@ -166,11 +165,7 @@ async fn unknown_commands_and_long_lines_are_refused() {
 
 #[tokio::test]
 async fn connections_past_the_bound_are_refused() {
-    let settings = LineSettings {
-        max_connections: 1,
-        ..LineSettings::default()
-    };
-    let server = start(Harness::new(), settings).await;
+    let server = start(Harness::new(), |s| s.max_connections = 1).await;
     let mut first = Client::connect(&server).await;
     assert_eq!(first.ask("HEALTH").await, "OK ready");
     let mut second = Client::connect(&server).await;
@@ -183,7 +178,7 @@ async fn connections_past_the_bound_are_refused() {
 
 #[tokio::test]
 async fn shutdown_closes_idle_connections_and_returns() {
-    let server = start(Harness::new(), LineSettings::default()).await;
+    let server = start(Harness::new(), |_| {}).await;
     let mut client = Client::connect(&server).await;
     assert_eq!(client.ask("HEALTH").await, "OK ready");
     server.stop.send(()).unwrap();
