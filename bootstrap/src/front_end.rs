@@ -75,7 +75,8 @@ mod tests {
     fn metrics_token_comes_from_the_environment_and_is_off_by_default() {
         assert!(load(&[]).unwrap().front_end.metrics_token.is_none());
         let s = load(&[("APP__SERVER__METRICS_TOKEN", "scrape-me-0123456789")]).unwrap();
-        assert!(s.front_end.metrics_token.is_some());
+        let expected = adapter_http::MetricsToken::new("scrape-me-0123456789");
+        assert_eq!(s.front_end.metrics_token, expected);
         assert!(!format!("{s:?}").contains("scrape-me"));
         let err = load(&[("APP__SERVER__METRICS_TOKEN", "short")]).unwrap_err();
         assert!(err.contains("server.metrics_token"), "{err}");

@@ -234,7 +234,7 @@ mod tests {
     #[test]
     fn the_metrics_token_is_kept_and_never_shown() {
         let s = load(&[("metrics_token", "scrape-me-0123456789")]).unwrap();
-        assert!(s.metrics_token.is_some());
+        assert_eq!(s.metrics_token, MetricsToken::new("scrape-me-0123456789"));
         assert!(!format!("{s:?}").contains("scrape-me"));
     }
 }
