@@ -205,3 +205,11 @@ async fn settings_out_of_range_are_refused_before_serving() {
         .unwrap_err();
     assert!(err.to_string().contains("server.max_connections"), "{err}");
 }
+
+#[tokio::test]
+async fn an_idle_connection_is_closed_after_the_idle_timeout() {
+    let server = start(Harness::new(), |s| s.idle_timeout_ms = 50).await;
+    let mut client = Client::connect(&server).await;
+    assert_eq!(client.ask("HEALTH").await, "OK ready");
+    assert_eq!(client.next().await, None, "closed once idle");
+}
