@@ -88,8 +88,9 @@ struct Connection {
 }
 
 impl Connection {
-    /// Answers lines until the client leaves, idles too long, sends a line
-    /// too long, says QUIT, or shutdown begins between two requests.
+    /// Answers lines until the client leaves, idles (or stops reading) too
+    /// long, sends a line too long, says QUIT, or shutdown begins between
+    /// two requests.
     async fn run(mut self, stream: TcpStream, peer: SocketAddr) {
         let (reader, mut writer) = stream.into_split();
         let mut reader = BufReader::new(reader);
@@ -119,7 +120,10 @@ impl Connection {
                     Err(_) => Answer::bad_request("the line is not UTF-8"),
                 },
             };
-            if writer.write_all(reply.text.as_bytes()).await.is_err() || reply.close {
+            // A client that stops reading is dropped like an idle one.
+            let write = writer.write_all(reply.text.as_bytes());
+            let written = tokio::time::timeout(self.settings.idle_timeout(), write).await;
+            if !matches!(written, Ok(Ok(()))) || reply.close {
                 return;
             }
         }

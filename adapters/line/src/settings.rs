@@ -16,7 +16,8 @@ pub struct LineSettings {
     /// Connections served at once; past it a new one is told
     /// `ERR unavailable` and closed.
     pub max_connections: usize,
-    /// A connection with no new line for this long is closed.
+    /// A connection with no new line for this long, or that takes this
+    /// long to take an answer, is closed.
     pub idle_timeout_ms: u64,
     /// On shutdown, how long requests in flight may still take.
     pub shutdown_grace_ms: u64,
