@@ -1,79 +1,85 @@
-//! The HTTP front end, wired to the services. Replacing the front end
-//! means replacing this file's body and the `adapter-http` line of
-//! `Cargo.toml`; nothing else in bootstrap names it.
+//! The front end: the only lines of bootstrap that name it. Replacing the
+//! HTTP front end means replacing `SCHEME`, `Section` and the call in
+//! `serve` here (and this file's tests of the old section), and the
+//! `adapter-http` line of `Cargo.toml` (README "Swapping the HTTP front end").
 
 use std::future::Future;
 
-use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
 use crate::compose::Built;
-use crate::settings::{millis, Settings};
+use crate::settings::Settings;
 
-/// Serves HTTP on `listener` until `shutdown` resolves.
+/// How clients reach the front end, for the start-up line
+/// `listening on {SCHEME}://{address}` (tests and scripts wait for it).
+pub const SCHEME: &str = "http";
+
+/// The front end's settings, read by serde from the `[server]` section
+/// (all of it but `host` and `port`), with the front end's own defaults and
+/// checks. Bootstrap only holds it: `Deserialize + Default + Debug + Clone`.
+pub type Section = adapter_http::HttpSettings;
+
+/// Serves on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
     built: &Built,
     settings: &Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let http = http_settings(settings);
-    adapter_http::serve(listener, built.services.clone(), http, shutdown).await
-}
-
-/// The `[server]` section as the HTTP adapter's settings.
-fn http_settings(settings: &Settings) -> adapter_http::HttpSettings {
-    let server = &settings.server;
-    adapter_http::HttpSettings {
-        request_timeout: millis(server.request_timeout_ms),
-        body_limit_bytes: server.body_limit_bytes,
-        cors_allowed_origins: server.cors_allowed_origins.clone(),
-        trust_forwarded_for: server.trust_forwarded_for,
-        shutdown_grace: millis(server.shutdown_grace_ms),
-        edge: adapter_http::EdgeSettings {
-            header_read_timeout: millis(server.header_read_timeout_ms),
-            keep_alive_timeout: millis(server.keep_alive_timeout_ms),
-            max_waiting_connections: server.max_waiting_connections,
-            max_request_line_bytes: server.max_request_line_bytes,
-            max_header_bytes: server.max_header_bytes,
-            max_headers: server.max_headers,
-        },
-        metrics_token: server
-            .metrics_token
-            .as_ref()
-            .and_then(|token| adapter_http::MetricsToken::new(token.expose_secret())),
-    }
+    let (services, section) = (built.services.clone(), settings.front_end.clone());
+    adapter_http::serve(listener, services, section, shutdown).await
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::settings::tests::default_settings;
+    use std::time::Duration;
+
+    use crate::settings::tests::{sources, SECRET};
+    use crate::settings::Settings;
+
+    /// The settings from `vars` (as the environment gives them) and a
+    /// valid `JWT_SECRET`, or the error's text.
+    fn load(vars: &[(&str, &str)]) -> Result<Settings, String> {
+        let mut all = vec![("JWT_SECRET", SECRET)];
+        all.extend_from_slice(vars);
+        Settings::load(&sources(&all)).map_err(|e| e.to_string())
+    }
+
+    /// Environment variables arrive as strings; the front end still gets
+    /// numbers, flags and lists, and a bad value names its key.
+    #[test]
+    fn server_variables_reach_the_front_end() {
+        let s = load(&[
+            ("APP__SERVER__REQUEST_TIMEOUT_MS", "2500"),
+            ("APP__SERVER__BODY_LIMIT_BYTES", "2048"),
+            ("APP__SERVER__TRUST_FORWARDED_FOR", "true"),
+            (
+                "APP__SERVER__CORS_ALLOWED_ORIGINS",
+                "https://a.example,https://b.example",
+            ),
+        ])
+        .unwrap();
+        let section = &s.front_end;
+        assert_eq!(section.request_timeout, Duration::from_millis(2500));
+        assert_eq!(section.body_limit_bytes, 2048);
+        assert!(section.trust_forwarded_for);
+        assert_eq!(
+            section.cors_allowed_origins,
+            ["https://a.example", "https://b.example"]
+        );
+        let err = load(&[("APP__SERVER__BODY_LIMIT_BYTES", "12")]).unwrap_err();
+        assert!(err.contains("server.body_limit_bytes"), "{err}");
+    }
 
     #[test]
-    fn config_defaults_are_the_http_adapters_defaults() {
-        let configured = http_settings(&default_settings());
-        let built_in = adapter_http::HttpSettings::default();
-        assert_eq!(configured.request_timeout, built_in.request_timeout);
-        assert_eq!(configured.body_limit_bytes, built_in.body_limit_bytes);
-        assert_eq!(
-            configured.cors_allowed_origins,
-            built_in.cors_allowed_origins
-        );
-        assert_eq!(configured.trust_forwarded_for, built_in.trust_forwarded_for);
-        assert_eq!(configured.shutdown_grace, built_in.shutdown_grace);
-        let (configured, built_in) = (configured.edge, built_in.edge);
-        assert_eq!(configured.header_read_timeout, built_in.header_read_timeout);
-        assert_eq!(configured.keep_alive_timeout, built_in.keep_alive_timeout);
-        assert_eq!(
-            configured.max_waiting_connections,
-            built_in.max_waiting_connections
-        );
-        assert_eq!(
-            configured.max_request_line_bytes,
-            built_in.max_request_line_bytes
-        );
-        assert_eq!(configured.max_header_bytes, built_in.max_header_bytes);
-        assert_eq!(configured.max_headers, built_in.max_headers);
+    fn metrics_token_comes_from_the_environment_and_is_off_by_default() {
+        assert!(load(&[]).unwrap().front_end.metrics_token.is_none());
+        let s = load(&[("APP__SERVER__METRICS_TOKEN", "scrape-me-0123456789")]).unwrap();
+        let expected = adapter_http::MetricsToken::new("scrape-me-0123456789");
+        assert_eq!(s.front_end.metrics_token, expected);
+        assert!(!format!("{s:?}").contains("scrape-me"));
+        let err = load(&[("APP__SERVER__METRICS_TOKEN", "short")]).unwrap_err();
+        assert!(err.contains("server.metrics_token"), "{err}");
+        assert!(!err.contains("short"), "{err}");
     }
 }

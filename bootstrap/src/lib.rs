@@ -105,7 +105,7 @@ async fn serve(settings: &Settings) -> Result<(), StartError> {
     })?;
     tracing::info!(%addr, "serving");
     // The one line tests and scripts wait for; stable whatever the log format.
-    println!("listening on http://{addr}");
+    println!("listening on {}://{addr}", front_end::SCHEME);
     let served = front_end::serve(listener, &built, settings, compose::shutdown_signal()).await;
     built.close().await;
     served.map_err(|cause| StartError::Listen {

@@ -18,27 +18,24 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
+    /// The front end's own reading of `[server]` (its keys, defaults and
+    /// checks are the front end's): filled by [`Settings::load`], opaque here.
+    #[serde(skip)]
+    pub front_end: crate::front_end::Section,
 }
 
+/// The `[server]` section as the front end reads it.
+#[derive(Deserialize)]
+struct FrontEndLayer {
+    server: crate::front_end::Section,
+}
+
+/// Where to listen: the `[server]` keys bootstrap reads, since it binds
+/// the socket. The section's other keys belong to the front end.
 #[derive(Debug, Deserialize)]
 pub struct ServerSettings {
     pub host: String,
     pub port: u16,
-    pub request_timeout_ms: u64,
-    pub body_limit_bytes: usize,
-    pub shutdown_grace_ms: u64,
-    pub header_read_timeout_ms: u64,
-    pub keep_alive_timeout_ms: u64,
-    pub max_waiting_connections: usize,
-    pub max_request_line_bytes: usize,
-    pub max_header_bytes: usize,
-    pub max_headers: usize,
-    pub cors_allowed_origins: Vec<String>,
-    pub trust_forwarded_for: bool,
-    /// From `APP__SERVER__METRICS_TOKEN`: when set, `/metrics` requires it
-    /// as a bearer token. A secret, so never in the config files.
-    #[serde(default)]
-    pub metrics_token: Option<SecretString>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,10 +152,15 @@ impl Settings {
                     .map_err(|e| SettingsError(format!("{name}: {e}")))?;
             }
         }
-        let settings: Settings = builder
-            .build()
-            .and_then(|c| c.try_deserialize())
+        let config = builder.build().map_err(|e| SettingsError(e.to_string()))?;
+        let mut settings: Settings = config
+            .clone()
+            .try_deserialize()
             .map_err(|e| SettingsError(e.to_string()))?;
+        settings.front_end = config
+            .try_deserialize::<FrontEndLayer>()
+            .map_err(|e| SettingsError(e.to_string()))?
+            .server;
         settings.validate()?;
         Ok(settings)
     }
@@ -176,15 +178,6 @@ impl Settings {
             return fail("database.max_size must be at least 1");
         }
         for (key, value) in [
-            ("server.request_timeout_ms", self.server.request_timeout_ms),
-            (
-                "server.header_read_timeout_ms",
-                self.server.header_read_timeout_ms,
-            ),
-            (
-                "server.keep_alive_timeout_ms",
-                self.server.keep_alive_timeout_ms,
-            ),
             ("database.wait_timeout_ms", self.database.wait_timeout_ms),
             (
                 "database.connect_timeout_ms",
@@ -213,25 +206,6 @@ impl Settings {
                 return Err(SettingsError(format!("{key} must be greater than 0")));
             }
         }
-        if let Some(token) = &self.server.metrics_token {
-            if token.expose_secret().trim().len() < 16 {
-                return fail("server.metrics_token must be at least 16 characters when set");
-            }
-        }
-        if self.server.body_limit_bytes < 1024 {
-            return fail("server.body_limit_bytes must be at least 1024");
-        }
-        if self.server.max_waiting_connections == 0 || self.server.max_headers == 0 {
-            return fail(
-                "server.max_waiting_connections and server.max_headers must be at least 1",
-            );
-        }
-        if !(16..=65534).contains(&self.server.max_request_line_bytes) {
-            return fail("server.max_request_line_bytes must be between 16 and 65534");
-        }
-        if self.server.max_header_bytes < 1024 {
-            return fail("server.max_header_bytes must be at least 1024");
-        }
         Ok(())
     }
 }
@@ -244,7 +218,7 @@ pub fn millis(ms: u64) -> Duration {
 pub(crate) mod tests {
     use super::*;
 
-    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    pub(crate) const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
     /// `config/default.toml` (and the empty `development.toml`) with only
     /// the required secrets set.
@@ -297,7 +271,7 @@ pub(crate) mod tests {
         );
     }
 
-    fn sources(vars: &[(&str, &str)]) -> Sources {
+    pub(crate) fn sources(vars: &[(&str, &str)]) -> Sources {
         Sources {
             config_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config")),
             app_env: "development".into(),
@@ -366,28 +340,6 @@ pub(crate) mod tests {
         let s = Settings::load(&src).unwrap();
         assert!(s.database.require_neon_host);
         assert_eq!(s.log.format, LogFormat::Json);
-    }
-
-    #[test]
-    fn metrics_token_comes_from_the_environment_and_is_off_by_default() {
-        let s = Settings::load(&sources(&[("JWT_SECRET", SECRET)])).unwrap();
-        assert!(s.server.metrics_token.is_none());
-        let s = Settings::load(&sources(&[
-            ("JWT_SECRET", SECRET),
-            ("APP__SERVER__METRICS_TOKEN", "scrape-me-0123456789"),
-        ]))
-        .unwrap();
-        let token = s.server.metrics_token.as_ref().unwrap();
-        assert_eq!(token.expose_secret(), "scrape-me-0123456789");
-        assert!(!format!("{s:?}").contains("scrape-me"));
-        let err = Settings::load(&sources(&[
-            ("JWT_SECRET", SECRET),
-            ("APP__SERVER__METRICS_TOKEN", "short"),
-        ]))
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains("server.metrics_token"), "{err}");
-        assert!(!err.contains("short"), "{err}");
     }
 
     #[test]

@@ -19,6 +19,8 @@
 //! - `metrics`, `openapi`: `/metrics` and `/openapi.json`.
 //! - `server`: [`serve`], which owns the listener loop, graceful shutdown
 //!   and its grace period.
+//! - `settings`: [`HttpSettings`], read by serde straight from the
+//!   `[server]` configuration section, with its defaults and checks.
 //! - `edge`: the HTTP/1.1 connections under [`serve`]: slow and idle
 //!   clients, and problem answers for request heads refused before routing.
 //!
@@ -27,8 +29,6 @@
 //! [`application::Services`] and render its answer. Another front end can
 //! call the same services and gets the same rules, messages, logs and
 //! database-error counts.
-
-use std::time::Duration;
 
 mod auth_routes;
 mod bodies;
@@ -42,6 +42,7 @@ mod preconditions;
 mod problem;
 mod routes;
 mod server;
+mod settings;
 mod state;
 mod task_routes;
 mod web;
@@ -51,40 +52,4 @@ pub use edge::EdgeSettings;
 pub use metrics::MetricsToken;
 pub use routes::router;
 pub use server::serve;
-
-/// How the HTTP front end behaves; filled from configuration by bootstrap.
-/// The defaults are `config/default.toml`'s (a bootstrap test checks it).
-#[derive(Debug, Clone)]
-pub struct HttpSettings {
-    /// Longest time one request may take before it is answered 503.
-    pub request_timeout: Duration,
-    /// Largest accepted request body; larger ones get 413 (contract: 64 KiB).
-    pub body_limit_bytes: usize,
-    /// Origins allowed by CORS. Empty: no CORS headers at all. `"*"`: any.
-    pub cors_allowed_origins: Vec<String>,
-    /// Take the client address for login limiting from the right-most
-    /// `X-Forwarded-For` entry. Only behind a proxy that sets it.
-    pub trust_forwarded_for: bool,
-    /// When set, `/metrics` answers only requests carrying it as a bearer
-    /// token (401 otherwise). `None`: open, for local use.
-    pub metrics_token: Option<MetricsToken>,
-    /// On shutdown, how long requests in flight may still take.
-    pub shutdown_grace: Duration,
-    /// Connection limits: head and keep-alive timeouts, the bound on slow
-    /// heads, head sizes.
-    pub edge: EdgeSettings,
-}
-
-impl Default for HttpSettings {
-    fn default() -> Self {
-        Self {
-            request_timeout: Duration::from_secs(10),
-            body_limit_bytes: 64 * 1024,
-            cors_allowed_origins: Vec::new(),
-            trust_forwarded_for: false,
-            metrics_token: None,
-            shutdown_grace: Duration::from_secs(10),
-            edge: EdgeSettings::default(),
-        }
-    }
-}
+pub use settings::{HttpSettings, InvalidSetting, ServerSection};

@@ -35,15 +35,15 @@ use head::HeadLimits;
 use waiting::Waiting;
 
 /// hyper refuses longer request targets on its own (with an empty 414).
-const HYPER_MAX_URI: usize = u16::MAX as usize - 1;
+pub(crate) const HYPER_MAX_URI: usize = u16::MAX as usize - 1;
 /// hyper's own header count, kept on the stack.
 const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
 /// Pause after a failed accept (e.g. out of file descriptors), so the loop
 /// does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// How the edge treats connections; filled from configuration by bootstrap.
-#[derive(Debug, Clone)]
+/// How the edge treats connections; part of [`crate::HttpSettings`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EdgeSettings {
     /// A request head must arrive in full within this (from the accept for
     /// the first request, from its first byte for later ones); a partial
@@ -64,7 +64,7 @@ pub struct EdgeSettings {
     pub max_headers: usize,
 }
 
-/// `config/default.toml`'s values (a bootstrap test checks it).
+/// `config/default.toml`'s values (a test in `settings.rs` checks it).
 impl Default for EdgeSettings {
     fn default() -> Self {
         Self {

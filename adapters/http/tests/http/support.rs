@@ -204,3 +204,16 @@ pub fn error_fields(problem: &serde_json::Value) -> Vec<&str> {
 pub fn unavailable(retry_after: Duration) -> RepoError {
     RepoError::Unavailable { retry_after }
 }
+
+/// `Ok(())` the first time, then `fail()`: a write that works once (a
+/// delete, a logout) and finds nothing left to do after.
+pub fn ok_once_then(fail: fn() -> RepoError) -> impl FnMut() -> Result<(), RepoError> {
+    let mut done = false;
+    move || {
+        if std::mem::replace(&mut done, true) {
+            Err(fail())
+        } else {
+            Ok(())
+        }
+    }
+}

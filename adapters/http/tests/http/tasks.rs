@@ -382,18 +382,11 @@ async fn patch_of_a_missing_task_is_404() {
 #[tokio::test]
 async fn delete_is_204_then_404() {
     let mut h = Harness::new();
-    let mut deleted = false;
+    let mut delete = ok_once_then(|| RepoError::NotFound);
     h.tasks
         .expect_delete()
         .times(2)
-        .returning(move |_, _, _, _| {
-            if deleted {
-                Err(RepoError::NotFound)
-            } else {
-                deleted = true;
-                Ok(())
-            }
-        });
+        .returning(move |_, _, _, _| delete());
     let router = h.router();
     let uri = format!("/api/v1/tasks/{}", task().id);
     let first = send(router.clone(), empty(authed("DELETE", &uri))).await;
