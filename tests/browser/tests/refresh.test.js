@@ -2,7 +2,8 @@
 // todo-server whose access tokens live four seconds
 // (APP__AUTH__ACCESS_TTL_SECS=4): the page keeps working long past the
 // first token's expiry, requests refused at once share one refresh, and a
-// replayed refresh token (reuse detection) ends the session cleanly.
+// replayed refresh token (reuse detection) ends the session cleanly; a
+// copied tab does not share its original's refresh token.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -130,6 +131,39 @@ test('requests refused at once share one refresh and are each sent again', async
     assert.deepEqual(sent, [`GET ${path} 401`, `GET ${path} 200`], `${path}: refused once, then answered`);
   }
   assert.equal(await page.locator('#session-list > li').count(), 1, 'the session survived');
+
+  assert.deepEqual(seen.problems, [], 'no console errors');
+  assert.deepEqual(seen.offOrigin, [], 'no request to another origin');
+  await context.close();
+});
+
+test('a copy of a signed-in tab forgets its copy of the session; the original keeps it', async () => {
+  const { baseUrl } = live.server;
+  const context = await live.browser.newContext();
+  const seen = watch(context, baseUrl);
+  const page = await context.newPage();
+  const email = live.server.uniqueEmail('copied-tab');
+  await register(context, baseUrl, email);
+  await logIn(page, baseUrl, email);
+  const original = await stored(page);
+
+  // window.open copies sessionStorage into the new tab, as "Duplicate" does:
+  // two tabs holding one refresh token would end the session on the second
+  // refresh. The copy steps back and says why.
+  const [copy] = await Promise.all([
+    context.waitForEvent('page'),
+    page.evaluate(() => { window.open(window.location.href); }),
+  ]);
+  await alert(copy, 'This tab was copied from a signed-in tab, which keeps that session.');
+  await copy.getByRole('heading', { name: 'Log in' }).waitFor();
+  assert.equal(await stored(copy), null);
+
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.locator('#list-summary').filter({ hasText: 'No tasks yet.' }).waitFor();
+  assert.equal((await stored(page)).tab_key, original.tab_key, 'the original tab still holds its session');
+  await page.reload();
+  await page.getByRole('heading', { name: 'Your tasks' }).waitFor();
+  assert.notEqual(await stored(page), null, 'a reload is not a copy');
 
   assert.deepEqual(seen.problems, [], 'no console errors');
   assert.deepEqual(seen.offOrigin, [], 'no request to another origin');
