@@ -59,11 +59,16 @@ function holdTabLock(tabKey) {
   releaseTabLock = null;
   if (!navigator.locks || !tabKey) return Promise.resolve(true);
   return new Promise((claimed) => {
-    navigator.locks.request(`todo.session.${tabKey}`, { ifAvailable: true }, (lock) => {
-      claimed(Boolean(lock));
-      if (!lock) return undefined;
-      return new Promise((release) => { releaseTabLock = release; });
-    }).catch(() => claimed(true));
+    try {
+      navigator.locks.request(`todo.session.${tabKey}`, { ifAvailable: true }, (lock) => {
+        claimed(Boolean(lock));
+        if (!lock) return undefined;
+        return new Promise((release) => { releaseTabLock = release; });
+      }).catch(() => claimed(true));
+    } catch {
+      // Locks refused here (an opaque origin): no copy can be told apart.
+      claimed(true);
+    }
   });
 }
 
