@@ -18,6 +18,7 @@
 
 use std::sync::Arc;
 
+pub mod account_token;
 pub mod error;
 pub mod ports;
 pub mod telemetry;
@@ -35,6 +36,8 @@ pub use ports::Principal;
 pub struct Services {
     pub auth: Arc<use_cases::AuthService>,
     pub tasks: Arc<use_cases::TaskService>,
+    /// Password reset and email verification by mailed tokens.
+    pub recovery: Arc<use_cases::RecoveryService>,
     pub readiness: Arc<dyn ports::Readiness>,
     /// Where the use cases report failures; its counts feed metrics.
     pub telemetry: Arc<telemetry::LoggingTelemetry>,
