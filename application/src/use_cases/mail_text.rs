@@ -41,25 +41,25 @@ impl MailTexts {
             MailKind::PasswordReset => (
                 "Reset your password",
                 format!(
-                    "Someone (hopefully you) asked to reset the password of this account.\r\n\
-                     \r\n\
-                     To choose a new password, open this link within {RESET_VALID_MINUTES} minutes:\r\n\
-                     \r\n\
-                     {link}\r\n\
-                     \r\n\
-                     The link works once. Resetting signs you out everywhere.\r\n\
-                     If you did not ask for this, ignore this mail: your password stays as it is.\r\n"
+                    "Someone (hopefully you) asked to reset the password of this account.\n\
+                     \n\
+                     To choose a new password, open this link within {RESET_VALID_MINUTES} minutes:\n\
+                     \n\
+                     {link}\n\
+                     \n\
+                     The link works once. Resetting signs you out everywhere.\n\
+                     If you did not ask for this, ignore this mail: your password stays as it is.\n"
                 ),
             ),
             MailKind::EmailVerification => (
                 "Confirm your email address",
                 format!(
-                    "Welcome! Please confirm that this address is yours by opening this link\r\n\
-                     within {VERIFICATION_VALID_HOURS} hours:\r\n\
-                     \r\n\
-                     {link}\r\n\
-                     \r\n\
-                     If you did not create an account, ignore this mail.\r\n"
+                    "Welcome! Please confirm that this address is yours by opening this link\n\
+                     within {VERIFICATION_VALID_HOURS} hours:\n\
+                     \n\
+                     {link}\n\
+                     \n\
+                     If you did not create an account, ignore this mail.\n"
                 ),
             ),
         };
