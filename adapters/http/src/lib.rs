@@ -40,6 +40,7 @@ mod openapi;
 mod ops_routes;
 mod preconditions;
 mod problem;
+mod recovery_routes;
 mod routes;
 mod server;
 mod state;
