@@ -91,6 +91,7 @@ pub async fn build_services(settings: &Settings) -> Result<Built, StartError> {
     let queued_per_cpu = settings.auth.hash_queue_per_cpu;
     let hasher =
         tokio::task::spawn_blocking(move || Argon2Hasher::with_queued_per_cpu(queued_per_cpu));
+    let mailer = crate::mail::mailer(&settings.mail)?;
     let database = prepare_database(settings).await?;
     let auth = &settings.auth;
     let secret = auth
@@ -125,11 +126,12 @@ pub async fn build_services(settings: &Settings) -> Result<Built, StartError> {
     let hasher: Arc<dyn application::ports::PasswordHasher> = Arc::new(hasher);
     let mail = crate::mail::build(
         &settings.mail,
+        mailer,
         &database,
         hasher.clone(),
         clock.clone(),
         reported.clone(),
-    )?;
+    );
     let auth_service = AuthService::new(
         database.user_repo(),
         database.session_repo(),

@@ -24,6 +24,8 @@ use crate::settings::{millis, MailSettings};
 const DEVELOPMENT_LINK_BASE: &str = "http://localhost:8080";
 
 /// The mailer and links the settings ask for, under the production rule.
+/// Called before the database is touched, so a misconfigured production
+/// start fails at once with the mail message.
 pub(crate) fn mailer(mail: &MailSettings) -> Result<(Arc<dyn Mailer>, MailTexts), StartError> {
     let smtp_url = mail
         .smtp_url
@@ -96,12 +98,12 @@ pub(crate) struct MailParts {
 /// once now, for mail a previous run left queued).
 pub(crate) fn build(
     mail: &MailSettings,
+    (mailer, texts): (Arc<dyn Mailer>, MailTexts),
     database: &Database,
     hasher: Arc<dyn PasswordHasher>,
     clock: Arc<dyn Clock>,
     telemetry: Arc<dyn Telemetry>,
-) -> Result<MailParts, StartError> {
-    let (mailer, texts) = mailer(mail)?;
+) -> MailParts {
     let signal = OutboxSignal::new();
     let recovery = RecoveryService::new(
         database.account_token_store(),
@@ -125,10 +127,10 @@ pub(crate) fn build(
     };
     let sender = OutboxSender::new(database.outbox(), mailer, clock, texts, policy);
     let sender = spawn_sender(Arc::new(sender), &signal);
-    Ok(MailParts {
+    MailParts {
         recovery: Arc::new(recovery),
         sender,
-    })
+    }
 }
 
 #[cfg(test)]

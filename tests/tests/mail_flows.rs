@@ -312,3 +312,30 @@ async fn a_sink_that_refuses_twice_gets_the_mail_exactly_once() {
     assert_eq!(sink.delivered_to(&user.email).len(), 1);
     assert_eq!(sink.delivered().len(), 1);
 }
+
+#[tokio::test]
+async fn production_refuses_to_start_without_mail_settings_or_with_plain_smtp() {
+    use e2e_tests::{start_expecting_failure, ServerEnv};
+    let production = ServerEnv::working().set("APP_ENV", "production");
+    let missing = start_expecting_failure(&production).await;
+    missing.assert_refused(&[]);
+    for setting in [
+        "APP__MAIL__SMTP_URL",
+        "APP__MAIL__FROM",
+        "APP__MAIL__LINK_BASE_URL",
+    ] {
+        missing.assert_names(&[setting]);
+    }
+    let plain = start_expecting_failure(
+        &production
+            .set(
+                "APP__MAIL__SMTP_URL",
+                "smtp://mailer:pw-hunter2@127.0.0.1:2525",
+            )
+            .set("APP__MAIL__FROM", "no-reply@todo.test")
+            .set("APP__MAIL__LINK_BASE_URL", LINK_BASE),
+    )
+    .await;
+    plain.assert_refused(&["pw-hunter2"]);
+    plain.assert_names(&["tls=required"]);
+}
