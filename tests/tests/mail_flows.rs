@@ -339,3 +339,44 @@ async fn production_refuses_to_start_without_mail_settings_or_with_plain_smtp() 
     plain.assert_refused(&["pw-hunter2"]);
     plain.assert_names(&["tls=required"]);
 }
+
+#[tokio::test]
+async fn mail_left_queued_by_a_stopped_server_is_sent_by_the_next_one_at_start() {
+    e2e_tests::needs_own_server!("stops a server and starts another");
+    let Some(db) = MailDb::create().await else {
+        return;
+    };
+    // The first server's mail server refuses everything, and its next try
+    // would be a minute later: the mail stays queued, not leased.
+    let refusing = SmtpSink::refusing_first(u32::MAX).await;
+    let mut first = db
+        .server(&refusing)
+        .env("APP__MAIL__RETRY_FIRST_DELAY_MS", "60000")
+        .spawn()
+        .await;
+    let user = first.new_user().await;
+    let started = Instant::now();
+    let scheduled = "SELECT count(*) FROM mail_outbox WHERE user_id = $1 AND attempts = 1 AND last_error IS NOT NULL";
+    while db.count(scheduled, &[(&user.id, Type::UUID)]).await == 0 {
+        assert!(
+            started.elapsed() < MAIL_LIMIT,
+            "the first server never tried"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.stop().await;
+    assert_eq!(refusing.refused(), 1);
+    // The minute passes (the row is due now), with no server running.
+    db.query(
+        "UPDATE mail_outbox SET next_attempt_at = now() WHERE user_id = $1",
+        &[(&user.id, Type::UUID)],
+    )
+    .await;
+
+    // The next server sweeps once at start: nothing else wakes it.
+    let sink = SmtpSink::start().await;
+    let _second = db.server(&sink).spawn().await;
+    mailed_token(&sink, &user.email, VERIFY_PAGE).await;
+    outbox_drained(&db, &user.email).await;
+    assert_eq!(sink.delivered().len(), 1);
+}
