@@ -24,8 +24,8 @@ pub(crate) struct PasswordResetRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct PasswordResetConfirmRequest {
-    /// The token from the reset mail's link.
-    #[schema(value_type = String)]
+    /// The token from the reset mail's link: 43 base64url characters.
+    #[schema(value_type = String, min_length = 43, max_length = 43, pattern = "^[A-Za-z0-9_-]{43}$")]
     pub(crate) token: Option<String>,
     #[schema(value_type = String, min_length = 8, max_length = 128)]
     pub(crate) new_password: Option<String>,
@@ -33,8 +33,9 @@ pub(crate) struct PasswordResetConfirmRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct VerifyEmailRequest {
-    /// The token from the verification mail's link.
-    #[schema(value_type = String)]
+    /// The token from the verification mail's link: 43 base64url
+    /// characters.
+    #[schema(value_type = String, min_length = 43, max_length = 43, pattern = "^[A-Za-z0-9_-]{43}$")]
     pub(crate) token: Option<String>,
 }
 
