@@ -98,3 +98,148 @@ pub fn spawn_sender(sender: Arc<OutboxSender>, signal: &OutboxSignal) -> SenderT
     });
     SenderTask { handle }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    use application::ports::{Clock, Mail, MailError, Mailer, Outbox, OutboxMail, RepoError};
+    use application::use_cases::{MailTexts, RetryPolicy};
+    use async_trait::async_trait;
+    use chrono::{TimeZone, Utc};
+    use domain::{MailId, Timestamp};
+
+    use super::*;
+
+    fn t0() -> Timestamp {
+        Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0).unwrap()
+    }
+
+    struct FixedClock;
+
+    impl Clock for FixedClock {
+        fn now(&self) -> Timestamp {
+            t0()
+        }
+    }
+
+    /// An empty outbox that counts claims and says when the next row is due.
+    #[derive(Default)]
+    struct CountingOutbox {
+        claims: AtomicUsize,
+        next_due: Mutex<Option<Timestamp>>,
+    }
+
+    #[async_trait]
+    impl Outbox for CountingOutbox {
+        async fn claim(
+            &self,
+            _: Timestamp,
+            _: Timestamp,
+            _: u32,
+        ) -> Result<Vec<OutboxMail>, RepoError> {
+            self.claims.fetch_add(1, Ordering::SeqCst);
+            Ok(Vec::new())
+        }
+        async fn remove(&self, _: MailId) -> Result<(), RepoError> {
+            Ok(())
+        }
+        async fn retry_at(&self, _: MailId, _: Timestamp, _: &str) -> Result<(), RepoError> {
+            Ok(())
+        }
+        async fn next_due(&self) -> Result<Option<Timestamp>, RepoError> {
+            Ok(*self.next_due.lock().unwrap())
+        }
+    }
+
+    struct NoMailer;
+
+    #[async_trait]
+    impl Mailer for NoMailer {
+        async fn send(&self, _: &Mail) -> Result<(), MailError> {
+            Ok(())
+        }
+    }
+
+    fn started(outbox: &Arc<CountingOutbox>) -> (OutboxSignal, SenderTask) {
+        let sender = OutboxSender::new(
+            outbox.clone(),
+            Arc::new(NoMailer),
+            Arc::new(FixedClock),
+            MailTexts::new("https://todo.example"),
+            RetryPolicy::default(),
+        );
+        let signal = OutboxSignal::new();
+        let task = spawn_sender(Arc::new(sender), &signal);
+        (signal, task)
+    }
+
+    /// Lets the spawned task run until it waits again.
+    async fn settle() {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_empty_outbox_is_swept_once_at_start_and_then_only_when_woken() {
+        let outbox = Arc::new(CountingOutbox::default());
+        let (signal, _task) = started(&outbox);
+        settle().await;
+        assert_eq!(
+            outbox.claims.load(Ordering::SeqCst),
+            1,
+            "one sweep at start"
+        );
+        // A day of quiet: no timer, no poll.
+        tokio::time::advance(Duration::from_secs(86_400)).await;
+        settle().await;
+        assert_eq!(
+            outbox.claims.load(Ordering::SeqCst),
+            1,
+            "an idle outbox is never polled"
+        );
+        signal.wake();
+        settle().await;
+        assert_eq!(outbox.claims.load(Ordering::SeqCst), 2, "a wake sweeps");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pending_rows_set_a_timer_until_the_earliest_is_due() {
+        let outbox = Arc::new(CountingOutbox::default());
+        *outbox.next_due.lock().unwrap() = Some(t0() + chrono::Duration::seconds(30));
+        let (_signal, _task) = started(&outbox);
+        settle().await;
+        assert_eq!(outbox.claims.load(Ordering::SeqCst), 1);
+        tokio::time::advance(Duration::from_secs(29)).await;
+        settle().await;
+        assert_eq!(
+            outbox.claims.load(Ordering::SeqCst),
+            1,
+            "not before it is due"
+        );
+        // Once nothing is pending any more, the timer stops.
+        *outbox.next_due.lock().unwrap() = None;
+        tokio::time::advance(Duration::from_secs(2)).await;
+        settle().await;
+        assert_eq!(outbox.claims.load(Ordering::SeqCst), 2, "swept when due");
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        settle().await;
+        assert_eq!(
+            outbox.claims.load(Ordering::SeqCst),
+            2,
+            "no timer without pending rows"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wake_during_a_sweep_is_not_lost() {
+        let outbox = Arc::new(CountingOutbox::default());
+        let (signal, _task) = started(&outbox);
+        // Woken before the first sweep even ran: it runs, then one more.
+        signal.wake();
+        settle().await;
+        assert_eq!(outbox.claims.load(Ordering::SeqCst), 2);
+    }
+}
