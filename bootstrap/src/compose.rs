@@ -78,7 +78,10 @@ impl Built {
     /// PostgreSQL and the pooler log no abrupt disconnect); call once the
     /// front end has stopped.
     pub async fn close(&self) {
-        self.mail_sender.stop();
+        // A send in progress may finish; then nothing touches the pool.
+        self.mail_sender
+            .shutdown(std::time::Duration::from_secs(5))
+            .await;
         self.database.shutdown().await;
     }
 }

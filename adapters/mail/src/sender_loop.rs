@@ -1,12 +1,12 @@
 //! The outbox sender's task: when it sweeps, and nothing else (what a
 //! sweep does is `application`'s `OutboxSender`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use application::ports::OutboxWaker;
 use application::use_cases::OutboxSender;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 /// Wakes the sender after a write that queued mail committed. A wake while
@@ -28,22 +28,46 @@ impl OutboxWaker for OutboxSignal {
     }
 }
 
-/// The running sender; dropping it (or [`SenderTask::stop`]) ends the
-/// task. A mail in flight then is sent again after its lease: at least
-/// once.
+/// The running sender. [`SenderTask::shutdown`] lets a sweep in progress
+/// finish (bounded); dropping it aborts the task. Either way a mail cut off
+/// mid-send is sent again after its lease: at least once.
 pub struct SenderTask {
-    handle: JoinHandle<()>,
+    stop: watch::Sender<bool>,
+    handle: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl SenderTask {
-    pub fn stop(&self) {
-        self.handle.abort();
+    /// Stops the sender once the sweep in progress (if any) is done, waiting
+    /// at most `grace`; past it the task is aborted.
+    pub async fn shutdown(&self, grace: Duration) {
+        let _ = self.stop.send(true);
+        let handle = self
+            .handle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(mut handle) = handle {
+            if tokio::time::timeout(grace, &mut handle).await.is_err() {
+                handle.abort();
+                tracing::warn!(
+                    ?grace,
+                    "the outbox sender was still sending at shutdown; its mail will be sent again after its lease"
+                );
+            }
+        }
     }
 }
 
 impl Drop for SenderTask {
     fn drop(&mut self) {
-        self.handle.abort();
+        if let Some(handle) = self
+            .handle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            handle.abort();
+        }
     }
 }
 
@@ -63,9 +87,10 @@ const FAILED_SWEEP_RETRIES: [Duration; 6] = [
 /// one after every wake, and one when the earliest pending row is due.
 pub fn spawn_sender(sender: Arc<OutboxSender>, signal: &OutboxSignal) -> SenderTask {
     let notify = signal.notify.clone();
+    let (stop, mut stopped) = watch::channel(false);
     let handle = tokio::spawn(async move {
         let mut failures = 0usize;
-        loop {
+        while !*stopped.borrow() {
             let wait = match sender.sweep().await {
                 Ok(report) => {
                     failures = 0;
@@ -83,26 +108,30 @@ pub fn spawn_sender(sender: Arc<OutboxSender>, signal: &OutboxSignal) -> SenderT
                     retry
                 }
             };
-            match wait {
-                // Pending rows: sleep until the earliest is due, or a wake.
-                Some(wait) => {
-                    tokio::select! {
-                        () = tokio::time::sleep(wait) => {}
-                        () = notify.notified() => {}
-                    }
+            // Pending rows: sleep until the earliest is due, or a wake.
+            // Nothing pending: only a write that queues mail wakes us.
+            let timer = async {
+                match wait {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => std::future::pending().await,
                 }
-                // Nothing pending: only a write that queues mail wakes us.
-                None => notify.notified().await,
+            };
+            tokio::select! {
+                () = timer => {}
+                () = notify.notified() => {}
+                _ = stopped.changed() => {}
             }
         }
     });
-    SenderTask { handle }
+    SenderTask {
+        stop,
+        handle: Mutex::new(Some(handle)),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Mutex;
 
     use application::ports::{Clock, Mail, MailError, Mailer, Outbox, OutboxMail, RepoError};
     use application::use_cases::{MailTexts, RetryPolicy};
@@ -241,5 +270,16 @@ mod tests {
         signal.wake();
         settle().await;
         assert_eq!(outbox.claims.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_ends_the_sender_and_no_wake_sweeps_after_it() {
+        let outbox = Arc::new(CountingOutbox::default());
+        let (signal, task) = started(&outbox);
+        settle().await;
+        task.shutdown(Duration::from_secs(1)).await;
+        signal.wake();
+        settle().await;
+        assert_eq!(outbox.claims.load(Ordering::SeqCst), 1);
     }
 }
