@@ -423,6 +423,15 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn only_app_env_decides_whether_the_production_mail_rule_applies() {
+        let mut src = sources(&[("JWT_SECRET", SECRET), ("APP__MAIL__PRODUCTION", "false")]);
+        src.app_env = "production".into();
+        assert!(Settings::load(&src).unwrap().mail.production);
+        let src = sources(&[("JWT_SECRET", SECRET), ("APP__MAIL__PRODUCTION", "true")]);
+        assert!(!Settings::load(&src).unwrap().mail.production);
+    }
+
+    #[test]
     fn unknown_app_env_is_refused() {
         let mut src = sources(&[("JWT_SECRET", SECRET)]);
         src.app_env = "staging".into();
