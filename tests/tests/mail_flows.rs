@@ -386,3 +386,46 @@ async fn mail_left_queued_by_a_stopped_server_is_sent_by_the_next_one_at_start()
     outbox_drained(&db, &user.email).await;
     assert_eq!(sink.delivered().len(), 1);
 }
+
+#[tokio::test]
+async fn two_replicas_on_one_outbox_send_each_mail_once() {
+    e2e_tests::needs_own_server!("starts two servers on a database of its own");
+    let Some(db) = MailDb::create().await else {
+        return;
+    };
+    let (sink_a, sink_b) = (SmtpSink::start().await, SmtpSink::start().await);
+    let a = db.server(&sink_a).spawn().await;
+    let b = db.server(&sink_b).spawn().await;
+    // Registrations through both at once: each wakes its own sender, and
+    // either sender's sweep may find the other's rows due.
+    let mut registrations = Vec::new();
+    for i in 0..16 {
+        let api = if i % 2 == 0 {
+            a.api().clone()
+        } else {
+            b.api().clone()
+        };
+        registrations.push(tokio::spawn(async move {
+            let email = unique_email();
+            api.registered(&email, "a long enough passphrase").await;
+            email
+        }));
+    }
+    let mut emails = Vec::new();
+    for registration in registrations {
+        emails.push(registration.await.unwrap());
+    }
+    for email in &emails {
+        outbox_drained(&db, email).await;
+    }
+    let mut delivered = sink_a.delivered();
+    delivered.extend(sink_b.delivered());
+    assert_eq!(delivered.len(), emails.len(), "one mail per registration");
+    for email in &emails {
+        let mails = delivered
+            .iter()
+            .filter(|m| m.rcpt_to.iter().any(|r| r.eq_ignore_ascii_case(email)))
+            .count();
+        assert_eq!(mails, 1, "{email}");
+    }
+}
