@@ -2,13 +2,17 @@
 //!
 //! Layout:
 //! - [`ports`]: the traits adapters implement (repositories, hashing,
-//!   tokens, the clock, the login limiter, readiness, telemetry). With the
+//!   tokens, the clock, the login limiter, readiness, telemetry, mail:
+//!   `Mailer`, `Outbox`, `AccountTokenStore`, `SecretSource`). With the
 //!   `mocks` feature, each has a mockall `Mock…` twin for other crates'
 //!   tests.
-//! - [`use_cases`]: registration, login, logout, token authentication and
-//!   the task operations. Each validates raw input into domain values and
+//! - [`use_cases`]: registration, login, logout, token authentication,
+//!   the task operations, password reset and email verification
+//!   (`RecoveryService`) and the mail outbox's sender logic
+//!   (`OutboxSender`). Each validates raw input into domain values and
 //!   returns an [`AppError`] whose client message is decided here; a front
 //!   end only picks its protocol's code for each kind.
+//! - [`account_token`]: the mailed single-use tokens and their digests.
 //! - [`telemetry`]: the standard failure log and database-error counts.
 //! - [`Services`]: everything a front end needs, built once by bootstrap.
 //! - `testkit` (feature `mocks`): fixtures, builders and a harness with
