@@ -321,6 +321,7 @@ async fn a_sink_that_refuses_twice_gets_the_mail_exactly_once() {
 
 #[tokio::test]
 async fn production_refuses_to_start_without_mail_settings_or_with_plain_smtp() {
+    e2e_tests::needs_own_server!("starts servers with settings of its own");
     use e2e_tests::{start_expecting_failure, ServerEnv};
     let production = ServerEnv::working().set("APP_ENV", "production");
     let missing = start_expecting_failure(&production).await;
