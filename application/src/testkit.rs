@@ -319,11 +319,20 @@ impl Harness {
             session_lifetime(),
         )
         .with_telemetry(self.telemetry.clone());
+        // Strict mocks: a front-end test that reaches recovery must say so.
+        let recovery = crate::use_cases::RecoveryService::new(
+            Arc::new(crate::ports::MockAccountTokenStore::new()),
+            Arc::new(MockPasswordHasher::new()),
+            Arc::new(crate::ports::MockSecretSource::new()),
+            clock.clone(),
+            Arc::new(crate::ports::MockOutboxWaker::new()),
+        );
         let tasks =
             TaskService::new(Arc::new(self.tasks), clock).with_telemetry(self.telemetry.clone());
         Services {
             auth: Arc::new(auth),
             tasks: Arc::new(tasks),
+            recovery: Arc::new(recovery),
             readiness: self.readiness,
             telemetry: self.telemetry,
         }

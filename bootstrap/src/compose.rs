@@ -69,6 +69,8 @@ pub async fn prepare_database(settings: &Settings) -> Result<Database, StartErro
 pub struct Built {
     pub services: Services,
     database: Database,
+    /// The outbox sender; stopped before the pool drains.
+    mail_sender: adapter_mail::SenderTask,
 }
 
 impl Built {
@@ -76,6 +78,10 @@ impl Built {
     /// PostgreSQL and the pooler log no abrupt disconnect); call once the
     /// front end has stopped.
     pub async fn close(&self) {
+        // A send in progress may finish; then nothing touches the pool.
+        self.mail_sender
+            .shutdown(std::time::Duration::from_secs(5))
+            .await;
         self.database.shutdown().await;
     }
 }
@@ -88,6 +94,7 @@ pub async fn build_services(settings: &Settings) -> Result<Built, StartError> {
     let queued_per_cpu = settings.auth.hash_queue_per_cpu;
     let hasher =
         tokio::task::spawn_blocking(move || Argon2Hasher::with_queued_per_cpu(queued_per_cpu));
+    let mailer = crate::mail::mailer(&settings.mail)?;
     let database = prepare_database(settings).await?;
     let auth = &settings.auth;
     let secret = auth
@@ -119,26 +126,38 @@ pub async fn build_services(settings: &Settings) -> Result<Built, StartError> {
     );
     let telemetry = Arc::new(LoggingTelemetry::new());
     let reported: Arc<dyn Telemetry> = telemetry.clone();
+    let hasher: Arc<dyn application::ports::PasswordHasher> = Arc::new(hasher);
+    let mail = crate::mail::build(
+        &settings.mail,
+        mailer,
+        &database,
+        hasher.clone(),
+        clock.clone(),
+        reported.clone(),
+    );
     let auth_service = AuthService::new(
         database.user_repo(),
         database.session_repo(),
-        Arc::new(hasher),
+        hasher,
         Arc::new(tokens),
         clock.clone(),
         limiter,
         session_lifetime,
     )
     .with_max_active_sessions(auth.max_active_sessions_per_user)
-    .with_telemetry(reported.clone());
+    .with_telemetry(reported.clone())
+    .with_email_verification(mail.recovery.clone());
     let task_service = TaskService::new(database.task_repo(), clock).with_telemetry(reported);
     Ok(Built {
         services: Services {
             auth: Arc::new(auth_service),
             tasks: Arc::new(task_service),
+            recovery: mail.recovery,
             readiness: database.readiness(),
             telemetry,
         },
         database,
+        mail_sender: mail.sender,
     })
 }
 

@@ -59,6 +59,10 @@ uuid_id!(
     /// Identifies a task.
     TaskId
 );
+uuid_id!(
+    /// Identifies one queued mail in the outbox.
+    MailId
+);
 
 #[cfg(test)]
 mod tests {

@@ -24,7 +24,7 @@ pub mod user;
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
 
 pub use email::{Email, EmailError};
-pub use ids::{SessionId, TaskId, UserId};
+pub use ids::{MailId, SessionId, TaskId, UserId};
 pub use password::{Password, PasswordError, PasswordHash};
 pub use session::Session;
 pub use task::{Description, NewTask, Priority, Task, TaskPatch, Title, ValidationError};

@@ -26,6 +26,8 @@
 //!   that cuts connections, a retrying write load that checks what was
 //!   acknowledged, and the server process's RSS.
 //! - [`replicas`]: several servers on one database behind HAProxy.
+//! - [`mail`]: a database of its own and a server mailing a local SMTP
+//!   sink, for the mail suite.
 
 pub mod api;
 pub mod app;
@@ -33,6 +35,7 @@ pub mod assertions;
 pub mod database;
 pub mod front_end;
 pub mod hostile;
+pub mod mail;
 pub mod paths;
 pub mod process_stats;
 pub mod replicas;

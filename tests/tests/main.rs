@@ -28,6 +28,7 @@ mod hostile_input;
 mod idempotency;
 mod idle;
 mod logs;
+mod mail_flows;
 mod negative_start;
 mod overload;
 mod paging;

@@ -4,7 +4,8 @@
 //! Layout:
 //! - [`router`] builds the whole service: the route list (written once,
 //!   for both axum and `/openapi.json`), middleware and state.
-//! - `auth_routes`, `task_routes`, `ops_routes`: the handlers, one module per
+//! - `auth_routes`, `recovery_routes` (password reset, email verification),
+//!   `task_routes`, `ops_routes`: the handlers, one module per
 //!   part of the contract. Handlers only translate HTTP to use-case calls.
 //! - `extract`: our own extractors (JSON body, query, path, bearer token,
 //!   client address), so no plain-text axum rejection ever reaches a client.
@@ -40,6 +41,7 @@ mod openapi;
 mod ops_routes;
 mod preconditions;
 mod problem;
+mod recovery_routes;
 mod routes;
 mod server;
 mod settings;

@@ -5,8 +5,11 @@
 //! return; the adapters' tests check exactly that.
 
 mod account_repo;
+mod account_tokens;
 mod clock;
 mod login_limiter;
+mod mailer;
+mod outbox;
 mod password_hasher;
 mod readiness;
 mod repo_error;
@@ -17,8 +20,13 @@ mod token_service;
 mod user_repo;
 
 pub use account_repo::{Account, AccountRepo, AccountSummary, DeletedAccount, TaskCursor};
+pub use account_tokens::{
+    AccountTokenStore, EventContext, IssuedToken, ResendOutcome, SecretSource,
+};
 pub use clock::Clock;
 pub use login_limiter::{LimitError, LoginLimiter, Reservation, Slot};
+pub use mailer::{Mail, MailError, MailKind, Mailer};
+pub use outbox::{Outbox, OutboxMail, OutboxWaker};
 pub use password_hasher::{HashError, PasswordHasher};
 pub use readiness::{PoolStats, Readiness};
 pub use repo_error::RepoError;
@@ -31,9 +39,15 @@ pub use user_repo::UserRepo;
 #[cfg(any(test, feature = "mocks"))]
 pub use account_repo::MockAccountRepo;
 #[cfg(any(test, feature = "mocks"))]
+pub use account_tokens::{MockAccountTokenStore, MockSecretSource};
+#[cfg(any(test, feature = "mocks"))]
 pub use clock::MockClock;
 #[cfg(any(test, feature = "mocks"))]
 pub use login_limiter::MockLoginLimiter;
+#[cfg(any(test, feature = "mocks"))]
+pub use mailer::MockMailer;
+#[cfg(any(test, feature = "mocks"))]
+pub use outbox::{MockOutbox, MockOutboxWaker};
 #[cfg(any(test, feature = "mocks"))]
 pub use password_hasher::MockPasswordHasher;
 #[cfg(any(test, feature = "mocks"))]

@@ -49,6 +49,9 @@ pub struct AuthService {
     session_lifetime: chrono::Duration,
     telemetry: Arc<dyn Telemetry>,
     max_active_sessions: u32,
+    /// When set, registration also queues the verification mail and
+    /// writes the `registered` event, in the same statement as the user.
+    verification: Option<Arc<super::RecoveryService>>,
 }
 
 /// Active sessions one user may hold unless configured otherwise.
@@ -74,7 +77,15 @@ impl AuthService {
             session_lifetime,
             telemetry: Arc::new(LoggingTelemetry::new()),
             max_active_sessions: DEFAULT_MAX_ACTIVE_SESSIONS,
+            verification: None,
         }
+    }
+
+    /// Registration stores the user through `recovery`'s store, with the
+    /// verification mail and the `registered` event in the same statement.
+    pub fn with_email_verification(mut self, recovery: Arc<super::RecoveryService>) -> Self {
+        self.verification = Some(recovery);
+        self
     }
 
     /// At most `max` (at least 1) active sessions per user: a login past it
@@ -137,7 +148,11 @@ impl AuthService {
         }
         let hash = self.hasher.hash(&password).await?;
         let user = User::register(email, name, hash, self.clock.now());
-        match self.users.create(&user).await {
+        let stored = match &self.verification {
+            Some(recovery) => recovery.register(&user).await,
+            None => self.users.create(&user).await,
+        };
+        match stored {
             Ok(()) => Ok(user),
             Err(RepoError::EmailTaken) => Err(AppError::Conflict("email already registered")),
             Err(other) => Err(other.into()),

@@ -6,4 +6,5 @@ mod support;
 mod auth;
 mod hostile_input;
 mod operations;
+mod recovery;
 mod tasks;
