@@ -59,6 +59,10 @@ uuid_id!(
     /// Identifies a task.
     TaskId
 );
+uuid_id!(
+    /// Identifies one security event.
+    EventId
+);
 
 #[cfg(test)]
 mod tests {

@@ -245,6 +245,8 @@ pub(crate) struct UserBody {
     pub(crate) email: String,
     #[schema(required = true)]
     pub(crate) name: Option<String>,
+    /// Whether the owner confirmed the address (the link of the verification mail).
+    pub(crate) email_verified: bool,
     #[schema(value_type = String, format = DateTime)]
     pub(crate) created_at: String,
 }
@@ -255,6 +257,7 @@ impl From<&User> for UserBody {
             id: user.id.as_uuid(),
             email: user.email.as_str().to_owned(),
             name: user.name.as_ref().map(|n| n.as_str().to_owned()),
+            email_verified: user.email_verified,
             created_at: rfc3339(&user.created_at),
         }
     }

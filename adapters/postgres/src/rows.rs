@@ -14,7 +14,8 @@ pub(crate) const TASK_COLUMNS: &str =
 pub(crate) const TASK_COLUMN_COUNT: usize = 10;
 
 /// The user columns, in the order [`user_at`] reads them.
-pub(crate) const USER_COLUMNS: &str = "id, email, name, password_hash, created_at, updated_at";
+pub(crate) const USER_COLUMNS: &str =
+    "id, email, name, password_hash, created_at, updated_at, email_verified";
 
 fn corrupt(what: &str, err: impl std::fmt::Display) -> RepoError {
     RepoError::Internal(format!("stored {what} is invalid: {err}").into())
@@ -70,5 +71,6 @@ pub(crate) fn user_at(row: &Row, start: usize) -> Result<User, RepoError> {
         password_hash: PasswordHash::new(get(row, start + 3)?),
         created_at: get(row, start + 4)?,
         updated_at: get(row, start + 5)?,
+        email_verified: get(row, start + 6)?,
     })
 }

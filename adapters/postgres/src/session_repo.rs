@@ -58,7 +58,7 @@ const REVOKE_SQL: &str = "UPDATE sessions SET revoked_at = $3
     RETURNING id";
 
 const ACTIVE_USER_SQL: &str =
-    "SELECT u.id, u.email, u.name, u.password_hash, u.created_at, u.updated_at
+    "SELECT u.id, u.email, u.name, u.password_hash, u.created_at, u.updated_at, u.email_verified
     FROM sessions s JOIN users u ON u.id = s.user_id
     WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $3";
 

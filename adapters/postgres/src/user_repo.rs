@@ -25,8 +25,8 @@ impl PgUserRepo {
 /// statement safe to replay. A concurrent insert of the same email makes
 /// `ON CONFLICT DO NOTHING` wait for it and then report nothing inserted.
 const CREATE_SQL: &str = "WITH ins AS (
-        INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
-        VALUES ($1, $2, $3, $4, $5, $6)
+        INSERT INTO users (id, email, name, password_hash, created_at, updated_at, email_verified)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
         ON CONFLICT DO NOTHING
         RETURNING id
     )
@@ -51,6 +51,7 @@ impl UserRepo for PgUserRepo {
                     (&hash, Type::TEXT),
                     (&user.created_at, Type::TIMESTAMPTZ),
                     (&user.updated_at, Type::TIMESTAMPTZ),
+                    (&user.email_verified, Type::BOOL),
                 ],
                 Replay::Safe,
             )

@@ -50,8 +50,9 @@ async fn register_answers_201_with_the_user_and_never_the_hash() {
     assert_eq!(body["email"], "ada@example.com");
     assert_eq!(body["name"], "Ada");
     assert_eq!(body["created_at"], "2030-01-01T12:00:00.000000Z");
+    assert_eq!(body["email_verified"], false);
     assert!(body["id"].as_str().unwrap().parse::<uuid::Uuid>().is_ok());
-    assert_eq!(body.as_object().unwrap().len(), 4, "{body}");
+    assert_eq!(body.as_object().unwrap().len(), 5, "{body}");
     assert!(!String::from_utf8_lossy(&answer.body).contains("argon2"));
 }
 
