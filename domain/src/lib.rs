@@ -29,7 +29,8 @@ pub use email::{Email, EmailError};
 pub use ids::{EventId, SessionId, TaskId, UserId};
 pub use password::{Password, PasswordError, PasswordHash};
 pub use security_event::{
-    ClientInfo, SecurityEvent, SecurityEventKind, UnknownEventKind, UserAgent,
+    ClientInfo, EventCursor, MalformedEventCursor, SecurityEvent, SecurityEventKind,
+    UnknownEventKind, UserAgent,
 };
 pub use session::Session;
 pub use task::{Description, NewTask, Priority, Task, TaskPatch, Title, ValidationError};

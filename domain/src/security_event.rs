@@ -144,9 +144,90 @@ impl SecurityEvent {
     }
 }
 
+/// Where a page of events ends, handed to clients as an opaque
+/// `next_cursor`: the (at, id) of the page's oldest event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventCursor {
+    pub at: Timestamp,
+    pub id: EventId,
+}
+
+/// A cursor a client sent that is not one we made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("is not a valid cursor")]
+pub struct MalformedEventCursor;
+
+const EVENT_CURSOR_VERSION: &str = "e1";
+
+impl EventCursor {
+    pub fn after(event: &SecurityEvent) -> Self {
+        Self {
+            at: event.at,
+            id: event.id,
+        }
+    }
+
+    /// The opaque text for clients.
+    pub fn encode(&self) -> String {
+        use base64::Engine as _;
+        let plain = format!(
+            "{EVENT_CURSOR_VERSION}|{}|{}",
+            self.at.timestamp_micros(),
+            self.id
+        );
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(plain)
+    }
+
+    /// Parses a client's cursor; anything we did not make (or an instant
+    /// no stored event can hold) is refused.
+    pub fn decode(text: &str) -> Result<Self, MalformedEventCursor> {
+        use base64::Engine as _;
+        if text.len() > 128 {
+            return Err(MalformedEventCursor);
+        }
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| MalformedEventCursor)?;
+        let plain = String::from_utf8(bytes).map_err(|_| MalformedEventCursor)?;
+        let parts: Vec<&str> = plain.split('|').collect();
+        let [EVENT_CURSOR_VERSION, micros, id] = parts[..] else {
+            return Err(MalformedEventCursor);
+        };
+        let micros: i64 = micros.parse().map_err(|_| MalformedEventCursor)?;
+        let at = chrono::DateTime::<chrono::Utc>::from_timestamp_micros(micros)
+            .filter(|at| {
+                *at >= crate::task::earliest_instant() && *at <= crate::task::latest_instant()
+            })
+            .ok_or(MalformedEventCursor)?;
+        Ok(Self {
+            at,
+            id: id.parse().map_err(|_| MalformedEventCursor)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_cursors_round_trip_and_garbage_is_refused() {
+        let cursor = EventCursor {
+            at: chrono::DateTime::from_timestamp_micros(1_800_000_000_123_456).unwrap(),
+            id: EventId::new(),
+        };
+        assert_eq!(EventCursor::decode(&cursor.encode()), Ok(cursor));
+        for bad in ["", "x", "ZTF8MXwy", &"A".repeat(200)] {
+            assert_eq!(EventCursor::decode(bad), Err(MalformedEventCursor), "{bad}");
+        }
+        use base64::Engine as _;
+        let far = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+            "e1|{}|{}",
+            i64::MAX,
+            EventId::new()
+        ));
+        assert_eq!(EventCursor::decode(&far), Err(MalformedEventCursor));
+    }
 
     #[test]
     fn every_kind_round_trips_through_its_name() {

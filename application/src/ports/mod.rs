@@ -9,7 +9,9 @@ mod clock;
 mod login_limiter;
 mod password_hasher;
 mod readiness;
+mod refresh_tokens;
 mod repo_error;
+mod security_event_repo;
 mod session_repo;
 mod task_repo;
 mod telemetry;
@@ -21,8 +23,12 @@ pub use clock::Clock;
 pub use login_limiter::{LimitError, LoginLimiter, Reservation, Slot};
 pub use password_hasher::{HashError, PasswordHasher};
 pub use readiness::{PoolStats, Readiness};
+pub use refresh_tokens::{RefreshTokenSource, TokenDigest, REFRESH_TOKEN_CHARS};
 pub use repo_error::RepoError;
-pub use session_repo::SessionRepo;
+pub use security_event_repo::{
+    EventPosition, PendingEvent, SecurityEventRepo, KEPT_EVENTS_PER_USER, KEPT_EVENT_DAYS,
+};
+pub use session_repo::{Refreshed, RevokeScope, SessionRepo};
 pub use task_repo::{CreatedTask, IdempotencyKey, Precondition, TaskRepo};
 pub use telemetry::Telemetry;
 pub use token_service::{TokenError, TokenService};
@@ -38,6 +44,10 @@ pub use login_limiter::MockLoginLimiter;
 pub use password_hasher::MockPasswordHasher;
 #[cfg(any(test, feature = "mocks"))]
 pub use readiness::MockReadiness;
+#[cfg(any(test, feature = "mocks"))]
+pub use refresh_tokens::MockRefreshTokenSource;
+#[cfg(any(test, feature = "mocks"))]
+pub use security_event_repo::MockSecurityEventRepo;
 #[cfg(any(test, feature = "mocks"))]
 pub use session_repo::MockSessionRepo;
 #[cfg(any(test, feature = "mocks"))]

@@ -1,11 +1,16 @@
 //! Use cases, grouped by what they act on.
 
+mod account;
 mod admin;
 mod auth;
+mod events;
 mod fingerprint;
+mod sessions;
 mod task_input;
 mod tasks;
 
+#[cfg(test)]
+mod account_tests;
 #[cfg(test)]
 mod auth_tests;
 #[cfg(test)]
@@ -13,7 +18,13 @@ mod task_input_tests;
 #[cfg(test)]
 mod tasks_tests;
 
+pub use account::{AccountExport, ChangePasswordInput, DeleteAccountInput};
 pub use admin::{AdminService, ExportSink, SinkError, EXPORT_PAGE_SIZE};
-pub use auth::{AuthService, LoggedIn, LoginInput, RegisterInput, DEFAULT_MAX_ACTIVE_SESSIONS};
+pub use auth::{
+    client_info, AuthPorts, AuthService, LoggedIn, LoginInput, RegisterInput,
+    DEFAULT_ACCESS_TTL_SECS, DEFAULT_MAX_ACTIVE_SESSIONS,
+};
+pub use events::{EventPage, ListEventsInput, DEFAULT_EVENTS_LIMIT, MAX_EVENTS_LIMIT};
+pub use sessions::{LogoutInput, RefreshInput, SessionView};
 pub use task_input::{CreateTaskInput, ListTasksInput, UpdateTaskInput};
 pub use tasks::{TaskPage, TaskService};
