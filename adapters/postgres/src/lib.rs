@@ -15,7 +15,9 @@
 //!   wakes, the one-off direct connection for migrations.
 //! - `migrations`, `schema_check`: embedded SQL migrations and the
 //!   start-up comparison of the live catalog with what the code expects.
-//! - `user_repo`, `session_repo`, `task_repo`: the ports, one statement each.
+//! - `user_repo`, `session_repo`, `task_repo`, `event_repo`: the ports, one
+//!   statement each; `event_sql` writes a security event inside another
+//!   statement and keeps each user's events bounded.
 //! - `login_limiter`: the failed-login limiter, shared by every replica.
 //! - `readiness`: the `Readiness` port from what statements learned, so a
 //!   probe sends nothing to a healthy (possibly idle) database.
@@ -30,6 +32,8 @@ mod account_repo;
 pub mod connection_url;
 pub mod database;
 pub mod errors;
+mod event_repo;
+mod event_sql;
 mod login_limiter;
 mod migrations;
 mod pool;
