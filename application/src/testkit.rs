@@ -290,8 +290,14 @@ impl Harness {
         self
     }
 
-    /// The login limiter lets every attempt through and settles quietly.
+    /// The login limiter lets every attempt through and settles quietly;
+    /// a refused login's `login_failed` is recorded quietly, and a
+    /// successful one gets [`REFRESH_TOKEN`].
     pub fn allowing_logins(mut self) -> Self {
+        self.events
+            .expect_record_for_email()
+            .returning(|_, _| Ok(()));
+        self = self.issuing_refresh_tokens();
         self.limiter
             .expect_reserve()
             .returning(|_, _, now| Ok(any_reservation(now)));

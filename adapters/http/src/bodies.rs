@@ -268,12 +268,21 @@ pub(crate) enum TokenType {
     Bearer,
 }
 
+/// A login's or a refresh's answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct LoginBody {
     pub(crate) access_token: String,
     pub(crate) token_type: TokenType,
+    /// When the access token stops working (`auth.access_ttl_secs`, never
+    /// past the session).
     #[schema(value_type = String, format = DateTime)]
     pub(crate) expires_at: String,
+    /// Opaque, single use: `POST /api/v1/auth/refresh` spends it for a new
+    /// pair. Presenting it twice ends the session.
+    pub(crate) refresh_token: String,
+    /// When the session ends (`auth.session_ttl_secs` after login).
+    #[schema(value_type = String, format = DateTime)]
+    pub(crate) refresh_expires_at: String,
     pub(crate) user: UserBody,
 }
 
@@ -283,6 +292,8 @@ impl From<&LoggedIn> for LoginBody {
             access_token: login.access_token.clone(),
             token_type: TokenType::Bearer,
             expires_at: rfc3339(&login.expires_at),
+            refresh_token: login.refresh_token.clone(),
+            refresh_expires_at: rfc3339(&login.refresh_expires_at),
             user: UserBody::from(&login.user),
         }
     }

@@ -4,8 +4,9 @@
 //! Layout:
 //! - [`router`] builds the whole service: the route list (written once,
 //!   for both axum and `/openapi.json`), middleware and state.
-//! - `auth_routes`, `task_routes`, `ops_routes`: the handlers, one module per
-//!   part of the contract. Handlers only translate HTTP to use-case calls.
+//! - `auth_routes`, `account_routes`, `task_routes`, `ops_routes`: the
+//!   handlers, one module per part of the contract (`account_bodies` holds
+//!   the account additions' JSON shapes). Handlers only translate HTTP to use-case calls.
 //! - `extract`: our own extractors (JSON body, query, path, bearer token,
 //!   client address), so no plain-text axum rejection ever reaches a client.
 //! - `problem`: the one place that maps errors to statuses and RFC 9457
@@ -30,6 +31,8 @@
 
 use std::time::Duration;
 
+mod account_bodies;
+mod account_routes;
 mod auth_routes;
 mod bodies;
 mod edge;

@@ -19,7 +19,9 @@ use crate::middleware::{
 };
 use crate::problem::ApiError;
 use crate::state::AppState;
-use crate::{auth_routes, openapi, ops_routes, task_routes, HttpSettings, Services};
+use crate::{
+    account_routes, auth_routes, openapi, ops_routes, task_routes, HttpSettings, Services,
+};
 
 /// A JSON answer with the contract's content type.
 pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
@@ -68,7 +70,14 @@ pub(crate) fn router_with_shutdown_flag(
         .routes(routes!(auth_routes::register))
         .routes(routes!(auth_routes::login))
         .routes(routes!(auth_routes::logout))
-        .routes(routes!(auth_routes::me))
+        .routes(routes!(auth_routes::me, account_routes::delete_account))
+        // v1 account additions (sessions helper)
+        .routes(routes!(account_routes::refresh))
+        .routes(routes!(account_routes::list_sessions))
+        .routes(routes!(account_routes::revoke_session))
+        .routes(routes!(account_routes::change_password))
+        .routes(routes!(account_routes::export))
+        .routes(routes!(account_routes::list_events))
         .routes(routes!(task_routes::list, task_routes::create))
         .routes(routes!(
             task_routes::get_one,
