@@ -159,7 +159,15 @@ async fn user_show_prints_the_account_with_its_tasks_and_active_sessions_never_t
     let run = admin(&app, &["user", "show", &user.email.to_uppercase()]).await;
 
     assert_exit(&run, 0);
-    let lines: Vec<&str> = run.stdout.lines().collect();
+    let mut lines: Vec<&str> = run.stdout.lines().collect();
+    // The one active session, with when and where it was used.
+    let session = lines.pop().unwrap_or_default();
+    assert!(
+        session.starts_with("  session ")
+            && session.contains("  last used ")
+            && session.contains("  ip 127.0.0.1  agent "),
+        "{run:?}"
+    );
     assert_eq!(
         lines,
         [

@@ -24,6 +24,19 @@ pub(crate) fn summary(out: &mut dyn Write, summary: &AccountSummary) -> io::Resu
     writeln!(out, "created:         {}", rfc3339(&account.created_at))?;
     writeln!(out, "tasks:           {}", summary.tasks)?;
     writeln!(out, "active sessions: {}", summary.active_sessions)?;
+    // One line per listed session: what the owner's sessions page shows.
+    for session in &summary.sessions {
+        writeln!(
+            out,
+            "  session {}  last used {}  ip {}  agent {}",
+            session.id,
+            rfc3339(&session.last_used_at),
+            session
+                .ip
+                .map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
+            session.user_agent.as_ref().map_or("-", |ua| ua.as_str()),
+        )?;
+    }
     out.flush()
 }
 

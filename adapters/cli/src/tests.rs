@@ -90,10 +90,18 @@ async fn run_with(
 }
 
 fn with_summary(repo: &mut MockAccountRepo, account: &Account) {
+    let mut session =
+        domain::Session::start(account.id, account.created_at, chrono::Duration::hours(1))
+            .from_client(&domain::ClientInfo {
+                ip: Some("203.0.113.7".parse().unwrap()),
+                user_agent: domain::UserAgent::from_header("Firefox/140"),
+            });
+    session.id = "01a234df-0c03-709f-a590-e4d1b555269f".parse().unwrap();
     let summary = AccountSummary {
         account: account.clone(),
         tasks: 2,
         active_sessions: 1,
+        sessions: vec![session],
     };
     repo.expect_summary()
         .returning(move |_, _| Ok(Some(summary.clone())));
@@ -117,7 +125,9 @@ async fn user_show_prints_the_account_and_its_counts() {
         out,
         format!(
             "id:              {}\nemail:           ada@example.com\nname:            Ada\n\
-             created:         2030-01-01T12:00:00.000000Z\ntasks:           2\nactive sessions: 1\n",
+             created:         2030-01-01T12:00:00.000000Z\ntasks:           2\nactive sessions: 1\n  \
+             session 01a234df-0c03-709f-a590-e4d1b555269f  last used 2030-01-01T12:00:00.000000Z  \
+             ip 203.0.113.7  agent Firefox/140\n",
             account.id
         )
     );

@@ -90,10 +90,16 @@ pub async fn summary_counts_all_tasks_and_only_the_sessions_active_at_now(db: &D
     assert_eq!(summary.account.created_at, user.created_at);
     assert_eq!(summary.tasks, 3);
     assert_eq!(summary.active_sessions, 1);
+    // The active one is listed with where it was used from.
+    assert_eq!(summary.sessions.len(), 1);
+    assert_eq!(summary.sessions[0].id, principal.session_id);
+    assert_eq!(summary.sessions[0].ip, support::client().ip);
+    assert_eq!(summary.sessions[0].user_agent, support::client().user_agent);
     // At the active session's expiry, none is active any more.
     let later = now() + TimeDelta::hours(2);
     let summary = accounts.summary(&user.email, later).await.unwrap().unwrap();
     assert_eq!(summary.active_sessions, 0);
+    assert!(summary.sessions.is_empty());
     assert!(repos.sessions.active_user(&principal, now()).await.is_ok());
 }
 

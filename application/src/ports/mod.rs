@@ -18,7 +18,9 @@ mod telemetry;
 mod token_service;
 mod user_repo;
 
-pub use account_repo::{Account, AccountRepo, AccountSummary, DeletedAccount, TaskCursor};
+pub use account_repo::{
+    Account, AccountRepo, AccountSummary, DeletedAccount, TaskCursor, LISTED_SESSIONS,
+};
 pub use clock::Clock;
 pub use login_limiter::{LimitError, LoginLimiter, Reservation, Slot};
 pub use password_hasher::{HashError, PasswordHasher};

@@ -244,6 +244,7 @@ mod tests {
     async fn show_reads_the_summary_by_the_normalised_email_at_the_clocks_now() {
         let ada = account("ada@example.com");
         let summary = AccountSummary {
+            sessions: Vec::new(),
             account: ada.clone(),
             tasks: 7,
             active_sessions: 2,
