@@ -194,9 +194,12 @@ impl AuthService {
     /// work.
     ///
     /// The limiter's reservation is taken before the hash, in parallel with
-    /// the user lookup, so a failed login costs one round trip of latency
-    /// (two statements) and a successful one two (four statements: the
-    /// session insert and the limiter's settlement also run in parallel).
+    /// the user lookup, so a failed login costs two round trips of latency
+    /// (three statements: the last writes `login_failed` when the email is
+    /// an account's, and runs for unknown emails too, so both cost the
+    /// same) and a successful one two (four statements: the session insert,
+    /// with its refresh token and `login_succeeded`, and the limiter's
+    /// settlement also run in parallel).
     pub async fn login(&self, input: LoginInput) -> Result<LoggedIn, AppError> {
         self.login_inner(input)
             .await

@@ -317,6 +317,39 @@ async fn login_with_unknown_email_still_verifies_a_dummy_hash() {
 }
 
 #[tokio::test]
+async fn login_with_unknown_email_runs_the_same_event_statement_as_a_wrong_password() {
+    let mut ports = Ports::new();
+    ports
+        .limiter
+        .expect_reserve()
+        .returning(|_, _, _| Ok(reservation()));
+    ports.users.expect_find_by_email().returning(|_| Ok(None));
+    ports
+        .hasher
+        .expect_dummy_hash()
+        .returning(|| PasswordHash::new(DUMMY_HASH.to_owned()));
+    ports.hasher.expect_verify().returning(|_, _| Ok(false));
+    // The statement writes nothing for an address no account has, but it
+    // runs: a wrong password and an unknown email cost the same.
+    ports
+        .events
+        .expect_record_for_email()
+        .withf(|email, event| {
+            email.as_str() == "nobody@example.com" && event.kind == SecurityEventKind::LoginFailed
+        })
+        .times(1)
+        .returning(|_, _| Ok(()));
+
+    let err = ports
+        .service()
+        .login(login_input("nobody@example.com", PLAIN_PASSWORD))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, AppError::InvalidCredentials), "{err:?}");
+}
+
+#[tokio::test]
 async fn login_with_unknown_email_fails_even_if_the_dummy_hash_matched() {
     let mut ports = Ports::new();
     ports.allow_login();
