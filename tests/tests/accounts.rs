@@ -404,3 +404,38 @@ async fn deleting_the_account_needs_the_password_and_leaves_nothing() {
     .await;
     assert!(app.db().await.user_by_email(&email).await.is_none());
 }
+
+#[tokio::test]
+async fn the_export_holds_every_task_across_its_pages() {
+    let (app, email, password) = registered().await;
+    let pair = app.login_pair(&email, &password, "many").await;
+    // One more than a statement reads (application's ACCOUNT_EXPORT_PAGE, 100).
+    let count = 101;
+    let mut created = HashSet::new();
+    for i in 0..count {
+        let task = expect_json(
+            app.create_task(&pair.access_token, &json!({"title": format!("t{i}")}))
+                .await,
+            StatusCode::CREATED,
+        )
+        .await;
+        created.insert(task["id"].as_str().unwrap().to_owned());
+    }
+
+    let export = expect_json(app.export(&pair.access_token).await, StatusCode::OK).await;
+
+    let exported: Vec<&str> = export["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(exported.len(), count);
+    assert_eq!(
+        exported.iter().copied().collect::<HashSet<_>>().len(),
+        count
+    );
+    assert!(exported.iter().all(|id| created.contains(*id)));
+    // Oldest first.
+    assert_eq!(export["tasks"][0]["title"], "t0");
+}

@@ -1,7 +1,7 @@
 //! The JSON shapes of the v1 account additions: refresh, sessions,
 //! password change, deletion, export and security events.
 
-use application::use_cases::{AccountExport, EventPage, SessionView};
+use application::use_cases::{EventPage, SessionView};
 use domain::{SecurityEvent, Session};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -72,7 +72,7 @@ pub(crate) struct SessionBody {
 }
 
 impl SessionBody {
-    fn of(session: &Session, current: bool) -> Self {
+    pub(crate) fn of(session: &Session, current: bool) -> Self {
         Self {
             id: session.id.as_uuid(),
             created_at: rfc3339(&session.created_at),
@@ -153,29 +153,13 @@ impl From<&EventPage> for EventListBody {
     }
 }
 
-/// Everything stored about the caller.
+/// Everything stored about the caller: the shape of the streamed answer
+/// (`export_stream` writes it piece by piece), for the OpenAPI document.
 #[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)] // never built: the answer is streamed, not serialized whole
 pub(crate) struct ExportBody {
     pub(crate) user: UserBody,
     pub(crate) sessions: Vec<ExportedSessionBody>,
     pub(crate) tasks: Vec<TaskBody>,
     pub(crate) events: Vec<EventBody>,
-}
-
-impl ExportBody {
-    pub(crate) fn of(export: &AccountExport, current: domain::SessionId) -> Self {
-        Self {
-            user: UserBody::from(&export.user),
-            sessions: export
-                .sessions
-                .iter()
-                .map(|s| ExportedSessionBody {
-                    session: SessionBody::of(s, s.id == current),
-                    revoked_at: s.revoked_at.as_ref().map(rfc3339),
-                })
-                .collect(),
-            tasks: export.tasks.iter().map(TaskBody::from).collect(),
-            events: export.events.iter().map(EventBody::from).collect(),
-        }
-    }
 }

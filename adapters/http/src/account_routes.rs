@@ -170,11 +170,7 @@ pub(crate) async fn export(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
 ) -> Result<Response, ApiError> {
-    let export = state.auth.export(&principal).await?;
-    Ok(json(
-        StatusCode::OK,
-        &ExportBody::of(&export, principal.session_id),
-    ))
+    crate::export_stream::answer(&state, principal).await
 }
 
 /// The caller's security events, newest first.

@@ -6,7 +6,8 @@
 //!   for both axum and `/openapi.json`), middleware and state.
 //! - `auth_routes`, `account_routes`, `task_routes`, `ops_routes`: the
 //!   handlers, one module per part of the contract (`account_bodies` holds
-//!   the account additions' JSON shapes). Handlers only translate HTTP to use-case calls.
+//!   the account additions' JSON shapes, `export_stream` streams the
+//!   account export page by page). Handlers only translate HTTP to use-case calls.
 //! - `extract`: our own extractors (JSON body, query, path, bearer token,
 //!   client address), so no plain-text axum rejection ever reaches a client.
 //! - `problem`: the one place that maps errors to statuses and RFC 9457
@@ -36,6 +37,7 @@ mod account_routes;
 mod auth_routes;
 mod bodies;
 mod edge;
+mod export_stream;
 mod extract;
 mod metrics;
 mod middleware;

@@ -6,6 +6,7 @@ use domain::{
     Password, SecurityEvent, SecurityEventKind, Session, Task, TaskQuery, TaskSort, User,
 };
 
+use super::admin::SinkError;
 use super::auth::{client_info, AuthService};
 use crate::ports::{LimitError, PendingEvent, Principal, Reservation};
 use crate::telemetry::Reported;
@@ -27,21 +28,23 @@ pub struct DeleteAccountInput {
     pub client: Option<std::net::IpAddr>,
 }
 
-/// Everything stored about one user (never the password hash: a front end
-/// must not answer `user.password_hash`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccountExport {
-    pub user: User,
-    /// Every stored session, ended ones included, newest first.
-    pub sessions: Vec<Session>,
-    /// Every task, oldest first.
-    pub tasks: Vec<Task>,
-    /// Every kept event, newest first.
-    pub events: Vec<SecurityEvent>,
+/// Receives the caller's export piece by piece, so that memory holds one
+/// page at a time however much the account stores: `start` once (the user
+/// and every stored session, newest first), then `tasks` once per page
+/// (oldest first; at least once, maybe empty), then `events` once per page
+/// (newest first; at least once, maybe empty), then `finish`. A sink error
+/// stops the export.
+#[async_trait::async_trait]
+pub trait AccountExportSink: Send {
+    async fn start(&mut self, user: &User, sessions: &[Session]) -> Result<(), SinkError>;
+    async fn tasks(&mut self, tasks: &[Task]) -> Result<(), SinkError>;
+    async fn events(&mut self, events: &[SecurityEvent]) -> Result<(), SinkError>;
+    async fn finish(&mut self) -> Result<(), SinkError>;
 }
 
 /// Rows read per statement while exporting.
-const EXPORT_PAGE: u32 = 100;
+pub const ACCOUNT_EXPORT_PAGE: u32 = 100;
+const EXPORT_PAGE: u32 = ACCOUNT_EXPORT_PAGE;
 
 impl AuthService {
     /// Sets a new password when `current_password` is right, and ends the
@@ -127,14 +130,25 @@ impl AuthService {
         result.reported(self.telemetry.as_ref(), "auth.delete_account")
     }
 
-    /// Everything stored about the caller, read page by page (each page one
-    /// statement that checks the session).
-    pub async fn export(&self, principal: &Principal) -> Result<AccountExport, AppError> {
+    /// Hands everything stored about the caller to `sink`, page by page
+    /// (each page one statement that checks the session, so a session
+    /// revoked meanwhile stops the export).
+    ///
+    /// # Errors
+    /// `Unauthorized` when the session is not active (before anything
+    /// reaches the sink); `Internal` when the sink fails.
+    pub async fn export(
+        &self,
+        principal: &Principal,
+        sink: &mut dyn AccountExportSink,
+    ) -> Result<(), AppError> {
         let result = async {
             let now = self.clock.now();
             let user = self.sessions.active_user(principal, now).await?;
             let sessions = self.sessions.list(principal, now, true).await?;
-            let mut tasks = Vec::new();
+            sink.start(&user, &sessions)
+                .await
+                .map_err(AppError::Internal)?;
             let mut query = TaskQuery {
                 sort: TaskSort::CreatedAsc,
                 limit: EXPORT_PAGE,
@@ -142,37 +156,29 @@ impl AuthService {
             };
             loop {
                 let page = self.task_repo.list(principal, now, &query).await?;
-                let full = page.len() == EXPORT_PAGE as usize;
+                sink.tasks(&page).await.map_err(AppError::Internal)?;
+                if page.len() < EXPORT_PAGE as usize {
+                    break;
+                }
                 query.after = page
                     .last()
                     .map(|t| domain::Cursor::after(t, TaskSort::CreatedAsc));
-                tasks.extend(page);
-                if !full {
-                    break;
-                }
             }
-            let mut events = Vec::new();
             let mut before = None;
             loop {
                 let page = self
                     .events
                     .page(principal, now, before, EXPORT_PAGE)
                     .await?;
-                let full = page.len() == EXPORT_PAGE as usize;
+                sink.events(&page).await.map_err(AppError::Internal)?;
+                if page.len() < EXPORT_PAGE as usize {
+                    break;
+                }
                 before = page
                     .last()
                     .map(|e| crate::ports::EventPosition { at: e.at, id: e.id });
-                events.extend(page);
-                if !full {
-                    break;
-                }
             }
-            Ok(AccountExport {
-                user,
-                sessions,
-                tasks,
-                events,
-            })
+            sink.finish().await.map_err(AppError::Internal)
         }
         .await;
         result.reported(self.telemetry.as_ref(), "auth.export")

@@ -526,3 +526,105 @@ fn pending_events_keep_the_client_they_came_from() {
     assert_eq!(stored.ip, client.ip);
     assert_eq!(stored.user_agent, client.user_agent);
 }
+
+// ------------------------------------------------------------------ export
+
+/// Records what an export hands over, part by part.
+#[derive(Default)]
+struct Recorded {
+    parts: Vec<String>,
+}
+
+#[async_trait::async_trait]
+impl crate::use_cases::AccountExportSink for Recorded {
+    async fn start(
+        &mut self,
+        user: &domain::User,
+        sessions: &[domain::Session],
+    ) -> Result<(), crate::use_cases::SinkError> {
+        self.parts
+            .push(format!("start {} {}", user.email.as_str(), sessions.len()));
+        Ok(())
+    }
+    async fn tasks(&mut self, tasks: &[domain::Task]) -> Result<(), crate::use_cases::SinkError> {
+        self.parts.push(format!("tasks {}", tasks.len()));
+        Ok(())
+    }
+    async fn events(
+        &mut self,
+        events: &[SecurityEvent],
+    ) -> Result<(), crate::use_cases::SinkError> {
+        self.parts.push(format!("events {}", events.len()));
+        Ok(())
+    }
+    async fn finish(&mut self) -> Result<(), crate::use_cases::SinkError> {
+        self.parts.push("finish".to_owned());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_export_reads_tasks_and_events_page_by_page_until_a_short_page() {
+    use crate::use_cases::ACCOUNT_EXPORT_PAGE;
+    let page = ACCOUNT_EXPORT_PAGE as usize;
+    let mut h = Harness::new();
+    with_current_user(&mut h);
+    h.sessions
+        .expect_list()
+        .withf(|_, _, include_ended| *include_ended)
+        .returning(|_, _, _| Ok(vec![session_of(&user().build())]));
+    let mut calls = 0;
+    h.tasks
+        .expect_list()
+        .times(2)
+        .returning(move |_, _, query| {
+            calls += 1;
+            assert_eq!(query.limit, ACCOUNT_EXPORT_PAGE);
+            // The second page starts after the first's last task.
+            assert_eq!(query.after.is_some(), calls == 2);
+            let n = if calls == 1 { page } else { 3 };
+            Ok(vec![crate::testkit::task().build(); n])
+        });
+    h.events
+        .expect_page()
+        .times(1)
+        .returning(|_, _, before, _| {
+            assert!(before.is_none());
+            Ok(vec![event_at(1)])
+        });
+    let mut sink = Recorded::default();
+
+    h.auth_service()
+        .export(&principal(), &mut sink)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        sink.parts,
+        [
+            "start ada@example.com 1".to_owned(),
+            format!("tasks {page}"),
+            "tasks 3".to_owned(),
+            "events 1".to_owned(),
+            "finish".to_owned()
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_export_of_an_ended_session_hands_nothing_to_the_sink() {
+    let mut h = Harness::new();
+    h.sessions
+        .expect_active_user()
+        .returning(|_, _| Err(RepoError::SessionInactive));
+    let mut sink = Recorded::default();
+
+    let err = h
+        .auth_service()
+        .export(&principal(), &mut sink)
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, AppError::Unauthorized), "{err:?}");
+    assert!(sink.parts.is_empty());
+}

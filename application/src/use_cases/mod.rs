@@ -18,7 +18,9 @@ mod task_input_tests;
 #[cfg(test)]
 mod tasks_tests;
 
-pub use account::{AccountExport, ChangePasswordInput, DeleteAccountInput};
+pub use account::{
+    AccountExportSink, ChangePasswordInput, DeleteAccountInput, ACCOUNT_EXPORT_PAGE,
+};
 pub use admin::{AdminService, ExportSink, SinkError, EXPORT_PAGE_SIZE};
 pub use auth::{
     client_info, AuthPorts, AuthService, LoggedIn, LoginInput, RegisterInput,

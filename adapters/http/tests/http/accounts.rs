@@ -159,3 +159,53 @@ async fn an_events_page_names_each_type_and_its_cursor() {
         .json_with_status(200);
     assert_eq!(body, json!({"items": [], "next_cursor": null}));
 }
+
+#[tokio::test]
+async fn the_export_streams_one_json_document_with_every_part() {
+    let mut h = Harness::new();
+    h.sessions.expect_active_user().returning(|_, _| Ok(user()));
+    h.sessions.expect_list().returning(|_, _, include_ended| {
+        assert!(include_ended, "the export has ended sessions too");
+        let mut mine = session_of(&user());
+        mine.id = principal().session_id;
+        let mut ended = session_of(&user());
+        ended.revoked_at = Some(ended.created_at);
+        Ok(vec![mine, ended])
+    });
+    h.tasks
+        .expect_list()
+        .times(1)
+        .returning(|_, _, _| Ok(vec![task()]));
+    h.events.expect_page().times(1).returning(|_, _, _, _| {
+        Ok(vec![domain::SecurityEvent {
+            id: domain::EventId::new(),
+            user_id: user().id,
+            kind: domain::SecurityEventKind::Logout,
+            at: t0(),
+            ip: None,
+            user_agent: None,
+            session_id: None,
+        }])
+    });
+    let answer = h.get_authed("/api/v1/auth/me/export").await;
+    assert_eq!(answer.content_type(), "application/json; charset=utf-8");
+    let body = answer.json_with_status(200);
+    assert_eq!(body["user"]["email"], "ada@example.com");
+    assert_eq!(body["sessions"][0]["current"], true);
+    assert_eq!(body["sessions"][0]["revoked_at"], serde_json::Value::Null);
+    assert_eq!(body["sessions"][1]["current"], false);
+    assert!(body["sessions"][1]["revoked_at"].is_string());
+    assert_eq!(body["tasks"][0]["title"], "Buy milk");
+    assert_eq!(body["events"][0]["type"], "logout");
+    assert!(body.get("password_hash").is_none() && body["user"].get("password_hash").is_none());
+}
+
+#[tokio::test]
+async fn an_export_refused_before_its_first_byte_is_an_ordinary_401() {
+    let mut h = Harness::new();
+    h.sessions
+        .expect_active_user()
+        .returning(|_, _| Err(RepoError::SessionInactive));
+    let answer = h.get_authed("/api/v1/auth/me/export").await;
+    answer.problem_with_header(401, "www-authenticate", "Bearer");
+}
