@@ -439,3 +439,27 @@ async fn the_export_holds_every_task_across_its_pages() {
     // Oldest first.
     assert_eq!(export["tasks"][0]["title"], "t0");
 }
+
+#[tokio::test]
+async fn two_refreshes_racing_with_one_token_give_one_pair_and_end_the_session() {
+    let (app, email, password) = registered().await;
+    let pair = app.login_pair(&email, &password, "racer").await;
+
+    let (a, b) = tokio::join!(
+        app.refresh(&pair.refresh_token),
+        app.refresh(&pair.refresh_token)
+    );
+
+    let mut statuses = [a.status(), b.status()];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::UNAUTHORIZED]);
+    let winner = if a.status() == StatusCode::OK { a } else { b };
+    let winner = Pair::of(expect_json(winner, StatusCode::OK).await);
+    // The loser was reuse: the session, the winner's pair included, is over.
+    expect_unauthorized(
+        app.me(&winner.access_token).await,
+        "the winner's access token",
+    )
+    .await;
+    expect_unauthorized(app.me(&pair.access_token).await, "the first access token").await;
+}
