@@ -242,6 +242,7 @@ async fn a_password_change_needs_the_current_one_and_ends_the_other_sessions() {
 
 #[tokio::test]
 async fn wrong_current_passwords_count_as_failed_logins_until_429() {
+    e2e_tests::needs_own_server!("sets the login limit");
     let app = TestApp::builder()
         .env("APP__AUTH__LOGIN_MAX_FAILURES_PER_EMAIL", "2")
         .spawn()
