@@ -13,7 +13,7 @@ use crate::telemetry::Reported;
 use crate::{AppError, FieldError};
 
 /// A password change as a front end received it.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ChangePasswordInput {
     pub current_password: Option<String>,
     pub new_password: Option<String>,
@@ -22,7 +22,7 @@ pub struct ChangePasswordInput {
 }
 
 /// An account deletion as a front end received it.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct DeleteAccountInput {
     pub password: Option<String>,
     pub client: Option<std::net::IpAddr>,
@@ -227,5 +227,27 @@ impl AuthService {
         if let Err(err) = settled {
             tracing::warn!(error = %err, "could not settle a password check with the limiter");
         }
+    }
+}
+
+/// Shows everything but the secrets.
+impl std::fmt::Debug for ChangePasswordInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangePasswordInput")
+            .field("client", &self.client)
+            .field("user_agent", &self.user_agent)
+            .field("current_password", &"[redacted]")
+            .field("new_password", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Shows everything but the secrets.
+impl std::fmt::Debug for DeleteAccountInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeleteAccountInput")
+            .field("client", &self.client)
+            .field("password", &"[redacted]")
+            .finish()
     }
 }

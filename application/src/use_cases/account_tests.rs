@@ -628,3 +628,21 @@ async fn an_export_of_an_ended_session_hands_nothing_to_the_sink() {
     assert!(matches!(err, AppError::Unauthorized), "{err:?}");
     assert!(sink.parts.is_empty());
 }
+
+#[test]
+fn debug_output_of_inputs_never_shows_a_secret() {
+    let input = ChangePasswordInput {
+        current_password: Some("old secret".to_owned()),
+        new_password: Some("new secret".to_owned()),
+        client: None,
+        user_agent: None,
+    };
+    let refresh = refresh_input("refresh-secret");
+    let delete = DeleteAccountInput {
+        password: Some("delete secret".to_owned()),
+        client: None,
+    };
+    let shown = format!("{input:?} {refresh:?} {delete:?}");
+    assert!(!shown.contains("secret"), "{shown}");
+    assert!(shown.contains("[redacted]"));
+}

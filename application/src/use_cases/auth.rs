@@ -49,7 +49,6 @@ pub fn client_info(ip: Option<std::net::IpAddr>, user_agent: Option<&str>) -> Cl
 
 /// A successful login or refresh: the short-lived bearer token and when it
 /// stops working, the refresh token and when the session ends, and who.
-#[derive(Debug)]
 pub struct LoggedIn {
     pub access_token: String,
     pub expires_at: Timestamp,
@@ -378,5 +377,18 @@ impl AuthService {
         result
             .map_err(AppError::from)
             .reported(self.telemetry.as_ref(), "auth.current_user")
+    }
+}
+
+/// Shows everything but the secrets.
+impl std::fmt::Debug for LoggedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoggedIn")
+            .field("expires_at", &self.expires_at)
+            .field("refresh_expires_at", &self.refresh_expires_at)
+            .field("user", &self.user)
+            .field("access_token", &"[redacted]")
+            .field("refresh_token", &"[redacted]")
+            .finish()
     }
 }

@@ -10,7 +10,7 @@ use crate::telemetry::Reported;
 use crate::AppError;
 
 /// A refresh as a front end received it.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RefreshInput {
     pub refresh_token: Option<String>,
     pub client: Option<std::net::IpAddr>,
@@ -148,5 +148,16 @@ impl AuthService {
         }
         .await;
         result.reported(self.telemetry.as_ref(), "auth.logout")
+    }
+}
+
+/// Shows everything but the secrets.
+impl std::fmt::Debug for RefreshInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshInput")
+            .field("client", &self.client)
+            .field("user_agent", &self.user_agent)
+            .field("refresh_token", &"[redacted]")
+            .finish()
     }
 }
