@@ -263,6 +263,11 @@ async fn export_prints_the_user_and_every_task_as_the_api_shows_them() {
     assert_eq!(export["user"]["id"], user.id.to_string());
     assert_eq!(export["user"]["email"], user.email);
     assert!(export["user"].get("password_hash").is_none(), "{export}");
+    // Its sessions, with when and where each was used.
+    let sessions = export["sessions"].as_array().expect("sessions");
+    assert!(!sessions.is_empty(), "{export}");
+    assert_eq!(sessions[0]["ip"], "127.0.0.1");
+    assert!(sessions[0]["last_used_at"].is_string(), "{export}");
     let tasks: Vec<Task> = serde_json::from_value(export["tasks"].clone()).unwrap();
     assert_eq!(tasks, created, "oldest first, exactly as the API answered");
 }

@@ -293,6 +293,14 @@ async fn export_prints_one_json_document_with_the_user_and_every_task() {
     let page = tasks.clone();
     repo.expect_tasks_page()
         .returning(move |_, _, _| Ok(page.clone()));
+    let session =
+        domain::Session::start(account.id, account.created_at, chrono::Duration::hours(1))
+            .from_client(&domain::ClientInfo {
+                ip: Some("203.0.113.7".parse().unwrap()),
+                user_agent: domain::UserAgent::from_header("Firefox/140"),
+            });
+    repo.expect_sessions()
+        .returning(move |_, _| Ok(vec![session.clone()]));
 
     let (out, result) = run_with(
         repo,
@@ -307,6 +315,12 @@ async fn export_prints_one_json_document_with_the_user_and_every_task() {
     assert_eq!(json["user"]["email"], "ada@example.com");
     assert_eq!(json["user"]["name"], "Ada");
     assert!(json["user"].get("password_hash").is_none());
+    let sessions = json["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0]["last_used_at"], "2030-01-01T12:00:00.000000Z");
+    assert_eq!(sessions[0]["ip"], "203.0.113.7");
+    assert_eq!(sessions[0]["user_agent"], "Firefox/140");
+    assert_eq!(sessions[0]["revoked_at"], serde_json::Value::Null);
     let exported = json["tasks"].as_array().unwrap();
     assert_eq!(exported.len(), 2);
     assert_eq!(exported[0]["id"], tasks[0].id.to_string());

@@ -13,13 +13,13 @@ use application::ports::{
     Account, AccountRepo, AccountSummary, DeletedAccount, RepoError, TaskCursor, LISTED_SESSIONS,
 };
 use async_trait::async_trait;
-use domain::{Email, Task, Timestamp, UserId, UserName};
+use domain::{Email, Session, Task, Timestamp, UserId, UserName};
 use tokio_postgres::types::Type;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::pool::{Executor, Replay};
-use crate::rows::{session_at, session_columns_of, task_at, TASK_COLUMNS};
+use crate::rows::{session_at, session_columns_of, task_at, SESSION_COLUMNS, TASK_COLUMNS};
 
 pub(crate) struct PgAccountRepo {
     executor: Executor,
@@ -82,6 +82,14 @@ const REVOKE_SQL: &str = "WITH u AS (
         RETURNING 1
     )
     SELECT (SELECT count(*) FROM revoked) AS revoked FROM u";
+
+/// The user's stored sessions, newest first, at most $2.
+static SESSIONS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1
+        ORDER BY created_at DESC, id DESC LIMIT $2"
+    )
+});
 
 /// Oldest first, in the order `tasks_user_created_idx` gives read backwards.
 fn tasks_sql(with_cursor: bool) -> String {
@@ -214,6 +222,23 @@ impl AccountRepo for PgAccountRepo {
             .query(&sql, &[(&email, Type::TEXT)], Replay::Safe)
             .await?;
         rows.first().map(account_from).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user_id))]
+    async fn sessions(&self, user_id: UserId, limit: u32) -> Result<Vec<Session>, RepoError> {
+        let user_id = user_id.as_uuid();
+        let limit = i64::from(limit);
+        let rows = self
+            .executor
+            .query(
+                &SESSIONS_SQL,
+                &[(&user_id, Type::UUID), (&limit, Type::INT8)],
+                Replay::Safe,
+            )
+            .await?;
+        rows.iter()
+            .filter_map(|row| session_at(row, 0).transpose())
+            .collect()
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %user_id))]

@@ -44,6 +44,7 @@ contract!(
     delete_removes_the_account_with_its_sessions_and_tasks_only,
     tasks_page_visits_every_task_once_oldest_first_ties_by_id,
     unknown_email_is_none_everywhere,
+    sessions_lists_every_stored_session_newest_first,
 );
 
 /// The same address as typed by an operator in another case.
@@ -249,6 +250,28 @@ pub async fn unknown_email_is_none_everywhere(db: &Database) {
     assert_eq!(accounts.delete(&email).await.unwrap(), None);
     assert!(accounts
         .tasks_page(stranger.id, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn sessions_lists_every_stored_session_newest_first(db: &Database) {
+    let repos = repos(db);
+    let accounts = db.account_repo();
+    let (user, principal) = busy_user(&repos, 0).await;
+
+    let sessions = accounts.sessions(user.id, 10).await.unwrap();
+
+    // The active one, the revoked one and the expired one (logins purge
+    // ended rows of anyone, so another test's login may have taken some).
+    assert!(sessions.iter().any(|s| s.id == principal.session_id));
+    assert!(sessions
+        .windows(2)
+        .all(|w| (w[0].created_at, w[0].id) >= (w[1].created_at, w[1].id)));
+    assert!(sessions.iter().all(|s| s.user_id == user.id));
+    assert_eq!(accounts.sessions(user.id, 1).await.unwrap().len(), 1);
+    assert!(accounts
+        .sessions(new_user().id, 10)
         .await
         .unwrap()
         .is_empty());

@@ -90,6 +90,10 @@ pub trait AccountRepo: Send + Sync {
     /// The account with `email`, or `None`.
     async fn find(&self, email: &Email) -> Result<Option<Account>, RepoError>;
 
+    /// Up to `limit` of the user's stored sessions, active or ended, newest
+    /// first, with when each was last used and from where.
+    async fn sessions(&self, user_id: UserId, limit: u32) -> Result<Vec<Session>, RepoError>;
+
     /// Up to `limit` of the user's tasks, oldest first (by creation time,
     /// then id), strictly after `after` when given. Fewer than `limit`
     /// means there are no more.

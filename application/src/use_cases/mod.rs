@@ -21,7 +21,7 @@ mod tasks_tests;
 pub use account::{
     AccountExportSink, ChangePasswordInput, DeleteAccountInput, ACCOUNT_EXPORT_PAGE,
 };
-pub use admin::{AdminService, ExportSink, SinkError, EXPORT_PAGE_SIZE};
+pub use admin::{AdminService, ExportSink, SinkError, EXPORTED_SESSIONS, EXPORT_PAGE_SIZE};
 pub use auth::{
     client_info, AuthPorts, AuthService, LoggedIn, LoginInput, RegisterInput,
     DEFAULT_ACCESS_TTL_SECS, DEFAULT_MAX_ACTIVE_SESSIONS,
