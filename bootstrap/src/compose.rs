@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adapter_postgres::{Database, LoginLimits, PostgresSettings, StartupError};
-use adapter_security::{Argon2Hasher, JwtTokenService, SystemClock};
+use adapter_security::{Argon2Hasher, JwtTokenService, OsRefreshTokens, SystemClock};
 use application::ports::{Clock, Telemetry};
 use application::telemetry::LoggingTelemetry;
-use application::use_cases::{AuthService, TaskService};
+use application::use_cases::{AuthPorts, AuthService, TaskService};
 use application::Services;
 use secrecy::ExposeSecret;
 
@@ -124,6 +124,10 @@ pub async fn build_services(settings: &Settings) -> Result<Built, StartError> {
         i64::try_from(auth.session_ttl_secs)
             .map_err(|_| StartError::Config("auth.session_ttl_secs is too large".into()))?,
     );
+    let access_ttl = chrono::Duration::seconds(
+        i64::try_from(auth.access_ttl_secs)
+            .map_err(|_| StartError::Config("auth.access_ttl_secs is too large".into()))?,
+    );
     let telemetry = Arc::new(LoggingTelemetry::new());
     let reported: Arc<dyn Telemetry> = telemetry.clone();
     let hasher: Arc<dyn application::ports::PasswordHasher> = Arc::new(hasher);
@@ -136,14 +140,20 @@ pub async fn build_services(settings: &Settings) -> Result<Built, StartError> {
         reported.clone(),
     );
     let auth_service = AuthService::new(
-        database.user_repo(),
-        database.session_repo(),
-        hasher,
-        Arc::new(tokens),
-        clock.clone(),
-        limiter,
+        AuthPorts {
+            users: database.user_repo(),
+            sessions: database.session_repo(),
+            hasher,
+            tokens: Arc::new(tokens),
+            refresh_tokens: Arc::new(OsRefreshTokens),
+            events: database.event_repo(),
+            tasks: database.task_repo(),
+            clock: clock.clone(),
+            limiter,
+        },
         session_lifetime,
     )
+    .with_access_ttl(access_ttl)
     .with_max_active_sessions(auth.max_active_sessions_per_user)
     .with_telemetry(reported.clone())
     .with_email_verification(mail.recovery.clone());

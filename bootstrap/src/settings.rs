@@ -62,7 +62,10 @@ pub struct AuthSettings {
     pub jwt_secret: Option<SecretString>,
     pub issuer: String,
     pub audience: String,
+    /// How long a session (and its refresh token) lasts.
     pub session_ttl_secs: u64,
+    /// How long an access token works (never past its session).
+    pub access_ttl_secs: u64,
     pub login_max_failures_per_email: u32,
     pub login_max_failures_per_client: u32,
     pub login_window_secs: u64,
@@ -222,6 +225,7 @@ impl Settings {
                 self.database.idle_timeout_secs,
             ),
             ("auth.session_ttl_secs", self.auth.session_ttl_secs),
+            ("auth.access_ttl_secs", self.auth.access_ttl_secs),
             ("auth.login_window_secs", self.auth.login_window_secs),
             ("mail.send_timeout_ms", self.mail.send_timeout_ms),
             ("mail.retry_first_delay_ms", self.mail.retry_first_delay_ms),

@@ -64,6 +64,11 @@ uuid_id!(
     MailId
 );
 
+uuid_id!(
+    /// Identifies one security event.
+    EventId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

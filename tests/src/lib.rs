@@ -15,7 +15,8 @@
 //!   everything it prints.
 //! - [`app`]: [`TestApp`], one running server per test, which deletes the
 //!   users its test registered when it is dropped.
-//! - [`api`]: typed request helpers for every endpoint of the contract.
+//! - [`api`]: typed request helpers for every endpoint of the contract;
+//!   [`accounts`] adds the account additions (refresh, sessions, export…).
 //! - [`tokens`]: reading, tampering with and re-signing JWTs.
 //! - [`hostile`]: raw HTTP requests and JWTs under other algorithms for the
 //!   security and hostile-input suites.
@@ -29,6 +30,7 @@
 //! - [`mail`]: a database of its own and a server mailing a local SMTP
 //!   sink, for the mail suite.
 
+pub mod accounts;
 pub mod api;
 pub mod app;
 pub mod assertions;

@@ -19,6 +19,7 @@
 //! `cargo test -p e2e-tests --test main security::` or
 //! `cargo test -p e2e-tests --test main paging::a_list_shows_only_the_callers_tasks`.
 
+mod accounts;
 mod admin;
 mod conditional_requests;
 mod error_statuses;

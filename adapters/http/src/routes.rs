@@ -20,7 +20,8 @@ use crate::middleware::{
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::{
-    auth_routes, openapi, ops_routes, recovery_routes, task_routes, HttpSettings, Services,
+    account_routes, auth_routes, openapi, ops_routes, recovery_routes, task_routes, HttpSettings,
+    Services,
 };
 
 /// A JSON answer with the contract's content type.
@@ -70,7 +71,13 @@ pub(crate) fn router_with_shutdown_flag(
         .routes(routes!(auth_routes::register))
         .routes(routes!(auth_routes::login))
         .routes(routes!(auth_routes::logout))
-        .routes(routes!(auth_routes::me))
+        .routes(routes!(auth_routes::me, account_routes::delete_account))
+        .routes(routes!(account_routes::refresh))
+        .routes(routes!(account_routes::list_sessions))
+        .routes(routes!(account_routes::revoke_session))
+        .routes(routes!(account_routes::change_password))
+        .routes(routes!(account_routes::export))
+        .routes(routes!(account_routes::list_events))
         .routes(routes!(recovery_routes::request_password_reset))
         .routes(routes!(recovery_routes::confirm_password_reset))
         .routes(routes!(recovery_routes::verify_email))

@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use application::ports::{
-    AccountRepo, AccountTokenStore, LoginLimiter, Outbox, Readiness, SessionRepo, TaskRepo,
-    UserRepo,
+    AccountRepo, AccountTokenStore, LoginLimiter, Outbox, Readiness, SecurityEventRepo,
+    SessionRepo, TaskRepo, UserRepo,
 };
 use tokio::task::JoinHandle;
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -257,6 +257,13 @@ impl Database {
 
     pub fn session_repo(&self) -> Arc<dyn SessionRepo> {
         Arc::new(PgSessionRepo::new(self.inner.executor.clone()))
+    }
+
+    /// Security events: failed logins and the owner's pages.
+    pub fn event_repo(&self) -> Arc<dyn SecurityEventRepo> {
+        Arc::new(crate::event_repo::PgEventRepo::new(
+            self.inner.executor.clone(),
+        ))
     }
 
     /// The failed-login limiter, its counts shared by every replica that

@@ -12,14 +12,18 @@ mod mailer;
 mod outbox;
 mod password_hasher;
 mod readiness;
+mod refresh_tokens;
 mod repo_error;
+mod security_event_repo;
 mod session_repo;
 mod task_repo;
 mod telemetry;
 mod token_service;
 mod user_repo;
 
-pub use account_repo::{Account, AccountRepo, AccountSummary, DeletedAccount, TaskCursor};
+pub use account_repo::{
+    Account, AccountRepo, AccountSummary, DeletedAccount, TaskCursor, LISTED_SESSIONS,
+};
 pub use account_tokens::{
     AccountTokenStore, EventContext, IssuedToken, ResendOutcome, SecretSource,
 };
@@ -29,8 +33,12 @@ pub use mailer::{Mail, MailError, MailKind, Mailer};
 pub use outbox::{Outbox, OutboxMail, OutboxWaker};
 pub use password_hasher::{HashError, PasswordHasher};
 pub use readiness::{PoolStats, Readiness};
+pub use refresh_tokens::{RefreshTokenSource, TokenDigest, REFRESH_TOKEN_CHARS};
 pub use repo_error::RepoError;
-pub use session_repo::SessionRepo;
+pub use security_event_repo::{
+    EventPosition, PendingEvent, SecurityEventRepo, KEPT_EVENTS_PER_USER, KEPT_EVENT_DAYS,
+};
+pub use session_repo::{Refreshed, RevokeScope, SessionRepo};
 pub use task_repo::{CreatedTask, IdempotencyKey, Precondition, TaskRepo};
 pub use telemetry::Telemetry;
 pub use token_service::{TokenError, TokenService};
@@ -52,6 +60,10 @@ pub use outbox::{MockOutbox, MockOutboxWaker};
 pub use password_hasher::MockPasswordHasher;
 #[cfg(any(test, feature = "mocks"))]
 pub use readiness::MockReadiness;
+#[cfg(any(test, feature = "mocks"))]
+pub use refresh_tokens::MockRefreshTokenSource;
+#[cfg(any(test, feature = "mocks"))]
+pub use security_event_repo::MockSecurityEventRepo;
 #[cfg(any(test, feature = "mocks"))]
 pub use session_repo::MockSessionRepo;
 #[cfg(any(test, feature = "mocks"))]

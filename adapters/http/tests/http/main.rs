@@ -3,6 +3,7 @@
 
 mod support;
 
+mod accounts;
 mod auth;
 mod hostile_input;
 mod operations;
