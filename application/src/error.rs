@@ -43,6 +43,10 @@ pub enum AppError {
     PreconditionFailed { current: i64 },
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// A mailed token (reset, verification) that is unknown, expired or
+    /// already used: one answer for all three.
+    #[error("invalid or expired token")]
+    InvalidToken,
     /// Too many failed logins; try again after the given delay.
     #[error("too many attempts")]
     TooManyAttempts { retry_after: Duration },
@@ -72,6 +76,7 @@ impl AppError {
                 "If-Match does not match the task's current version".to_owned()
             }
             Self::Validation(_) => "the request has invalid fields".to_owned(),
+            Self::InvalidToken => "the token is invalid, expired or already used".to_owned(),
             Self::TooManyAttempts { .. } => "too many failed logins; try again later".to_owned(),
             Self::Unavailable { .. } => {
                 "the service is temporarily unavailable; try again later".to_owned()

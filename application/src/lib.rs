@@ -2,13 +2,17 @@
 //!
 //! Layout:
 //! - [`ports`]: the traits adapters implement (repositories, hashing,
-//!   tokens, the clock, the login limiter, readiness, telemetry). With the
+//!   tokens, the clock, the login limiter, readiness, telemetry, mail:
+//!   `Mailer`, `Outbox`, `AccountTokenStore`, `SecretSource`). With the
 //!   `mocks` feature, each has a mockall `Mock…` twin for other crates'
 //!   tests.
-//! - [`use_cases`]: registration, login, logout, token authentication and
-//!   the task operations. Each validates raw input into domain values and
+//! - [`use_cases`]: registration, login, logout, token authentication,
+//!   the task operations, password reset and email verification
+//!   (`RecoveryService`) and the mail outbox's sender logic
+//!   (`OutboxSender`). Each validates raw input into domain values and
 //!   returns an [`AppError`] whose client message is decided here; a front
 //!   end only picks its protocol's code for each kind.
+//! - [`account_token`]: the mailed single-use tokens and their digests.
 //! - [`telemetry`]: the standard failure log and database-error counts.
 //! - [`Services`]: everything a front end needs, built once by bootstrap.
 //! - `testkit` (feature `mocks`): fixtures, builders and a harness with
@@ -18,6 +22,7 @@
 
 use std::sync::Arc;
 
+pub mod account_token;
 pub mod error;
 pub mod ports;
 pub mod telemetry;
@@ -35,6 +40,8 @@ pub use ports::Principal;
 pub struct Services {
     pub auth: Arc<use_cases::AuthService>,
     pub tasks: Arc<use_cases::TaskService>,
+    /// Password reset and email verification by mailed tokens.
+    pub recovery: Arc<use_cases::RecoveryService>,
     pub readiness: Arc<dyn ports::Readiness>,
     /// Where the use cases report failures; its counts feed metrics.
     pub telemetry: Arc<telemetry::LoggingTelemetry>,

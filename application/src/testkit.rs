@@ -20,11 +20,12 @@ use domain::{
 };
 
 use crate::ports::{
-    MockClock, MockLoginLimiter, MockPasswordHasher, MockSessionRepo, MockTaskRepo,
-    MockTokenService, MockUserRepo, PoolStats, Principal, Readiness, Reservation, Slot, TokenError,
+    MockClock, MockLoginLimiter, MockPasswordHasher, MockRefreshTokenSource, MockSecurityEventRepo,
+    MockSessionRepo, MockTaskRepo, MockTokenService, MockUserRepo, PoolStats, Principal, Readiness,
+    Reservation, Slot, TokenError,
 };
 use crate::telemetry::LoggingTelemetry;
-use crate::use_cases::{AuthService, TaskService};
+use crate::use_cases::{AuthPorts, AuthService, TaskService};
 use crate::Services;
 
 /// The harness clock's instant: far from today, so code that reads the
@@ -37,6 +38,15 @@ pub fn t0() -> Timestamp {
 
 /// The only bearer token [`Harness::accepting_token`] accepts.
 pub const TOKEN: &str = "valid-token";
+
+/// The refresh token [`Harness::issuing_refresh_tokens`] hands out: the
+/// shape of a real one (43 base64url characters).
+pub const REFRESH_TOKEN: &str = "rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr";
+
+/// The access-token lifetime the harness gives [`AuthService`].
+pub fn access_ttl() -> chrono::Duration {
+    chrono::Duration::minutes(15)
+}
 
 /// The session lifetime the harness gives [`AuthService`].
 pub fn session_lifetime() -> chrono::Duration {
@@ -216,6 +226,8 @@ pub struct Harness {
     pub sessions: MockSessionRepo,
     pub hasher: MockPasswordHasher,
     pub tokens: MockTokenService,
+    pub refresh_tokens: MockRefreshTokenSource,
+    pub events: MockSecurityEventRepo,
     pub limiter: MockLoginLimiter,
     pub tasks: MockTaskRepo,
     pub readiness: Arc<dyn Readiness>,
@@ -242,6 +254,8 @@ impl Harness {
                 hasher
             },
             tokens: MockTokenService::new(),
+            refresh_tokens: MockRefreshTokenSource::new(),
+            events: MockSecurityEventRepo::new(),
             limiter: MockLoginLimiter::new(),
             tasks: MockTaskRepo::new(),
             readiness: Arc::new(FixedReadiness::default()),
@@ -268,8 +282,22 @@ impl Harness {
         self
     }
 
-    /// The login limiter lets every attempt through and settles quietly.
+    /// Every refresh token generated is [`REFRESH_TOKEN`].
+    pub fn issuing_refresh_tokens(mut self) -> Self {
+        self.refresh_tokens
+            .expect_generate()
+            .returning(|| Ok(REFRESH_TOKEN.to_owned()));
+        self
+    }
+
+    /// The login limiter lets every attempt through and settles quietly;
+    /// a refused login's `login_failed` is recorded quietly, and a
+    /// successful one gets [`REFRESH_TOKEN`].
     pub fn allowing_logins(mut self) -> Self {
+        self.events
+            .expect_record_for_email()
+            .returning(|_, _| Ok(()));
+        self = self.issuing_refresh_tokens();
         self.limiter
             .expect_reserve()
             .returning(|_, _, now| Ok(any_reservation(now)));
@@ -291,42 +319,57 @@ impl Harness {
         TaskService::new(Arc::new(self.tasks), clock).with_telemetry(self.telemetry)
     }
 
-    /// The account use cases over the mocked ports.
+    /// The account use cases over the mocked ports (the task repository
+    /// serves their export).
     pub fn auth_service(self) -> AuthService {
-        let clock = Arc::new(self.clock());
-        AuthService::new(
-            Arc::new(self.users),
-            Arc::new(self.sessions),
-            Arc::new(self.hasher),
-            Arc::new(self.tokens),
-            clock,
-            Arc::new(self.limiter),
-            session_lifetime(),
-        )
-        .with_telemetry(self.telemetry)
+        self.split().0
     }
 
     /// Everything a front end serves, over the mocked ports.
     pub fn services(self) -> Services {
+        let readiness = self.readiness.clone();
+        let telemetry = self.telemetry.clone();
         let clock = Arc::new(self.clock());
-        let auth = AuthService::new(
-            Arc::new(self.users),
-            Arc::new(self.sessions),
-            Arc::new(self.hasher),
-            Arc::new(self.tokens),
-            clock.clone(),
-            Arc::new(self.limiter),
-            session_lifetime(),
-        )
-        .with_telemetry(self.telemetry.clone());
-        let tasks =
-            TaskService::new(Arc::new(self.tasks), clock).with_telemetry(self.telemetry.clone());
+        // Strict mocks: a front-end test that reaches recovery must say so.
+        let recovery = crate::use_cases::RecoveryService::new(
+            Arc::new(crate::ports::MockAccountTokenStore::new()),
+            Arc::new(MockPasswordHasher::new()),
+            Arc::new(crate::ports::MockSecretSource::new()),
+            clock,
+            Arc::new(crate::ports::MockOutboxWaker::new()),
+        );
+        let (auth, tasks) = self.split();
         Services {
             auth: Arc::new(auth),
             tasks: Arc::new(tasks),
-            readiness: self.readiness,
-            telemetry: self.telemetry,
+            recovery: Arc::new(recovery),
+            readiness,
+            telemetry,
         }
+    }
+
+    /// The account and task use cases, sharing the mocked task repository.
+    fn split(self) -> (AuthService, TaskService) {
+        let clock = Arc::new(self.clock());
+        let tasks: Arc<MockTaskRepo> = Arc::new(self.tasks);
+        let auth = AuthService::new(
+            AuthPorts {
+                users: Arc::new(self.users),
+                sessions: Arc::new(self.sessions),
+                hasher: Arc::new(self.hasher),
+                tokens: Arc::new(self.tokens),
+                refresh_tokens: Arc::new(self.refresh_tokens),
+                events: Arc::new(self.events),
+                tasks: tasks.clone(),
+                clock: clock.clone(),
+                limiter: Arc::new(self.limiter),
+            },
+            session_lifetime(),
+        )
+        .with_access_ttl(access_ttl())
+        .with_telemetry(self.telemetry.clone());
+        let tasks = TaskService::new(tasks, clock).with_telemetry(self.telemetry);
+        (auth, tasks)
     }
 }
 

@@ -45,6 +45,13 @@ pub async fn run(sources: &Sources) -> ExitCode {
             return finish(&report, &["database url"]);
         }
     };
+    // Mail settings under the production rule; a failure here does not stop
+    // the database checks.
+    match crate::mail::mailer(&settings.mail) {
+        Ok(_) if settings.mail.smtp_url.is_some() => report.ok("mail", "SMTP settings valid"),
+        Ok(_) => report.ok("mail", "disabled (no mail.smtp_url): mails are only logged"),
+        Err(err) => report.fail("mail", err),
+    }
     let Some(raw_url) = settings.database.url.as_ref() else {
         report.fail(
             "database url",

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adapter_postgres::{Database, LoginLimits, PostgresSettings, StartupError};
-use adapter_security::{Argon2Hasher, JwtTokenService, SystemClock};
+use adapter_security::{Argon2Hasher, JwtTokenService, OsRefreshTokens, SystemClock};
 use application::ports::{Clock, Telemetry};
 use application::telemetry::LoggingTelemetry;
-use application::use_cases::{AuthService, TaskService};
+use application::use_cases::{AuthPorts, AuthService, TaskService};
 use application::Services;
 use secrecy::ExposeSecret;
 
@@ -69,6 +69,8 @@ pub async fn prepare_database(settings: &Settings) -> Result<Database, StartErro
 pub struct Built {
     pub services: Services,
     database: Database,
+    /// The outbox sender; stopped before the pool drains.
+    mail_sender: adapter_mail::SenderTask,
 }
 
 impl Built {
@@ -76,6 +78,10 @@ impl Built {
     /// PostgreSQL and the pooler log no abrupt disconnect); call once the
     /// front end has stopped.
     pub async fn close(&self) {
+        // A send in progress may finish; then nothing touches the pool.
+        self.mail_sender
+            .shutdown(std::time::Duration::from_secs(5))
+            .await;
         self.database.shutdown().await;
     }
 }
@@ -88,6 +94,7 @@ pub async fn build_services(settings: &Settings) -> Result<Built, StartError> {
     let queued_per_cpu = settings.auth.hash_queue_per_cpu;
     let hasher =
         tokio::task::spawn_blocking(move || Argon2Hasher::with_queued_per_cpu(queued_per_cpu));
+    let mailer = crate::mail::mailer(&settings.mail)?;
     let database = prepare_database(settings).await?;
     let auth = &settings.auth;
     let secret = auth
@@ -117,28 +124,50 @@ pub async fn build_services(settings: &Settings) -> Result<Built, StartError> {
         i64::try_from(auth.session_ttl_secs)
             .map_err(|_| StartError::Config("auth.session_ttl_secs is too large".into()))?,
     );
+    let access_ttl = chrono::Duration::seconds(
+        i64::try_from(auth.access_ttl_secs)
+            .map_err(|_| StartError::Config("auth.access_ttl_secs is too large".into()))?,
+    );
     let telemetry = Arc::new(LoggingTelemetry::new());
     let reported: Arc<dyn Telemetry> = telemetry.clone();
-    let auth_service = AuthService::new(
-        database.user_repo(),
-        database.session_repo(),
-        Arc::new(hasher),
-        Arc::new(tokens),
+    let hasher: Arc<dyn application::ports::PasswordHasher> = Arc::new(hasher);
+    let mail = crate::mail::build(
+        &settings.mail,
+        mailer,
+        &database,
+        hasher.clone(),
         clock.clone(),
-        limiter,
+        reported.clone(),
+    );
+    let auth_service = AuthService::new(
+        AuthPorts {
+            users: database.user_repo(),
+            sessions: database.session_repo(),
+            hasher,
+            tokens: Arc::new(tokens),
+            refresh_tokens: Arc::new(OsRefreshTokens),
+            events: database.event_repo(),
+            tasks: database.task_repo(),
+            clock: clock.clone(),
+            limiter,
+        },
         session_lifetime,
     )
+    .with_access_ttl(access_ttl)
     .with_max_active_sessions(auth.max_active_sessions_per_user)
-    .with_telemetry(reported.clone());
+    .with_telemetry(reported.clone())
+    .with_email_verification(mail.recovery.clone());
     let task_service = TaskService::new(database.task_repo(), clock).with_telemetry(reported);
     Ok(Built {
         services: Services {
             auth: Arc::new(auth_service),
             tasks: Arc::new(task_service),
+            recovery: mail.recovery,
             readiness: database.readiness(),
             telemetry,
         },
         database,
+        mail_sender: mail.sender,
     })
 }
 

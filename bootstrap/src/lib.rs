@@ -17,6 +17,7 @@ pub mod check;
 pub mod compose;
 pub mod front_end;
 pub mod logging;
+mod mail;
 pub mod settings;
 
 use std::process::ExitCode;

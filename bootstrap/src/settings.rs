@@ -18,6 +18,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
+    pub mail: MailSettings,
     /// The front end's own reading of `[server]` (its keys, defaults and
     /// checks are the front end's): filled by [`Settings::load`], opaque here.
     #[serde(skip)]
@@ -61,7 +62,10 @@ pub struct AuthSettings {
     pub jwt_secret: Option<SecretString>,
     pub issuer: String,
     pub audience: String,
+    /// How long a session (and its refresh token) lasts.
     pub session_ttl_secs: u64,
+    /// How long an access token works (never past its session).
+    pub access_ttl_secs: u64,
     pub login_max_failures_per_email: u32,
     pub login_max_failures_per_client: u32,
     pub login_window_secs: u64,
@@ -69,6 +73,28 @@ pub struct AuthSettings {
     pub max_active_sessions_per_user: u32,
     /// Password hashes allowed to wait per CPU before logins get 503.
     pub hash_queue_per_cpu: usize,
+}
+
+/// `[mail]`: where reset and verification mails go (see `crate::mail`).
+#[derive(Debug, Deserialize)]
+pub struct MailSettings {
+    /// From `APP__MAIL__SMTP_URL`; holds credentials, never logged.
+    #[serde(default)]
+    pub smtp_url: Option<SecretString>,
+    /// `APP__MAIL__FROM`, e.g. `Todo <no-reply@todo.example>`.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// `APP__MAIL__LINK_BASE_URL`: the web client's public URL.
+    #[serde(default)]
+    pub link_base_url: Option<String>,
+    pub send_timeout_ms: u64,
+    pub retry_first_delay_ms: u64,
+    pub retry_max_delay_ms: u64,
+    /// Unused reset (or verification) tokens a user may hold at once.
+    pub max_outstanding_tokens: u32,
+    /// Set from `APP_ENV` by [`Settings::load`], never from a file.
+    #[serde(default)]
+    pub production: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,6 +178,9 @@ impl Settings {
                     .map_err(|e| SettingsError(format!("{name}: {e}")))?;
             }
         }
+        builder = builder
+            .set_override("mail.production", sources.app_env == "production")
+            .map_err(|e| SettingsError(format!("mail.production: {e}")))?;
         let config = builder.build().map_err(|e| SettingsError(e.to_string()))?;
         let mut settings: Settings = config
             .clone()
@@ -196,7 +225,14 @@ impl Settings {
                 self.database.idle_timeout_secs,
             ),
             ("auth.session_ttl_secs", self.auth.session_ttl_secs),
+            ("auth.access_ttl_secs", self.auth.access_ttl_secs),
             ("auth.login_window_secs", self.auth.login_window_secs),
+            ("mail.send_timeout_ms", self.mail.send_timeout_ms),
+            ("mail.retry_first_delay_ms", self.mail.retry_first_delay_ms),
+            (
+                "mail.max_outstanding_tokens",
+                u64::from(self.mail.max_outstanding_tokens),
+            ),
             (
                 "auth.max_active_sessions_per_user",
                 u64::from(self.auth.max_active_sessions_per_user),
@@ -340,6 +376,15 @@ pub(crate) mod tests {
         let s = Settings::load(&src).unwrap();
         assert!(s.database.require_neon_host);
         assert_eq!(s.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn only_app_env_decides_whether_the_production_mail_rule_applies() {
+        let mut src = sources(&[("JWT_SECRET", SECRET), ("APP__MAIL__PRODUCTION", "false")]);
+        src.app_env = "production".into();
+        assert!(Settings::load(&src).unwrap().mail.production);
+        let src = sources(&[("JWT_SECRET", SECRET), ("APP__MAIL__PRODUCTION", "true")]);
+        assert!(!Settings::load(&src).unwrap().mail.production);
     }
 
     #[test]

@@ -59,6 +59,15 @@ uuid_id!(
     /// Identifies a task.
     TaskId
 );
+uuid_id!(
+    /// Identifies one queued mail in the outbox.
+    MailId
+);
+
+uuid_id!(
+    /// Identifies one security event.
+    EventId
+);
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@
 //! - [`ids`]: UUID v7 identifiers for users, sessions and tasks.
 //! - [`email`], [`password`], [`user`]: accounts.
 //! - [`session`]: login sessions and when they stop being valid.
+//! - [`security_event`]: what happened to an account (event kinds, user agents).
 //! - [`task`]: tasks, their fields' rules and the PATCH semantics.
 //! - [`task_query`]: filters, sort orders and opaque page cursors for listing.
 //! - [`text`]: what counts as blank, and the characters text fields refuse.
@@ -14,6 +15,7 @@
 pub mod email;
 pub mod ids;
 pub mod password;
+pub mod security_event;
 pub mod session;
 pub mod task;
 pub mod task_query;
@@ -24,8 +26,12 @@ pub mod user;
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
 
 pub use email::{Email, EmailError};
-pub use ids::{SessionId, TaskId, UserId};
+pub use ids::{EventId, MailId, SessionId, TaskId, UserId};
 pub use password::{Password, PasswordError, PasswordHash};
+pub use security_event::{
+    ClientInfo, EventCursor, MalformedEventCursor, SecurityEvent, SecurityEventKind,
+    UnknownEventKind, UserAgent,
+};
 pub use session::Session;
 pub use task::{Description, NewTask, Priority, Task, TaskPatch, Title, ValidationError};
 pub use task_query::{Cursor, CursorError, TaskQuery, TaskSort};

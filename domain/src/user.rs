@@ -50,6 +50,8 @@ pub struct User {
     pub email: Email,
     pub name: Option<UserName>,
     pub password_hash: PasswordHash,
+    /// Whether the owner proved they read mail at `email`.
+    pub email_verified: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -66,6 +68,7 @@ impl User {
             email,
             name,
             password_hash,
+            email_verified: false,
             created_at: now,
             updated_at: now,
         }

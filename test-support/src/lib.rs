@@ -15,6 +15,8 @@
 //! - [`fault_proxy`]: a TCP proxy that cuts and refuses connections, and
 //!   [`no_tls_server`], a listener that answers like a PostgreSQL without
 //!   TLS.
+//! - [`smtp_sink`]: a local SMTP server that keeps what it accepts (and
+//!   can refuse the first messages with 451), for the mail tests.
 
 pub mod cluster;
 pub mod db_url;
@@ -22,4 +24,5 @@ pub mod fault_cluster;
 pub mod fault_proxy;
 pub mod foreign_ca;
 pub mod no_tls_server;
+pub mod smtp_sink;
 pub mod tls_client;

@@ -15,7 +15,8 @@
 //!   everything it prints.
 //! - [`app`]: [`TestApp`], one running server per test, which deletes the
 //!   users its test registered when it is dropped.
-//! - [`api`]: typed request helpers for every endpoint of the contract.
+//! - [`api`]: typed request helpers for every endpoint of the contract;
+//!   [`accounts`] adds the account additions (refresh, sessions, export…).
 //! - [`tokens`]: reading, tampering with and re-signing JWTs.
 //! - [`hostile`]: raw HTTP requests and JWTs under other algorithms for the
 //!   security and hostile-input suites.
@@ -26,13 +27,17 @@
 //!   that cuts connections, a retrying write load that checks what was
 //!   acknowledged, and the server process's RSS.
 //! - [`replicas`]: several servers on one database behind HAProxy.
+//! - [`mail`]: a database of its own and a server mailing a local SMTP
+//!   sink, for the mail suite.
 
+pub mod accounts;
 pub mod api;
 pub mod app;
 pub mod assertions;
 pub mod database;
 pub mod front_end;
 pub mod hostile;
+pub mod mail;
 pub mod paths;
 pub mod process_stats;
 pub mod replicas;

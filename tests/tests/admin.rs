@@ -159,7 +159,15 @@ async fn user_show_prints_the_account_with_its_tasks_and_active_sessions_never_t
     let run = admin(&app, &["user", "show", &user.email.to_uppercase()]).await;
 
     assert_exit(&run, 0);
-    let lines: Vec<&str> = run.stdout.lines().collect();
+    let mut lines: Vec<&str> = run.stdout.lines().collect();
+    // The one active session, with when and where it was used.
+    let session = lines.pop().unwrap_or_default();
+    assert!(
+        session.starts_with("  session ")
+            && session.contains("  last used ")
+            && session.contains("  ip 127.0.0.1  agent "),
+        "{run:?}"
+    );
     assert_eq!(
         lines,
         [
@@ -255,6 +263,11 @@ async fn export_prints_the_user_and_every_task_as_the_api_shows_them() {
     assert_eq!(export["user"]["id"], user.id.to_string());
     assert_eq!(export["user"]["email"], user.email);
     assert!(export["user"].get("password_hash").is_none(), "{export}");
+    // Its sessions, with when and where each was used.
+    let sessions = export["sessions"].as_array().expect("sessions");
+    assert!(!sessions.is_empty(), "{export}");
+    assert_eq!(sessions[0]["ip"], "127.0.0.1");
+    assert!(sessions[0]["last_used_at"].is_string(), "{export}");
     let tasks: Vec<Task> = serde_json::from_value(export["tasks"].clone()).unwrap();
     assert_eq!(tasks, created, "oldest first, exactly as the API answered");
 }

@@ -19,6 +19,7 @@
 //! `cargo test -p e2e-tests --test main security::` or
 //! `cargo test -p e2e-tests --test main paging::a_list_shows_only_the_callers_tasks`.
 
+mod accounts;
 mod admin;
 mod conditional_requests;
 mod error_statuses;
@@ -28,6 +29,7 @@ mod hostile_input;
 mod idempotency;
 mod idle;
 mod logs;
+mod mail_flows;
 mod negative_start;
 mod overload;
 mod paging;

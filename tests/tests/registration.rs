@@ -28,6 +28,10 @@ async fn registering_stores_the_user_with_an_argon2id_hash_and_timestamps() {
     assert_eq!(row.email.to_lowercase(), email.to_lowercase());
     assert_eq!(row.name.as_deref(), Some("Ada"));
     assert_eq!(user["name"], "Ada");
+    assert_eq!(
+        user["email_verified"], false,
+        "a new address is unverified: {user}"
+    );
     assert!(
         row.password_hash.starts_with("$argon2id$"),
         "password_hash must be an Argon2id PHC string, got prefix {:?}",

@@ -47,13 +47,32 @@ async fn login_issues_a_jwt_and_stores_a_session_row() {
     assert_eq!(session.id, session_id(token));
     assert_eq!(session.revoked_at, None);
     assert!(session.expires_at > session.created_at);
-    let expires_at: DateTime<Utc> = login["expires_at"]
-        .as_str()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|| panic!("expires_at is RFC 3339: {login}"));
-    assert!((expires_at - session.expires_at).num_seconds().abs() <= 1);
+    let instant = |field: &str| -> DateTime<Utc> {
+        login[field]
+            .as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|| panic!("{field} is RFC 3339: {login}"))
+    };
+    // The session lives as long as its refresh token; the access token is
+    // short (auth.access_ttl_secs, 900 by default).
+    let refresh_expires_at = instant("refresh_expires_at");
+    assert!(
+        (refresh_expires_at - session.expires_at)
+            .num_seconds()
+            .abs()
+            <= 1
+    );
+    let expires_at = instant("expires_at");
     assert!(expires_at > Utc::now());
+    assert!(expires_at <= session.created_at + chrono::Duration::seconds(900));
+    assert!(expires_at < refresh_expires_at);
+    let refresh_token = login["refresh_token"].as_str().expect("refresh_token");
+    assert!(
+        refresh_token.len() >= 43,
+        "256 bits in base64url: {refresh_token}"
+    );
+    assert_eq!(claims["exp"].as_i64(), Some(expires_at.timestamp()));
 }
 
 #[tokio::test]

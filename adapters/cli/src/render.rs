@@ -5,7 +5,7 @@ use std::io::{self, BufWriter, Write};
 
 use application::ports::{Account, AccountSummary, DeletedAccount};
 use application::use_cases::{ExportSink, SinkError};
-use domain::Task;
+use domain::{Session, Task};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -24,6 +24,19 @@ pub(crate) fn summary(out: &mut dyn Write, summary: &AccountSummary) -> io::Resu
     writeln!(out, "created:         {}", rfc3339(&account.created_at))?;
     writeln!(out, "tasks:           {}", summary.tasks)?;
     writeln!(out, "active sessions: {}", summary.active_sessions)?;
+    // One line per listed session: what the owner's sessions page shows.
+    for session in &summary.sessions {
+        writeln!(
+            out,
+            "  session {}  last used {}  ip {}  agent {}",
+            session.id,
+            rfc3339(&session.last_used_at),
+            session
+                .ip
+                .map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
+            session.user_agent.as_ref().map_or("-", |ua| ua.as_str()),
+        )?;
+    }
     out.flush()
 }
 
@@ -78,6 +91,33 @@ impl<'a> From<&'a Account> for UserJson<'a> {
     }
 }
 
+/// A stored session: when it was last used and from where, and whether it
+/// ended.
+#[derive(Serialize)]
+struct SessionJson<'a> {
+    id: Uuid,
+    created_at: String,
+    last_used_at: String,
+    expires_at: String,
+    revoked_at: Option<String>,
+    user_agent: Option<&'a str>,
+    ip: Option<String>,
+}
+
+impl<'a> From<&'a Session> for SessionJson<'a> {
+    fn from(session: &'a Session) -> Self {
+        Self {
+            id: session.id.as_uuid(),
+            created_at: rfc3339(&session.created_at),
+            last_used_at: rfc3339(&session.last_used_at),
+            expires_at: rfc3339(&session.expires_at),
+            revoked_at: session.revoked_at.as_ref().map(rfc3339),
+            user_agent: session.user_agent.as_ref().map(|ua| ua.as_str()),
+            ip: session.ip.map(|ip| ip.to_string()),
+        }
+    }
+}
+
 /// A task as `GET /tasks/{id}` shows it.
 #[derive(Serialize)]
 struct TaskJson<'a> {
@@ -108,7 +148,7 @@ impl<'a> From<&'a Task> for TaskJson<'a> {
     }
 }
 
-/// `export`: `{"user": {…}, "tasks": [{…}, …]}` on one line, written as the
+/// `export`: `{"user": {…}, "sessions": [{…}, …], "tasks": [{…}, …]}` on one line, written as the
 /// pages arrive so that memory holds one page at most.
 pub(crate) struct JsonExport<'a> {
     out: BufWriter<&'a mut (dyn Write + Send)>,
@@ -149,7 +189,15 @@ impl ExportSink for JsonExport<'_> {
     fn account(&mut self, account: &Account) -> Result<(), SinkError> {
         self.write(|this| {
             this.out.write_all(b"{\"user\":")?;
-            serde_json::to_writer(&mut this.out, &UserJson::from(account))?;
+            serde_json::to_writer(&mut this.out, &UserJson::from(account)).map_err(io::Error::from)
+        })
+    }
+
+    fn sessions(&mut self, sessions: &[Session]) -> Result<(), SinkError> {
+        self.write(|this| {
+            this.out.write_all(b",\"sessions\":")?;
+            let sessions: Vec<_> = sessions.iter().map(SessionJson::from).collect();
+            serde_json::to_writer(&mut this.out, &sessions)?;
             this.out.write_all(b",\"tasks\":[")
         })
     }

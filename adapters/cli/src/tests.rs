@@ -90,10 +90,18 @@ async fn run_with(
 }
 
 fn with_summary(repo: &mut MockAccountRepo, account: &Account) {
+    let mut session =
+        domain::Session::start(account.id, account.created_at, chrono::Duration::hours(1))
+            .from_client(&domain::ClientInfo {
+                ip: Some("203.0.113.7".parse().unwrap()),
+                user_agent: domain::UserAgent::from_header("Firefox/140"),
+            });
+    session.id = "01a234df-0c03-709f-a590-e4d1b555269f".parse().unwrap();
     let summary = AccountSummary {
         account: account.clone(),
         tasks: 2,
         active_sessions: 1,
+        sessions: vec![session],
     };
     repo.expect_summary()
         .returning(move |_, _| Ok(Some(summary.clone())));
@@ -117,7 +125,9 @@ async fn user_show_prints_the_account_and_its_counts() {
         out,
         format!(
             "id:              {}\nemail:           ada@example.com\nname:            Ada\n\
-             created:         2030-01-01T12:00:00.000000Z\ntasks:           2\nactive sessions: 1\n",
+             created:         2030-01-01T12:00:00.000000Z\ntasks:           2\nactive sessions: 1\n  \
+             session 01a234df-0c03-709f-a590-e4d1b555269f  last used 2030-01-01T12:00:00.000000Z  \
+             ip 203.0.113.7  agent Firefox/140\n",
             account.id
         )
     );
@@ -283,6 +293,14 @@ async fn export_prints_one_json_document_with_the_user_and_every_task() {
     let page = tasks.clone();
     repo.expect_tasks_page()
         .returning(move |_, _, _| Ok(page.clone()));
+    let session =
+        domain::Session::start(account.id, account.created_at, chrono::Duration::hours(1))
+            .from_client(&domain::ClientInfo {
+                ip: Some("203.0.113.7".parse().unwrap()),
+                user_agent: domain::UserAgent::from_header("Firefox/140"),
+            });
+    repo.expect_sessions()
+        .returning(move |_, _| Ok(vec![session.clone()]));
 
     let (out, result) = run_with(
         repo,
@@ -297,6 +315,12 @@ async fn export_prints_one_json_document_with_the_user_and_every_task() {
     assert_eq!(json["user"]["email"], "ada@example.com");
     assert_eq!(json["user"]["name"], "Ada");
     assert!(json["user"].get("password_hash").is_none());
+    let sessions = json["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0]["last_used_at"], "2030-01-01T12:00:00.000000Z");
+    assert_eq!(sessions[0]["ip"], "203.0.113.7");
+    assert_eq!(sessions[0]["user_agent"], "Firefox/140");
+    assert_eq!(sessions[0]["revoked_at"], serde_json::Value::Null);
     let exported = json["tasks"].as_array().unwrap();
     assert_eq!(exported.len(), 2);
     assert_eq!(exported[0]["id"], tasks[0].id.to_string());

@@ -1,12 +1,14 @@
-//! `/api/v1/auth/*`: register, login, logout, me.
+//! `/api/v1/auth/*`: register, login, logout, me (the v1 additions are in
+//! `account_routes`).
 
-use application::use_cases::{LoginInput, RegisterInput};
+use application::use_cases::{LoginInput, LogoutInput, RegisterInput};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use crate::account_bodies::LogoutQuery;
 use crate::bodies::{LoginBody, LoginRequest, RegisterRequest, UserBody};
-use crate::extract::{Authenticated, ClientIp, JsonBody};
+use crate::extract::{ApiQuery, Authenticated, ClientIp, JsonBody, UserAgentHeader};
 use crate::problem::{ApiError, Problem};
 use crate::routes::json;
 use crate::state::AppState;
@@ -58,6 +60,7 @@ pub(crate) async fn register(
 pub(crate) async fn login(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
+    UserAgentHeader(user_agent): UserAgentHeader,
     JsonBody { value: body }: JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let logged_in = state
@@ -66,22 +69,41 @@ pub(crate) async fn login(
             email: body.email,
             password: body.password,
             client,
+            user_agent,
         })
         .await?;
     Ok(json(StatusCode::OK, &LoginBody::from(&logged_in)))
 }
 
-/// Revokes the caller's session; its token is refused from then on.
+/// Revokes the caller's session (or, by `scope`, the others or all); their
+/// tokens are refused from then on.
 #[utoipa::path(
     post, path = "/api/v1/auth/logout", operation_id = "logout", tag = "auth",
     security(("bearer" = [])),
-    responses((status = 204, description = "Session revoked"))
+    params(LogoutQuery),
+    responses(
+        (status = 204, description = "Sessions revoked"),
+        (status = 422, description = "Unknown scope", body = Problem, content_type = "application/problem+json"),
+    )
 )]
 pub(crate) async fn logout(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
+    ClientIp(client): ClientIp,
+    UserAgentHeader(user_agent): UserAgentHeader,
+    ApiQuery(query): ApiQuery<LogoutQuery>,
 ) -> Result<Response, ApiError> {
-    state.auth.logout(&principal).await?;
+    state
+        .auth
+        .logout(
+            &principal,
+            LogoutInput {
+                scope: query.scope,
+                client,
+                user_agent,
+            },
+        )
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

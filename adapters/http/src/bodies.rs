@@ -245,6 +245,8 @@ pub(crate) struct UserBody {
     pub(crate) email: String,
     #[schema(required = true)]
     pub(crate) name: Option<String>,
+    /// Whether the owner confirmed the address (the link of the verification mail).
+    pub(crate) email_verified: bool,
     #[schema(value_type = String, format = DateTime)]
     pub(crate) created_at: String,
 }
@@ -255,6 +257,7 @@ impl From<&User> for UserBody {
             id: user.id.as_uuid(),
             email: user.email.as_str().to_owned(),
             name: user.name.as_ref().map(|n| n.as_str().to_owned()),
+            email_verified: user.email_verified,
             created_at: rfc3339(&user.created_at),
         }
     }
@@ -265,12 +268,21 @@ pub(crate) enum TokenType {
     Bearer,
 }
 
+/// A login's or a refresh's answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct LoginBody {
     pub(crate) access_token: String,
     pub(crate) token_type: TokenType,
+    /// When the access token stops working (`auth.access_ttl_secs`, never
+    /// past the session).
     #[schema(value_type = String, format = DateTime)]
     pub(crate) expires_at: String,
+    /// Opaque, single use: `POST /api/v1/auth/refresh` spends it for a new
+    /// pair. Presenting it twice ends the session.
+    pub(crate) refresh_token: String,
+    /// When the session ends (`auth.session_ttl_secs` after login).
+    #[schema(value_type = String, format = DateTime)]
+    pub(crate) refresh_expires_at: String,
     pub(crate) user: UserBody,
 }
 
@@ -280,6 +292,8 @@ impl From<&LoggedIn> for LoginBody {
             access_token: login.access_token.clone(),
             token_type: TokenType::Bearer,
             expires_at: rfc3339(&login.expires_at),
+            refresh_token: login.refresh_token.clone(),
+            refresh_expires_at: rfc3339(&login.refresh_expires_at),
             user: UserBody::from(&login.user),
         }
     }

@@ -343,6 +343,24 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
+/// The client's `User-Agent`, as text (a value that is not visible ASCII
+/// or Latin-1 text is treated as absent); the use cases truncate it.
+pub(crate) struct UserAgentHeader(pub(crate) Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserAgentHeader {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        ))
+    }
+}
+
 fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
     let last = headers.get_all("x-forwarded-for").iter().next_back()?;
     last.to_str()

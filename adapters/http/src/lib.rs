@@ -4,8 +4,10 @@
 //! Layout:
 //! - [`router`] builds the whole service: the route list (written once,
 //!   for both axum and `/openapi.json`), middleware and state.
-//! - `auth_routes`, `task_routes`, `ops_routes`: the handlers, one module per
-//!   part of the contract. Handlers only translate HTTP to use-case calls.
+//! - `auth_routes`, `account_routes`, `task_routes`, `ops_routes`: the
+//!   handlers, one module per part of the contract (`account_bodies` holds
+//!   the account additions' JSON shapes, `export_stream` streams the
+//!   account export page by page). Handlers only translate HTTP to use-case calls.
 //! - `extract`: our own extractors (JSON body, query, path, bearer token,
 //!   client address), so no plain-text axum rejection ever reaches a client.
 //! - `problem`: the one place that maps errors to statuses and RFC 9457
@@ -30,9 +32,12 @@
 //! call the same services and gets the same rules, messages, logs and
 //! database-error counts.
 
+mod account_bodies;
+mod account_routes;
 mod auth_routes;
 mod bodies;
 mod edge;
+mod export_stream;
 mod extract;
 mod metrics;
 mod middleware;
@@ -40,6 +45,7 @@ mod openapi;
 mod ops_routes;
 mod preconditions;
 mod problem;
+mod recovery_routes;
 mod routes;
 mod server;
 mod settings;

@@ -141,6 +141,7 @@ impl From<AppError> for ApiError {
                 Self::new(StatusCode::UNAUTHORIZED, detail)
             }
             AppError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, detail),
+            AppError::InvalidToken => Self::new(StatusCode::BAD_REQUEST, detail),
             AppError::Conflict(_) => Self::new(StatusCode::CONFLICT, detail),
             AppError::PreconditionFailed { current } => {
                 let mut answer = Self::new(StatusCode::PRECONDITION_FAILED, detail);

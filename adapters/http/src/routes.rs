@@ -19,7 +19,10 @@ use crate::middleware::{
 };
 use crate::problem::ApiError;
 use crate::state::AppState;
-use crate::{auth_routes, openapi, ops_routes, task_routes, HttpSettings, Services};
+use crate::{
+    account_routes, auth_routes, openapi, ops_routes, recovery_routes, task_routes, HttpSettings,
+    Services,
+};
 
 /// A JSON answer with the contract's content type.
 pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
@@ -68,7 +71,17 @@ pub(crate) fn router_with_shutdown_flag(
         .routes(routes!(auth_routes::register))
         .routes(routes!(auth_routes::login))
         .routes(routes!(auth_routes::logout))
-        .routes(routes!(auth_routes::me))
+        .routes(routes!(auth_routes::me, account_routes::delete_account))
+        .routes(routes!(account_routes::refresh))
+        .routes(routes!(account_routes::list_sessions))
+        .routes(routes!(account_routes::revoke_session))
+        .routes(routes!(account_routes::change_password))
+        .routes(routes!(account_routes::export))
+        .routes(routes!(account_routes::list_events))
+        .routes(routes!(recovery_routes::request_password_reset))
+        .routes(routes!(recovery_routes::confirm_password_reset))
+        .routes(routes!(recovery_routes::verify_email))
+        .routes(routes!(recovery_routes::resend_verification))
         .routes(routes!(task_routes::list, task_routes::create))
         .routes(routes!(
             task_routes::get_one,
@@ -83,6 +96,7 @@ pub(crate) fn router_with_shutdown_flag(
     let state = AppState {
         auth: services.auth,
         tasks: services.tasks,
+        recovery: services.recovery,
         readiness: services.readiness,
         telemetry: services.telemetry,
         metrics: Arc::new(Metrics::new(settings.metrics_token.clone())),

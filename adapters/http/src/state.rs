@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use application::ports::Readiness;
 use application::telemetry::LoggingTelemetry;
-use application::use_cases::{AuthService, TaskService};
+use application::use_cases::{AuthService, RecoveryService, TaskService};
 
 use crate::metrics::Metrics;
 
@@ -13,6 +13,7 @@ use crate::metrics::Metrics;
 pub(crate) struct AppState {
     pub(crate) auth: Arc<AuthService>,
     pub(crate) tasks: Arc<TaskService>,
+    pub(crate) recovery: Arc<RecoveryService>,
     pub(crate) readiness: Arc<dyn Readiness>,
     pub(crate) telemetry: Arc<LoggingTelemetry>,
     pub(crate) metrics: Arc<Metrics>,

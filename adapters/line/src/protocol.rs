@@ -61,6 +61,7 @@ fn code(error: &AppError) -> &'static str {
         AppError::Conflict(_) => "conflict",
         AppError::PreconditionFailed { .. } => "precondition_failed",
         AppError::Validation(_) => "invalid",
+        AppError::InvalidToken => "invalid_token",
         AppError::TooManyAttempts { .. } => "too_many_attempts",
         AppError::Unavailable { .. } => "unavailable",
         AppError::Internal(_) => "internal",

@@ -99,12 +99,17 @@ async fn login_answers_a_token_and_its_expiry() {
         .expect_find_by_email()
         .returning(|_| Ok(Some(testkit::user().build())));
     h.hasher.expect_verify().returning(|_, _| Ok(true));
-    h.sessions.expect_create().times(1).returning(|_, _| Ok(()));
+    h.sessions
+        .expect_create()
+        .times(1)
+        .returning(|_, _, _, _| Ok(()));
     h.tokens
         .expect_issue()
-        .returning(|_| Ok("the.jwt.token".to_owned()));
+        .returning(|_, _, _| Ok("the.jwt.token".to_owned()));
     let answer = ask_once(h, "LOGIN ada@example.com pass phrase with spaces").await;
-    assert_eq!(answer, "OK the.jwt.token 2030-01-01T13:00:00.000000Z");
+    // The access token's expiry: the test kit's clock plus its access TTL.
+    let expires = application::timestamps::rfc3339(&(testkit::t0() + testkit::access_ttl()));
+    assert_eq!(answer, format!("OK the.jwt.token {expires}"));
 }
 
 #[tokio::test]

@@ -7,17 +7,19 @@
 //! `lower(email) = lower($1)`. Deleting a user deletes its sessions and
 //! tasks through the tables' `ON DELETE CASCADE`, in the same statement.
 
+use std::sync::LazyLock;
+
 use application::ports::{
-    Account, AccountRepo, AccountSummary, DeletedAccount, RepoError, TaskCursor,
+    Account, AccountRepo, AccountSummary, DeletedAccount, RepoError, TaskCursor, LISTED_SESSIONS,
 };
 use async_trait::async_trait;
-use domain::{Email, Task, Timestamp, UserId, UserName};
+use domain::{Email, Session, Task, Timestamp, UserId, UserName};
 use tokio_postgres::types::Type;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::pool::{Executor, Replay};
-use crate::rows::{task_at, TASK_COLUMNS};
+use crate::rows::{session_at, session_columns_of, task_at, SESSION_COLUMNS, TASK_COLUMNS};
 
 pub(crate) struct PgAccountRepo {
     executor: Executor,
@@ -32,13 +34,31 @@ impl PgAccountRepo {
 /// The account's columns, read by name in [`account_from`].
 const ACCOUNT_COLUMNS: &str = "id, email, name, created_at, updated_at";
 
-/// The account with its tasks and the sessions active at $2.
-const SUMMARY_SQL: &str = "SELECT u.id, u.email, u.name, u.created_at, u.updated_at,
+/// The account with its tasks and the sessions active at $2, one row per
+/// listed session (newest first, at most $3), or one row with NULL session
+/// columns when none is active.
+static SUMMARY_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT u.id, u.email, u.name, u.created_at, u.updated_at,
         (SELECT count(*) FROM tasks t WHERE t.user_id = u.id) AS tasks,
         (SELECT count(*) FROM sessions s
-            WHERE s.user_id = u.id AND s.revoked_at IS NULL AND s.expires_at > $2) AS active_sessions
+            WHERE s.user_id = u.id AND s.revoked_at IS NULL AND s.expires_at > $2) AS active_sessions,
+        {listed}
     FROM users u
-    WHERE lower(u.email) = lower($1)";
+    LEFT JOIN LATERAL (
+        SELECT * FROM sessions s
+        WHERE s.user_id = u.id AND s.revoked_at IS NULL AND s.expires_at > $2
+        ORDER BY s.created_at DESC, s.id DESC
+        LIMIT $3
+    ) AS x ON true
+    WHERE lower(u.email) = lower($1)
+    ORDER BY x.created_at DESC, x.id DESC",
+        listed = session_columns_of("x"),
+    )
+});
+
+/// Where the listed session's columns start in a summary row.
+const SUMMARY_SESSION_START: usize = 7;
 
 /// The counts read the statement's snapshot, i.e. the rows the cascade
 /// removes. Not replayed after sending: a repeat of a committed delete
@@ -62,6 +82,14 @@ const REVOKE_SQL: &str = "WITH u AS (
         RETURNING 1
     )
     SELECT (SELECT count(*) FROM revoked) AS revoked FROM u";
+
+/// The user's stored sessions, newest first, at most $2.
+static SESSIONS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1
+        ORDER BY created_at DESC, id DESC LIMIT $2"
+    )
+});
 
 /// Oldest first, in the order `tasks_user_created_idx` gives read backwards.
 fn tasks_sql(with_cursor: bool) -> String {
@@ -121,23 +149,32 @@ impl AccountRepo for PgAccountRepo {
         now: Timestamp,
     ) -> Result<Option<AccountSummary>, RepoError> {
         let email = email.as_str();
+        let listed = i64::from(LISTED_SESSIONS);
         let rows = self
             .executor
             .query(
-                SUMMARY_SQL,
-                &[(&email, Type::TEXT), (&now, Type::TIMESTAMPTZ)],
+                &SUMMARY_SQL,
+                &[
+                    (&email, Type::TEXT),
+                    (&now, Type::TIMESTAMPTZ),
+                    (&listed, Type::INT8),
+                ],
                 Replay::Safe,
             )
             .await?;
-        rows.first()
-            .map(|row| {
-                Ok(AccountSummary {
-                    account: account_from(row)?,
-                    tasks: count(row, "tasks")?,
-                    active_sessions: count(row, "active_sessions")?,
-                })
-            })
-            .transpose()
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let sessions = rows
+            .iter()
+            .filter_map(|row| session_at(row, SUMMARY_SESSION_START).transpose())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(AccountSummary {
+            account: account_from(first)?,
+            tasks: count(first, "tasks")?,
+            active_sessions: count(first, "active_sessions")?,
+            sessions,
+        }))
     }
 
     #[tracing::instrument(skip_all)]
@@ -185,6 +222,23 @@ impl AccountRepo for PgAccountRepo {
             .query(&sql, &[(&email, Type::TEXT)], Replay::Safe)
             .await?;
         rows.first().map(account_from).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user_id))]
+    async fn sessions(&self, user_id: UserId, limit: u32) -> Result<Vec<Session>, RepoError> {
+        let user_id = user_id.as_uuid();
+        let limit = i64::from(limit);
+        let rows = self
+            .executor
+            .query(
+                &SESSIONS_SQL,
+                &[(&user_id, Type::UUID), (&limit, Type::INT8)],
+                Replay::Safe,
+            )
+            .await?;
+        rows.iter()
+            .filter_map(|row| session_at(row, 0).transpose())
+            .collect()
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %user_id))]

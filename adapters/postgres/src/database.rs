@@ -17,15 +17,20 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use application::ports::{AccountRepo, LoginLimiter, Readiness, SessionRepo, TaskRepo, UserRepo};
+use application::ports::{
+    AccountRepo, AccountTokenStore, LoginLimiter, Outbox, Readiness, SecurityEventRepo,
+    SessionRepo, TaskRepo, UserRepo,
+};
 use tokio::task::JoinHandle;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::account_repo::PgAccountRepo;
+use crate::account_tokens::PgAccountTokenStore;
 use crate::connection_url::ConnectionUrl;
 use crate::errors::{classify_pool_error, StartupError};
 use crate::login_limiter::{LoginLimits, PgLoginLimiter};
 use crate::migrations::{self, Ledger, MigrationReport};
+use crate::outbox::PgOutbox;
 use crate::pool::{build_pool, spawn_maintenance, Executor, PoolStatus, Replay};
 use crate::schema_check::{self, Catalog};
 use crate::session_repo::PgSessionRepo;
@@ -254,6 +259,13 @@ impl Database {
         Arc::new(PgSessionRepo::new(self.inner.executor.clone()))
     }
 
+    /// Security events: failed logins and the owner's pages.
+    pub fn event_repo(&self) -> Arc<dyn SecurityEventRepo> {
+        Arc::new(crate::event_repo::PgEventRepo::new(
+            self.inner.executor.clone(),
+        ))
+    }
+
     /// The failed-login limiter, its counts shared by every replica that
     /// passes the same `secret` (keys are digests under it).
     pub fn login_limiter(&self, limits: LoginLimits, secret: &[u8]) -> Arc<dyn LoginLimiter> {
@@ -271,6 +283,16 @@ impl Database {
     /// Whole accounts by email, for the operator commands.
     pub fn account_repo(&self) -> Arc<dyn AccountRepo> {
         Arc::new(PgAccountRepo::new(self.inner.executor.clone()))
+    }
+
+    /// Reset and verification tokens with their outbox rows.
+    pub fn account_token_store(&self) -> Arc<dyn AccountTokenStore> {
+        Arc::new(PgAccountTokenStore::new(self.inner.executor.clone()))
+    }
+
+    /// The mail outbox, as its sender sees it.
+    pub fn outbox(&self) -> Arc<dyn Outbox> {
+        Arc::new(PgOutbox::new(self.inner.executor.clone()))
     }
 
     /// Readiness from the last contact (see `readiness`): probes send

@@ -16,6 +16,11 @@
 //! - `migrations`, `schema_check`: embedded SQL migrations and the
 //!   start-up comparison of the live catalog with what the code expects.
 //! - `user_repo`, `session_repo`, `task_repo`: the ports, one statement each.
+//! - `account_tokens`, `outbox`: mailed single-use tokens (reset,
+//!   verification) with their outbox rows, and the outbox's sender side.
+//! - `user_repo`, `session_repo`, `task_repo`, `event_repo`: the ports, one
+//!   statement each; `event_sql` writes a security event inside another
+//!   statement and keeps each user's events bounded.
 //! - `login_limiter`: the failed-login limiter, shared by every replica.
 //! - `readiness`: the `Readiness` port from what statements learned, so a
 //!   probe sends nothing to a healthy (possibly idle) database.
@@ -27,11 +32,15 @@
 //! `scripts/neon-local.sh`) and nothing else.
 
 mod account_repo;
+mod account_tokens;
 pub mod connection_url;
 pub mod database;
 pub mod errors;
+mod event_repo;
+mod event_sql;
 mod login_limiter;
 mod migrations;
+mod outbox;
 mod pool;
 mod readiness;
 mod refusals;

@@ -3,7 +3,8 @@
 
 use application::ports::RepoError;
 use domain::{
-    Description, Email, PasswordHash, Task, TaskId, Timestamp, Title, User, UserId, UserName,
+    Description, Email, EventId, PasswordHash, SecurityEvent, SecurityEventKind, Session,
+    SessionId, Task, TaskId, Timestamp, Title, User, UserAgent, UserId, UserName,
 };
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -14,7 +15,8 @@ pub(crate) const TASK_COLUMNS: &str =
 pub(crate) const TASK_COLUMN_COUNT: usize = 10;
 
 /// The user columns, in the order [`user_at`] reads them.
-pub(crate) const USER_COLUMNS: &str = "id, email, name, password_hash, created_at, updated_at";
+pub(crate) const USER_COLUMNS: &str =
+    "id, email, name, password_hash, created_at, updated_at, email_verified";
 
 fn corrupt(what: &str, err: impl std::fmt::Display) -> RepoError {
     RepoError::Internal(format!("stored {what} is invalid: {err}").into())
@@ -70,5 +72,59 @@ pub(crate) fn user_at(row: &Row, start: usize) -> Result<User, RepoError> {
         password_hash: PasswordHash::new(get(row, start + 3)?),
         created_at: get(row, start + 4)?,
         updated_at: get(row, start + 5)?,
+        email_verified: get(row, start + 6)?,
     })
+}
+
+/// The session columns, in the order [`session_at`] reads them.
+pub(crate) const SESSION_COLUMNS: &str =
+    "id, user_id, created_at, expires_at, revoked_at, last_used_at, user_agent, ip";
+
+/// [`SESSION_COLUMNS`] qualified by `alias`.
+pub(crate) fn session_columns_of(alias: &str) -> String {
+    SESSION_COLUMNS
+        .split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The session whose columns start at `start`, or `None` when its id is
+/// NULL (an outer join found nothing).
+pub(crate) fn session_at(row: &Row, start: usize) -> Result<Option<Session>, RepoError> {
+    let Some(id) = get::<Option<Uuid>>(row, start)? else {
+        return Ok(None);
+    };
+    let user_agent: Option<String> = get(row, start + 6)?;
+    Ok(Some(Session {
+        id: SessionId::from_uuid(id),
+        user_id: UserId::from_uuid(get(row, start + 1)?),
+        created_at: get(row, start + 2)?,
+        expires_at: get(row, start + 3)?,
+        revoked_at: get(row, start + 4)?,
+        last_used_at: get(row, start + 5)?,
+        user_agent: user_agent.as_deref().and_then(UserAgent::from_header),
+        ip: get(row, start + 7)?,
+    }))
+}
+
+/// The event columns, in the order [`event_at`] reads them.
+pub(crate) const EVENT_COLUMNS: &str = "id, user_id, type, at, ip, user_agent, session_id";
+
+/// The event whose columns start at `start`, or `None` when its id is NULL.
+pub(crate) fn event_at(row: &Row, start: usize) -> Result<Option<SecurityEvent>, RepoError> {
+    let Some(id) = get::<Option<Uuid>>(row, start)? else {
+        return Ok(None);
+    };
+    let kind: String = get(row, start + 2)?;
+    let user_agent: Option<String> = get(row, start + 5)?;
+    Ok(Some(SecurityEvent {
+        id: EventId::from_uuid(id),
+        user_id: UserId::from_uuid(get(row, start + 1)?),
+        kind: SecurityEventKind::parse(&kind).map_err(|e| corrupt("event type", e))?,
+        at: get(row, start + 3)?,
+        ip: get(row, start + 4)?,
+        user_agent: user_agent.as_deref().and_then(UserAgent::from_header),
+        session_id: get::<Option<Uuid>>(row, start + 6)?.map(SessionId::from_uuid),
+    }))
 }

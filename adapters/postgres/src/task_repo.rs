@@ -29,7 +29,7 @@ impl PgTaskRepo {
     }
 }
 
-const SESSION_CTE: &str = "WITH s AS (
+pub(crate) const SESSION_CTE: &str = "WITH s AS (
         SELECT EXISTS (
             SELECT 1 FROM sessions
             WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3

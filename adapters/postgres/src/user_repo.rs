@@ -1,12 +1,16 @@
 //! [`UserRepo`] on PostgreSQL.
 
-use application::ports::{RepoError, UserRepo};
-use async_trait::async_trait;
-use domain::{Email, User};
-use tokio_postgres::types::Type;
+use std::sync::LazyLock;
 
+use application::ports::{PendingEvent, Principal, RepoError, UserRepo};
+use async_trait::async_trait;
+use domain::{Email, PasswordHash, Timestamp, User};
+use tokio_postgres::types::{ToSql, Type};
+
+use crate::event_sql::{event_ctes, EventParams};
 use crate::pool::{Executor, Replay};
 use crate::rows::{user_at, USER_COLUMNS};
+use crate::task_repo::SESSION_CTE;
 
 pub(crate) struct PgUserRepo {
     executor: Executor,
@@ -25,12 +29,60 @@ impl PgUserRepo {
 /// statement safe to replay. A concurrent insert of the same email makes
 /// `ON CONFLICT DO NOTHING` wait for it and then report nothing inserted.
 const CREATE_SQL: &str = "WITH ins AS (
-        INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
-        VALUES ($1, $2, $3, $4, $5, $6)
+        INSERT INTO users (id, email, name, password_hash, created_at, updated_at, email_verified)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
         ON CONFLICT DO NOTHING
         RETURNING id
     )
     SELECT EXISTS (SELECT 1 FROM ins), EXISTS (SELECT 1 FROM users WHERE id = $1 AND lower(email) = lower($2))";
+
+/// Stores the new hash ($4), revokes the user's other active sessions and
+/// writes the event ($5..), provided the principal's session ($1..$3) is
+/// active. Safe to replay: a repeat stores the same hash, finds nothing
+/// more to revoke, and the event's id is already taken.
+static CHANGE_PASSWORD_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{SESSION_CTE},
+    pw AS (
+        UPDATE users SET password_hash = $4, updated_at = $3
+        WHERE id = $2 AND (SELECT ok FROM s)
+        RETURNING id
+    ),
+    others AS (
+        UPDATE sessions SET revoked_at = $3
+        WHERE user_id = $2 AND id <> $1 AND revoked_at IS NULL AND expires_at > $3
+          AND EXISTS (SELECT 1 FROM pw)
+    ),
+    {events}
+    SELECT (SELECT ok FROM s)",
+        events = event_ctes("SELECT id AS user_id, NULL::uuid AS session_id FROM pw", 5),
+    )
+});
+
+/// Deletes the principal's user (everything else cascades), provided the
+/// session is active. Not replayed after sending: a repeat of a committed
+/// delete finds no session and would report `SessionInactive`.
+static DELETE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{SESSION_CTE},
+    gone AS (
+        DELETE FROM users WHERE id = $2 AND (SELECT ok FROM s)
+        RETURNING id
+    )
+    SELECT (SELECT ok FROM s)"
+    )
+});
+
+fn session_ok(row: &tokio_postgres::Row) -> Result<(), RepoError> {
+    let ok: bool = row
+        .try_get(0)
+        .map_err(|e| RepoError::Internal(Box::new(e)))?;
+    if ok {
+        Ok(())
+    } else {
+        Err(RepoError::SessionInactive)
+    }
+}
 
 #[async_trait]
 impl UserRepo for PgUserRepo {
@@ -51,6 +103,7 @@ impl UserRepo for PgUserRepo {
                     (&hash, Type::TEXT),
                     (&user.created_at, Type::TIMESTAMPTZ),
                     (&user.updated_at, Type::TIMESTAMPTZ),
+                    (&user.email_verified, Type::BOOL),
                 ],
                 Replay::Safe,
             )
@@ -73,5 +126,50 @@ impl UserRepo for PgUserRepo {
             .query(&sql, &[(&email, Type::TEXT)], Replay::Safe)
             .await?;
         rows.first().map(|row| user_at(row, 0)).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
+    async fn change_password(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        hash: &PasswordHash,
+        event: &PendingEvent,
+    ) -> Result<(), RepoError> {
+        let session_id = principal.session_id.as_uuid();
+        let user_id = principal.user_id.as_uuid();
+        let hash = hash.as_str();
+        let event = EventParams::of(event);
+        let mut params: Vec<(&(dyn ToSql + Sync), Type)> = vec![
+            (&session_id, Type::UUID),
+            (&user_id, Type::UUID),
+            (&now, Type::TIMESTAMPTZ),
+            (&hash, Type::TEXT),
+        ];
+        params.extend(event.params());
+        let row = self
+            .executor
+            .query_one(&CHANGE_PASSWORD_SQL, &params, Replay::Safe)
+            .await?;
+        session_ok(&row)
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
+    async fn delete(&self, principal: &Principal, now: Timestamp) -> Result<(), RepoError> {
+        let session_id = principal.session_id.as_uuid();
+        let user_id = principal.user_id.as_uuid();
+        let row = self
+            .executor
+            .query_one(
+                &DELETE_SQL,
+                &[
+                    (&session_id, Type::UUID),
+                    (&user_id, Type::UUID),
+                    (&now, Type::TIMESTAMPTZ),
+                ],
+                Replay::Once,
+            )
+            .await?;
+        session_ok(&row)
     }
 }

@@ -44,6 +44,7 @@ contract!(
     delete_removes_the_account_with_its_sessions_and_tasks_only,
     tasks_page_visits_every_task_once_oldest_first_ties_by_id,
     unknown_email_is_none_everywhere,
+    sessions_lists_every_stored_session_newest_first,
 );
 
 /// The same address as typed by an operator in another case.
@@ -69,7 +70,7 @@ async fn busy_user(repos: &Repos, tasks: usize) -> (User, Principal) {
     }
     support::revoked_session(repos, user.id).await;
     let expired = Session::start(user.id, now() - TimeDelta::hours(2), TimeDelta::hours(1));
-    repos.sessions.create(&expired, 10).await.unwrap();
+    support::create_capped(repos, &expired, &support::fresh_digest(), 10).await;
     (user, principal)
 }
 
@@ -90,10 +91,16 @@ pub async fn summary_counts_all_tasks_and_only_the_sessions_active_at_now(db: &D
     assert_eq!(summary.account.created_at, user.created_at);
     assert_eq!(summary.tasks, 3);
     assert_eq!(summary.active_sessions, 1);
+    // The active one is listed with where it was used from.
+    assert_eq!(summary.sessions.len(), 1);
+    assert_eq!(summary.sessions[0].id, principal.session_id);
+    assert_eq!(summary.sessions[0].ip, support::client().ip);
+    assert_eq!(summary.sessions[0].user_agent, support::client().user_agent);
     // At the active session's expiry, none is active any more.
     let later = now() + TimeDelta::hours(2);
     let summary = accounts.summary(&user.email, later).await.unwrap().unwrap();
     assert_eq!(summary.active_sessions, 0);
+    assert!(summary.sessions.is_empty());
     assert!(repos.sessions.active_user(&principal, now()).await.is_ok());
 }
 
@@ -102,7 +109,7 @@ pub async fn revoke_sessions_revokes_only_the_active_ones_of_that_account(db: &D
     let accounts = db.account_repo();
     let (user, principal) = busy_user(&repos, 0).await;
     let second = Session::start(user.id, now(), TimeDelta::hours(1));
-    repos.sessions.create(&second, 10).await.unwrap();
+    support::create_capped(&repos, &second, &support::fresh_digest(), 10).await;
     let (_, _, bystander) = signed_in(&repos).await;
 
     let revoked = accounts
@@ -243,6 +250,28 @@ pub async fn unknown_email_is_none_everywhere(db: &Database) {
     assert_eq!(accounts.delete(&email).await.unwrap(), None);
     assert!(accounts
         .tasks_page(stranger.id, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn sessions_lists_every_stored_session_newest_first(db: &Database) {
+    let repos = repos(db);
+    let accounts = db.account_repo();
+    let (user, principal) = busy_user(&repos, 0).await;
+
+    let sessions = accounts.sessions(user.id, 10).await.unwrap();
+
+    // The active one, the revoked one and the expired one (logins purge
+    // ended rows of anyone, so another test's login may have taken some).
+    assert!(sessions.iter().any(|s| s.id == principal.session_id));
+    assert!(sessions
+        .windows(2)
+        .all(|w| (w[0].created_at, w[0].id) >= (w[1].created_at, w[1].id)));
+    assert!(sessions.iter().all(|s| s.user_id == user.id));
+    assert_eq!(accounts.sessions(user.id, 1).await.unwrap().len(), 1);
+    assert!(accounts
+        .sessions(new_user().id, 10)
         .await
         .unwrap()
         .is_empty());

@@ -261,7 +261,7 @@ async fn a_login_past_the_cap_ends_the_users_oldest_sessions(db: &Database) {
     let mut principals = Vec::new();
     for i in 0..5 {
         let session = Session::start(user.id, t0 + TimeDelta::seconds(i), TimeDelta::hours(1));
-        repos.sessions.create(&session, 3).await.unwrap();
+        support::create_capped(&repos, &session, &support::fresh_digest(), 3).await;
         principals.push(Principal {
             user_id: user.id,
             session_id: session.id,
@@ -293,7 +293,7 @@ async fn expired_and_revoked_sessions_are_deleted_by_later_logins(db: &Database)
     repos.users.create(&user).await.unwrap();
     let long_ago = Utc.with_ymd_and_hms(2001, 1, 1, 0, 0, 0).unwrap();
     let expired = Session::start(user.id, long_ago, TimeDelta::hours(1));
-    repos.sessions.create(&expired, 10).await.unwrap();
+    support::create_capped(&repos, &expired, &support::fresh_digest(), 10).await;
     let principal = support::revoked_session(&repos, user.id).await;
 
     // Each login deletes a few; other tests' leftovers may come first.
@@ -306,7 +306,7 @@ async fn expired_and_revoked_sessions_are_deleted_by_later_logins(db: &Database)
         let other = new_user();
         repos.users.create(&other).await.unwrap();
         let session = Session::start(other.id, now(), TimeDelta::hours(1));
-        repos.sessions.create(&session, 10).await.unwrap();
+        support::create_capped(&repos, &session, &support::fresh_digest(), 10).await;
     }
     assert!(
         !session_exists(expired.id.as_uuid()).await,

@@ -4,3 +4,4 @@
 mod support;
 
 repo_suite!(support::direct_db);
+session_suite!(support::direct_db);

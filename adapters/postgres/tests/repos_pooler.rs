@@ -6,3 +6,4 @@
 mod support;
 
 repo_suite!(support::pooler_db);
+session_suite!(support::pooler_db);

@@ -109,12 +109,18 @@ impl JwtTokenService {
 }
 
 impl TokenService for JwtTokenService {
-    fn issue(&self, session: &Session) -> Result<String, TokenError> {
+    fn issue(
+        &self,
+        session: &Session,
+        issued_at: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<String, TokenError> {
         let claims = Claims {
             sub: session.user_id.as_uuid(),
             sid: session.id.as_uuid(),
-            iat: session.created_at.timestamp(),
-            exp: session.expires_at.timestamp(),
+            iat: issued_at.timestamp(),
+            // Never past the session, whatever the caller asked.
+            exp: expires_at.min(session.expires_at).timestamp(),
             nbf: None,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -164,6 +170,28 @@ mod tests {
         JwtTokenService::new(SECRET, ISSUER, AUDIENCE).unwrap()
     }
 
+    /// A token for the whole of `session`, issued when it starts.
+    fn issued(service: &JwtTokenService, session: &Session) -> String {
+        service
+            .issue(session, session.created_at, session.expires_at)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_short_access_token_expires_before_its_session_and_never_after() {
+        let service = service();
+        let session = session();
+        let short = service
+            .issue(&session, t0(), t0() + Duration::minutes(15))
+            .unwrap();
+        assert!(service.verify(&short, t0() + Duration::minutes(14)).is_ok());
+        assert_invalid(service.verify(&short, t0() + Duration::minutes(15)));
+        let long = service
+            .issue(&session, t0(), t0() + Duration::days(2))
+            .unwrap();
+        assert_invalid(service.verify(&long, session.expires_at));
+    }
+
     fn session() -> Session {
         Session::start(UserId::new(), t0(), Duration::hours(1))
     }
@@ -209,7 +237,7 @@ mod tests {
     fn issued_token_verifies_to_its_user_and_session() {
         let service = service();
         let session = session();
-        let token = service.issue(&session).unwrap();
+        let token = issued(&service, &session);
         let principal = service.verify(&token, t0()).unwrap();
         assert_eq!(principal.user_id, session.user_id);
         assert_eq!(principal.session_id, session.id);
@@ -218,7 +246,7 @@ mod tests {
     #[test]
     fn issued_token_carries_every_claim_and_an_hs256_header() {
         let session = session();
-        let token = service().issue(&session).unwrap();
+        let token = issued(&service(), &session);
         let header = jsonwebtoken::decode_header(&token).unwrap();
         assert_eq!(header.alg, Algorithm::HS256);
         let payload = token.split('.').nth(1).unwrap();
@@ -242,7 +270,7 @@ mod tests {
     #[test]
     fn token_is_valid_until_the_second_it_expires() {
         let service = service();
-        let token = service.issue(&session()).unwrap();
+        let token = issued(&service, &session());
         let expiry = t0() + Duration::hours(1);
         assert!(service
             .verify(&token, expiry - Duration::seconds(1))
@@ -257,7 +285,7 @@ mod tests {
         let service = service();
         let old = Utc.with_ymd_and_hms(2001, 1, 1, 0, 0, 0).unwrap();
         let session = Session::start(UserId::new(), old, Duration::hours(1));
-        let token = service.issue(&session).unwrap();
+        let token = issued(&service, &session);
         assert!(service.verify(&token, old + Duration::minutes(30)).is_ok());
         assert_invalid(service.verify(&token, Utc::now()));
     }
@@ -265,7 +293,7 @@ mod tests {
     #[test]
     fn tampered_signature_is_invalid() {
         let service = service();
-        let token = service.issue(&session()).unwrap();
+        let token = issued(&service, &session());
         let (message, signature) = token.rsplit_once('.').unwrap();
         let mut sig = URL_SAFE_NO_PAD.decode(signature).unwrap();
         sig[0] ^= 0x01;
@@ -277,7 +305,7 @@ mod tests {
     fn tampered_payload_is_invalid() {
         let service = service();
         let session = session();
-        let token = service.issue(&session).unwrap();
+        let token = issued(&service, &session);
         let signature = token.rsplit_once('.').unwrap().1;
         let mut claims = claims_json(&session, ISSUER, AUDIENCE);
         claims["sub"] = serde_json::json!(UserId::new().to_string());
@@ -332,21 +360,21 @@ mod tests {
     #[test]
     fn token_signed_with_another_secret_is_invalid() {
         let other = JwtTokenService::new(&[7u8; 32], ISSUER, AUDIENCE).unwrap();
-        let token = other.issue(&session()).unwrap();
+        let token = issued(&other, &session());
         assert_invalid(service().verify(&token, t0()));
     }
 
     #[test]
     fn wrong_audience_is_invalid() {
         let other = JwtTokenService::new(SECRET, ISSUER, "another-api").unwrap();
-        let token = other.issue(&session()).unwrap();
+        let token = issued(&other, &session());
         assert_invalid(service().verify(&token, t0()));
     }
 
     #[test]
     fn wrong_issuer_is_invalid() {
         let other = JwtTokenService::new(SECRET, "someone-else", AUDIENCE).unwrap();
-        let token = other.issue(&session()).unwrap();
+        let token = issued(&other, &session());
         assert_invalid(service().verify(&token, t0()));
     }
 

@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use domain::{Email, Task, TaskId, Timestamp, UserId, UserName};
+use domain::{Email, Session, Task, TaskId, Timestamp, UserId, UserName};
 
 use super::RepoError;
 
@@ -21,7 +21,13 @@ pub struct AccountSummary {
     pub tasks: u64,
     /// Sessions neither revoked nor expired at the `now` of the reading.
     pub active_sessions: u64,
+    /// The newest of those (at most [`LISTED_SESSIONS`]), newest first,
+    /// with when each was last used and from where.
+    pub sessions: Vec<Session>,
 }
+
+/// Most active sessions a summary lists.
+pub const LISTED_SESSIONS: u32 = 20;
 
 /// What a deletion removed along with the account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +66,8 @@ impl TaskCursor {
 #[async_trait]
 pub trait AccountRepo: Send + Sync {
     /// The account with `email`, its number of tasks and of sessions active
-    /// at `now`; `None` when no account has this email.
+    /// at `now`, and the newest of those sessions; `None` when no account
+    /// has this email.
     async fn summary(
         &self,
         email: &Email,
@@ -82,6 +89,10 @@ pub trait AccountRepo: Send + Sync {
 
     /// The account with `email`, or `None`.
     async fn find(&self, email: &Email) -> Result<Option<Account>, RepoError>;
+
+    /// Up to `limit` of the user's stored sessions, active or ended, newest
+    /// first, with when each was last used and from where.
+    async fn sessions(&self, user_id: UserId, limit: u32) -> Result<Vec<Session>, RepoError>;
 
     /// Up to `limit` of the user's tasks, oldest first (by creation time,
     /// then id), strictly after `after` when given. Fewer than `limit`

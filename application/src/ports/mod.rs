@@ -5,24 +5,40 @@
 //! return; the adapters' tests check exactly that.
 
 mod account_repo;
+mod account_tokens;
 mod clock;
 mod login_limiter;
+mod mailer;
+mod outbox;
 mod password_hasher;
 mod readiness;
+mod refresh_tokens;
 mod repo_error;
+mod security_event_repo;
 mod session_repo;
 mod task_repo;
 mod telemetry;
 mod token_service;
 mod user_repo;
 
-pub use account_repo::{Account, AccountRepo, AccountSummary, DeletedAccount, TaskCursor};
+pub use account_repo::{
+    Account, AccountRepo, AccountSummary, DeletedAccount, TaskCursor, LISTED_SESSIONS,
+};
+pub use account_tokens::{
+    AccountTokenStore, EventContext, IssuedToken, ResendOutcome, SecretSource,
+};
 pub use clock::Clock;
 pub use login_limiter::{LimitError, LoginLimiter, Reservation, Slot};
+pub use mailer::{Mail, MailError, MailKind, Mailer};
+pub use outbox::{Outbox, OutboxMail, OutboxWaker};
 pub use password_hasher::{HashError, PasswordHasher};
 pub use readiness::{PoolStats, Readiness};
+pub use refresh_tokens::{RefreshTokenSource, TokenDigest, REFRESH_TOKEN_CHARS};
 pub use repo_error::RepoError;
-pub use session_repo::SessionRepo;
+pub use security_event_repo::{
+    EventPosition, PendingEvent, SecurityEventRepo, KEPT_EVENTS_PER_USER, KEPT_EVENT_DAYS,
+};
+pub use session_repo::{Refreshed, RevokeScope, SessionRepo};
 pub use task_repo::{CreatedTask, IdempotencyKey, Precondition, TaskRepo};
 pub use telemetry::Telemetry;
 pub use token_service::{TokenError, TokenService};
@@ -31,13 +47,23 @@ pub use user_repo::UserRepo;
 #[cfg(any(test, feature = "mocks"))]
 pub use account_repo::MockAccountRepo;
 #[cfg(any(test, feature = "mocks"))]
+pub use account_tokens::{MockAccountTokenStore, MockSecretSource};
+#[cfg(any(test, feature = "mocks"))]
 pub use clock::MockClock;
 #[cfg(any(test, feature = "mocks"))]
 pub use login_limiter::MockLoginLimiter;
 #[cfg(any(test, feature = "mocks"))]
+pub use mailer::MockMailer;
+#[cfg(any(test, feature = "mocks"))]
+pub use outbox::{MockOutbox, MockOutboxWaker};
+#[cfg(any(test, feature = "mocks"))]
 pub use password_hasher::MockPasswordHasher;
 #[cfg(any(test, feature = "mocks"))]
 pub use readiness::MockReadiness;
+#[cfg(any(test, feature = "mocks"))]
+pub use refresh_tokens::MockRefreshTokenSource;
+#[cfg(any(test, feature = "mocks"))]
+pub use security_event_repo::MockSecurityEventRepo;
 #[cfg(any(test, feature = "mocks"))]
 pub use session_repo::MockSessionRepo;
 #[cfg(any(test, feature = "mocks"))]

@@ -15,8 +15,14 @@ pub enum TokenError {
 /// enough on its own, the session must also be active.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait TokenService: Send + Sync {
-    /// A token for `session`, expiring when the session does.
-    fn issue(&self, session: &Session) -> Result<String, TokenError>;
+    /// An access token for `session`, issued at `issued_at` and refused
+    /// from `expires_at` on (which the caller keeps within the session).
+    fn issue(
+        &self,
+        session: &Session,
+        issued_at: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<String, TokenError>;
 
     /// The principal a token names, if its signature, algorithm, audience,
     /// issuer and expiry (judged at `now`) all hold.

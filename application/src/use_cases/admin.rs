@@ -19,10 +19,15 @@ pub const EXPORT_PAGE_SIZE: u32 = 500;
 /// Why a sink could not take a piece of an export (e.g. stdout closed).
 pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Receives an export piece by piece: the account first, then its tasks in
-/// pages, oldest first.
+/// Sessions an export lists at most (logins purge ended ones and cap the
+/// active ones, so an account rarely holds more than a few dozen).
+pub const EXPORTED_SESSIONS: u32 = 500;
+
+/// Receives an export piece by piece: the account first, then its stored
+/// sessions (newest first), then its tasks in pages, oldest first.
 pub trait ExportSink: Send {
     fn account(&mut self, account: &Account) -> Result<(), SinkError>;
+    fn sessions(&mut self, sessions: &[domain::Session]) -> Result<(), SinkError>;
     fn tasks(&mut self, tasks: &[domain::Task]) -> Result<(), SinkError>;
 }
 
@@ -99,7 +104,7 @@ impl AdminService {
         .reported(self.telemetry.as_ref(), "admin.revoke_sessions")
     }
 
-    /// Hands the account, then all its tasks page by page, to `sink`, and
+    /// Hands the account, its sessions, then all its tasks page by page, to `sink`, and
     /// returns how many tasks went. Nothing reaches the sink for an unknown
     /// email.
     ///
@@ -124,6 +129,11 @@ impl AdminService {
             .await?
             .ok_or(AppError::NotFound("account"))?;
         sink.account(&account).map_err(AppError::Internal)?;
+        let sessions = self
+            .accounts
+            .sessions(account.id, EXPORTED_SESSIONS)
+            .await?;
+        sink.sessions(&sessions).map_err(AppError::Internal)?;
         let mut after = None;
         let mut exported = 0u64;
         loop {
@@ -202,6 +212,7 @@ mod tests {
     #[derive(Default)]
     struct Recorder {
         accounts: Vec<Account>,
+        sessions: usize,
         pages: Vec<Vec<Task>>,
         fail_on_tasks: bool,
     }
@@ -209,6 +220,11 @@ mod tests {
     impl ExportSink for Recorder {
         fn account(&mut self, account: &Account) -> Result<(), SinkError> {
             self.accounts.push(account.clone());
+            Ok(())
+        }
+
+        fn sessions(&mut self, sessions: &[domain::Session]) -> Result<(), SinkError> {
+            self.sessions += sessions.len();
             Ok(())
         }
 
@@ -244,6 +260,7 @@ mod tests {
     async fn show_reads_the_summary_by_the_normalised_email_at_the_clocks_now() {
         let ada = account("ada@example.com");
         let summary = AccountSummary {
+            sessions: Vec::new(),
             account: ada.clone(),
             tasks: 7,
             active_sessions: 2,
@@ -411,6 +428,11 @@ mod tests {
             .times(1)
             .returning(move |_| Ok(Some(found.clone())));
         let user_id = ada.id;
+        let session = domain::Session::start(user_id, t0(), Duration::hours(1));
+        repo.expect_sessions()
+            .with(eq(user_id), eq(EXPORTED_SESSIONS))
+            .times(1)
+            .returning(move |_, _| Ok(vec![session.clone()]));
         repo.expect_tasks_page()
             .with(eq(user_id), eq(None), eq(EXPORT_PAGE_SIZE))
             .times(1)
@@ -428,6 +450,7 @@ mod tests {
 
         assert_eq!(exported, all.len() as u64);
         assert_eq!(sink.accounts, vec![ada]);
+        assert_eq!(sink.sessions, 1);
         assert_eq!(sink.pages.concat(), all);
         assert_eq!(sink.pages.len(), 2);
     }
@@ -440,6 +463,7 @@ mod tests {
         let found = ada.clone();
         repo.expect_find()
             .returning(move |_| Ok(Some(found.clone())));
+        repo.expect_sessions().returning(|_, _| Ok(Vec::new()));
         repo.expect_tasks_page()
             .with(eq(ada.id), eq(None), eq(EXPORT_PAGE_SIZE))
             .times(1)
@@ -466,6 +490,7 @@ mod tests {
         let found = ada.clone();
         repo.expect_find()
             .returning(move |_| Ok(Some(found.clone())));
+        repo.expect_sessions().returning(|_, _| Ok(Vec::new()));
         repo.expect_tasks_page()
             .times(1)
             .returning(|_, _, _| Ok(Vec::new()));
@@ -501,6 +526,7 @@ mod tests {
         let page = tasks_of(&ada, EXPORT_PAGE_SIZE as usize);
         let mut repo = MockAccountRepo::new();
         repo.expect_find().returning(move |_| Ok(Some(ada.clone())));
+        repo.expect_sessions().returning(|_, _| Ok(Vec::new()));
         // One page only: after the failure, nothing more is read.
         repo.expect_tasks_page()
             .times(1)

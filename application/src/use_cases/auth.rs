@@ -1,15 +1,20 @@
-//! Accounts and sessions: register, login, logout, and authenticating a
-//! bearer token.
+//! Accounts and sessions: register, login, and authenticating a bearer
+//! token. The other account use cases are `impl AuthService` blocks next
+//! to this file: `sessions` (refresh, list, revoke, logout scopes),
+//! `account` (password change, export, deletion) and `events`.
 
 use std::sync::Arc;
 
-use domain::{Email, Password, Session, Timestamp, User, UserName};
+use domain::{
+    ClientInfo, Email, Password, SecurityEventKind, Session, Timestamp, User, UserAgent, UserName,
+};
 use futures_util::future::{join, select, Either};
 use futures_util::pin_mut;
 
 use crate::ports::{
-    Clock, LimitError, LoginLimiter, PasswordHasher, Principal, RepoError, SessionRepo, Telemetry,
-    TokenService, UserRepo,
+    Clock, LimitError, LoginLimiter, PasswordHasher, PendingEvent, Principal, RefreshTokenSource,
+    RepoError, SecurityEventRepo, SessionRepo, TaskRepo, Telemetry, TokenDigest, TokenService,
+    UserRepo,
 };
 use crate::telemetry::{LoggingTelemetry, Reported};
 use crate::{AppError, FieldError};
@@ -27,54 +32,104 @@ pub struct RegisterInput {
 pub struct LoginInput {
     pub email: Option<String>,
     pub password: Option<String>,
-    /// The client's address, for the per-client failed-login limit.
+    /// The client's address, for the per-client failed-login limit and
+    /// the session's record.
     pub client: Option<std::net::IpAddr>,
+    /// The client's `User-Agent` (or its equivalent), as received.
+    pub user_agent: Option<String>,
 }
 
-/// A successful login: the bearer token, when it stops working, and who.
-#[derive(Debug)]
+/// Where a request came from, as a front end received it.
+pub fn client_info(ip: Option<std::net::IpAddr>, user_agent: Option<&str>) -> ClientInfo {
+    ClientInfo {
+        ip,
+        user_agent: user_agent.and_then(UserAgent::from_header),
+    }
+}
+
+/// A successful login or refresh: the short-lived bearer token and when it
+/// stops working, the refresh token and when the session ends, and who.
 pub struct LoggedIn {
     pub access_token: String,
     pub expires_at: Timestamp,
+    pub refresh_token: String,
+    pub refresh_expires_at: Timestamp,
     pub user: User,
 }
 
 pub struct AuthService {
-    users: Arc<dyn UserRepo>,
-    sessions: Arc<dyn SessionRepo>,
-    hasher: Arc<dyn PasswordHasher>,
-    tokens: Arc<dyn TokenService>,
-    clock: Arc<dyn Clock>,
-    limiter: Arc<dyn LoginLimiter>,
-    session_lifetime: chrono::Duration,
-    telemetry: Arc<dyn Telemetry>,
-    max_active_sessions: u32,
+    pub(super) users: Arc<dyn UserRepo>,
+    pub(super) sessions: Arc<dyn SessionRepo>,
+    pub(super) hasher: Arc<dyn PasswordHasher>,
+    pub(super) tokens: Arc<dyn TokenService>,
+    pub(super) refresh_tokens: Arc<dyn RefreshTokenSource>,
+    pub(super) events: Arc<dyn SecurityEventRepo>,
+    pub(super) task_repo: Arc<dyn TaskRepo>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) limiter: Arc<dyn LoginLimiter>,
+    pub(super) session_lifetime: chrono::Duration,
+    pub(super) access_ttl: chrono::Duration,
+    pub(super) telemetry: Arc<dyn Telemetry>,
+    pub(super) max_active_sessions: u32,
+    /// When set, registration also queues the verification mail and
+    /// writes the `registered` event, in the same statement as the user.
+    pub(super) verification: Option<Arc<super::RecoveryService>>,
 }
 
 /// Active sessions one user may hold unless configured otherwise.
 pub const DEFAULT_MAX_ACTIVE_SESSIONS: u32 = 10;
 
+/// How long an access token works unless configured otherwise (seconds).
+pub const DEFAULT_ACCESS_TTL_SECS: u32 = 900;
+
+/// The ports the account use cases drive.
+pub struct AuthPorts {
+    pub users: Arc<dyn UserRepo>,
+    pub sessions: Arc<dyn SessionRepo>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub tokens: Arc<dyn TokenService>,
+    pub refresh_tokens: Arc<dyn RefreshTokenSource>,
+    pub events: Arc<dyn SecurityEventRepo>,
+    /// For the export of the caller's tasks.
+    pub tasks: Arc<dyn TaskRepo>,
+    pub clock: Arc<dyn Clock>,
+    pub limiter: Arc<dyn LoginLimiter>,
+}
+
 impl AuthService {
-    pub fn new(
-        users: Arc<dyn UserRepo>,
-        sessions: Arc<dyn SessionRepo>,
-        hasher: Arc<dyn PasswordHasher>,
-        tokens: Arc<dyn TokenService>,
-        clock: Arc<dyn Clock>,
-        limiter: Arc<dyn LoginLimiter>,
-        session_lifetime: chrono::Duration,
-    ) -> Self {
+    /// Sessions last `session_lifetime` (the refresh token's life); access
+    /// tokens [`DEFAULT_ACCESS_TTL_SECS`] unless [`AuthService::with_access_ttl`].
+    pub fn new(ports: AuthPorts, session_lifetime: chrono::Duration) -> Self {
         Self {
-            users,
-            sessions,
-            hasher,
-            tokens,
-            clock,
-            limiter,
+            users: ports.users,
+            sessions: ports.sessions,
+            hasher: ports.hasher,
+            tokens: ports.tokens,
+            refresh_tokens: ports.refresh_tokens,
+            events: ports.events,
+            task_repo: ports.tasks,
+            clock: ports.clock,
+            limiter: ports.limiter,
             session_lifetime,
+            access_ttl: chrono::Duration::seconds(i64::from(DEFAULT_ACCESS_TTL_SECS)),
             telemetry: Arc::new(LoggingTelemetry::new()),
             max_active_sessions: DEFAULT_MAX_ACTIVE_SESSIONS,
+            verification: None,
         }
+    }
+
+    /// Registration stores the user through `recovery`'s store, with the
+    /// verification mail and the `registered` event in the same statement.
+    pub fn with_email_verification(mut self, recovery: Arc<super::RecoveryService>) -> Self {
+        self.verification = Some(recovery);
+        self
+    }
+
+    /// Access tokens work for `ttl` (at least one second), never past
+    /// their session's end.
+    pub fn with_access_ttl(mut self, ttl: chrono::Duration) -> Self {
+        self.access_ttl = ttl.max(chrono::Duration::seconds(1));
+        self
     }
 
     /// At most `max` (at least 1) active sessions per user: a login past it
@@ -137,7 +192,11 @@ impl AuthService {
         }
         let hash = self.hasher.hash(&password).await?;
         let user = User::register(email, name, hash, self.clock.now());
-        match self.users.create(&user).await {
+        let stored = match &self.verification {
+            Some(recovery) => recovery.register(&user).await,
+            None => self.users.create(&user).await,
+        };
+        match stored {
             Ok(()) => Ok(user),
             Err(RepoError::EmailTaken) => Err(AppError::Conflict("email already registered")),
             Err(other) => Err(other.into()),
@@ -149,9 +208,12 @@ impl AuthService {
     /// work.
     ///
     /// The limiter's reservation is taken before the hash, in parallel with
-    /// the user lookup, so a failed login costs one round trip of latency
-    /// (two statements) and a successful one two (four statements: the
-    /// session insert and the limiter's settlement also run in parallel).
+    /// the user lookup, so a failed login costs two round trips of latency
+    /// (three statements: the last writes `login_failed` when the email is
+    /// an account's, and runs for unknown emails too, so both cost the
+    /// same) and a successful one two (four statements: the session insert,
+    /// with its refresh token and `login_succeeded`, and the limiter's
+    /// settlement also run in parallel).
     pub async fn login(&self, input: LoginInput) -> Result<LoggedIn, AppError> {
         self.login_inner(input)
             .await
@@ -159,6 +221,7 @@ impl AuthService {
     }
 
     async fn login_inner(&self, input: LoginInput) -> Result<LoggedIn, AppError> {
+        let client = client_info(input.client, input.user_agent.as_deref());
         let (email, password) = match (input.email, input.password) {
             (Some(email), Some(password)) => (email, password),
             (email, password) => {
@@ -215,7 +278,12 @@ impl AuthService {
         let user = match checked {
             Ok(Some(user)) => user,
             // Wrong password or unknown email: the reservation stays counted.
-            Ok(None) => return Err(AppError::InvalidCredentials),
+            Ok(None) => {
+                if let Some(email) = &parsed {
+                    self.record_failed_login(email, now, &client).await;
+                }
+                return Err(AppError::InvalidCredentials);
+            }
             Err(err) => {
                 // Nothing was checked (hasher busy, store down): hand the
                 // slot back so the refusal is not counted as a guess.
@@ -225,9 +293,21 @@ impl AuthService {
                 return Err(err);
             }
         };
-        let session = Session::start(user.id, now, self.session_lifetime);
+        let session = Session::start(user.id, now, self.session_lifetime).from_client(&client);
+        let refresh_token = self.refresh_tokens.generate()?;
+        let event = PendingEvent::new(
+            SecurityEventKind::LoginSucceeded,
+            now,
+            &client,
+            Some(session.id),
+        );
         let (stored, settled) = join(
-            self.sessions.create(&session, self.max_active_sessions),
+            self.sessions.create(
+                &session,
+                &TokenDigest::of(&refresh_token),
+                self.max_active_sessions,
+                &event,
+            ),
             self.limiter.succeeded(&reservation),
         )
         .await;
@@ -236,12 +316,42 @@ impl AuthService {
             // The login stands; the slot stays counted until it expires.
             tracing::warn!(error = %err, "could not settle a successful login with the limiter");
         }
-        let access_token = self.tokens.issue(&session)?;
+        self.logged_in(&session, user, refresh_token, now)
+    }
+
+    /// The answer for a session that holds `refresh_token` from `now` on.
+    pub(super) fn logged_in(
+        &self,
+        session: &Session,
+        user: User,
+        refresh_token: String,
+        now: Timestamp,
+    ) -> Result<LoggedIn, AppError> {
+        let expires_at = session.access_expiry(now, self.access_ttl);
+        let access_token = self.tokens.issue(session, now, expires_at)?;
         Ok(LoggedIn {
             access_token,
-            expires_at: session.expires_at,
+            expires_at,
+            refresh_token,
+            refresh_expires_at: session.expires_at,
             user,
         })
+    }
+
+    /// Writes `login_failed` for the account with `email`, if there is one.
+    /// The statement runs whether or not there is, so a wrong password and
+    /// an unknown email still cost the same; a failure to write is logged,
+    /// never answered (the login is refused either way).
+    pub(super) async fn record_failed_login(
+        &self,
+        email: &Email,
+        now: Timestamp,
+        client: &ClientInfo,
+    ) {
+        let event = PendingEvent::new(SecurityEventKind::LoginFailed, now, client, None);
+        if let Err(err) = self.events.record_for_email(email, &event).await {
+            tracing::warn!(error = %err, "could not record a failed login");
+        }
     }
 
     /// `Some(user)` when `password` is theirs; `None` for a wrong password
@@ -283,12 +393,17 @@ impl AuthService {
             .map_err(AppError::from)
             .reported(self.telemetry.as_ref(), "auth.current_user")
     }
+}
 
-    /// Revokes the principal's session: its token is refused from now on.
-    pub async fn logout(&self, principal: &Principal) -> Result<(), AppError> {
-        let result = self.sessions.revoke(principal, self.clock.now()).await;
-        result
-            .map_err(AppError::from)
-            .reported(self.telemetry.as_ref(), "auth.logout")
+/// Shows everything but the secrets.
+impl std::fmt::Debug for LoggedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoggedIn")
+            .field("expires_at", &self.expires_at)
+            .field("refresh_expires_at", &self.refresh_expires_at)
+            .field("user", &self.user)
+            .field("access_token", &"[redacted]")
+            .field("refresh_token", &"[redacted]")
+            .finish()
     }
 }

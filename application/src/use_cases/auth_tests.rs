@@ -7,13 +7,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
-use domain::{PasswordHash, Session, SessionId, Timestamp, User, UserId};
+use domain::{PasswordHash, SecurityEventKind, Session, SessionId, Timestamp, User, UserId};
 
 use crate::ports::{
     HashError, LimitError, MockPasswordHasher, MockSessionRepo, Principal, RepoError, Reservation,
-    Slot, TokenError,
+    Slot, TokenDigest, TokenError,
 };
-use crate::testkit::{session_lifetime, t0, user, Harness};
+use crate::testkit::{access_ttl, session_lifetime, t0, user, Harness, REFRESH_TOKEN};
 use crate::use_cases::{AuthService, LoginInput, RegisterInput};
 use crate::AppError;
 
@@ -83,6 +83,14 @@ impl PortsExt for Harness {
             .expect_reserve()
             .times(1)
             .returning(|_, _, _| Ok(reservation()));
+        // A refused login writes `login_failed` (a no-op for unknown
+        // emails); a successful one asks for a refresh token.
+        self.events
+            .expect_record_for_email()
+            .returning(|_, _| Ok(()));
+        self.refresh_tokens
+            .expect_generate()
+            .returning(|| Ok(REFRESH_TOKEN.to_owned()));
     }
 
     fn service(self) -> AuthService {
@@ -103,6 +111,7 @@ fn login_input(email: &str, password: &str) -> LoginInput {
         email: Some(email.to_owned()),
         password: Some(password.to_owned()),
         client: client(),
+        user_agent: Some("test-agent/1".to_owned()),
     }
 }
 
@@ -308,6 +317,39 @@ async fn login_with_unknown_email_still_verifies_a_dummy_hash() {
 }
 
 #[tokio::test]
+async fn login_with_unknown_email_runs_the_same_event_statement_as_a_wrong_password() {
+    let mut ports = Ports::new();
+    ports
+        .limiter
+        .expect_reserve()
+        .returning(|_, _, _| Ok(reservation()));
+    ports.users.expect_find_by_email().returning(|_| Ok(None));
+    ports
+        .hasher
+        .expect_dummy_hash()
+        .returning(|| PasswordHash::new(DUMMY_HASH.to_owned()));
+    ports.hasher.expect_verify().returning(|_, _| Ok(false));
+    // The statement writes nothing for an address no account has, but it
+    // runs: a wrong password and an unknown email cost the same.
+    ports
+        .events
+        .expect_record_for_email()
+        .withf(|email, event| {
+            email.as_str() == "nobody@example.com" && event.kind == SecurityEventKind::LoginFailed
+        })
+        .times(1)
+        .returning(|_, _| Ok(()));
+
+    let err = ports
+        .service()
+        .login(login_input("nobody@example.com", PLAIN_PASSWORD))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, AppError::InvalidCredentials), "{err:?}");
+}
+
+#[tokio::test]
 async fn login_with_unknown_email_fails_even_if_the_dummy_hash_matched() {
     let mut ports = Ports::new();
     ports.allow_login();
@@ -358,6 +400,17 @@ async fn login_with_wrong_password_is_unauthorized_creates_no_session_and_keeps_
         .returning(|_, _| Ok(false));
     ports.sessions.expect_create().times(0);
     ports.tokens.expect_issue().times(0);
+    ports
+        .events
+        .expect_record_for_email()
+        .withf(|email, event| {
+            email.as_str() == "ada@example.com"
+                && event.kind == SecurityEventKind::LoginFailed
+                && event.at == t0()
+                && event.client.ip == client()
+        })
+        .times(1)
+        .returning(|_, _| Ok(()));
 
     let err = ports
         .service()
@@ -500,8 +553,12 @@ fn successful_login(user: &User) -> (Ports, Arc<Mutex<Option<Session>>>) {
         .sessions
         .expect_create()
         .times(1)
-        .withf(|_, max_active| *max_active == 3)
-        .returning(move |session, _| {
+        .withf(|_, refresh, max_active, event| {
+            *max_active == 3
+                && *refresh == TokenDigest::of(REFRESH_TOKEN)
+                && event.kind == SecurityEventKind::LoginSucceeded
+        })
+        .returning(move |session, _, _, _| {
             *sink.lock().unwrap() = Some(session.clone());
             Ok(())
         });
@@ -509,7 +566,7 @@ fn successful_login(user: &User) -> (Ports, Arc<Mutex<Option<Session>>>) {
         .tokens
         .expect_issue()
         .times(1)
-        .returning(|session| Ok(format!("token-for-{}", session.id)));
+        .returning(|session, _, _| Ok(format!("token-for-{}", session.id)));
     (ports, stored)
 }
 
@@ -534,7 +591,16 @@ async fn login_starts_a_session_that_expires_one_lifetime_after_the_clocks_now()
     assert_eq!(session.created_at, t0());
     assert_eq!(session.expires_at, t0() + lifetime());
     assert_eq!(session.revoked_at, None);
-    assert_eq!(logged_in.expires_at, t0() + lifetime());
+    assert_eq!(session.last_used_at, t0());
+    assert_eq!(
+        session.user_agent.as_ref().map(|ua| ua.as_str()),
+        Some("test-agent/1")
+    );
+    assert_eq!(session.ip, client());
+    // The access token is short; the refresh token lives as the session.
+    assert_eq!(logged_in.expires_at, t0() + access_ttl());
+    assert_eq!(logged_in.refresh_token, REFRESH_TOKEN);
+    assert_eq!(logged_in.refresh_expires_at, t0() + lifetime());
     assert_eq!(logged_in.user, user);
 }
 
@@ -713,7 +779,7 @@ async fn login_issues_no_token_when_the_session_cannot_be_stored() {
         .returning(move |_| Ok(Some(user.clone())));
     ports.hasher.expect_verify().returning(|_, _| Ok(true));
     ports.limiter.expect_succeeded().returning(|_| Ok(()));
-    ports.sessions.expect_create().returning(|_, _| {
+    ports.sessions.expect_create().returning(|_, _, _, _| {
         Err(RepoError::Unavailable {
             retry_after: StdDuration::from_secs(1),
         })
@@ -839,43 +905,6 @@ async fn a_session_is_refused_once_the_clock_reaches_its_expiry() {
     let (service, _) = authenticate_at(t0() + lifetime());
 
     let err = authenticate(&service, "signed-token").await.unwrap_err();
-
-    assert!(matches!(err, AppError::Unauthorized), "{err:?}");
-}
-
-// ------------------------------------------------------------------ logout
-
-#[tokio::test]
-async fn logout_revokes_the_principals_session_at_the_clocks_now() {
-    let principal = Principal {
-        user_id: UserId::new(),
-        session_id: SessionId::new(),
-    };
-    let mut ports = Ports::new();
-    ports
-        .sessions
-        .expect_revoke()
-        .withf(move |p, now| *p == principal && *now == t0())
-        .times(1)
-        .returning(|_, _| Ok(()));
-
-    ports.service().logout(&principal).await.unwrap();
-}
-
-#[tokio::test]
-async fn logout_of_a_revoked_or_unknown_session_is_unauthorized() {
-    let principal = Principal {
-        user_id: UserId::new(),
-        session_id: SessionId::new(),
-    };
-    let mut ports = Ports::new();
-    ports
-        .sessions
-        .expect_revoke()
-        .times(1)
-        .returning(|_, _| Err(RepoError::SessionInactive));
-
-    let err = ports.service().logout(&principal).await.unwrap_err();
 
     assert!(matches!(err, AppError::Unauthorized), "{err:?}");
 }

@@ -50,8 +50,9 @@ async fn register_answers_201_with_the_user_and_never_the_hash() {
     assert_eq!(body["email"], "ada@example.com");
     assert_eq!(body["name"], "Ada");
     assert_eq!(body["created_at"], "2030-01-01T12:00:00.000000Z");
+    assert_eq!(body["email_verified"], false);
     assert!(body["id"].as_str().unwrap().parse::<uuid::Uuid>().is_ok());
-    assert_eq!(body.as_object().unwrap().len(), 4, "{body}");
+    assert_eq!(body.as_object().unwrap().len(), 5, "{body}");
     assert!(!String::from_utf8_lossy(&answer.body).contains("argon2"));
 }
 
@@ -122,10 +123,13 @@ async fn login_answers_a_bearer_token_with_its_expiry_and_user() {
         .expect_find_by_email()
         .returning(|_| Ok(Some(user())));
     h.hasher.expect_verify().returning(|_, _| Ok(true));
-    h.sessions.expect_create().times(1).returning(|_, _| Ok(()));
+    h.sessions
+        .expect_create()
+        .times(1)
+        .returning(|_, _, _, _| Ok(()));
     h.tokens
         .expect_issue()
-        .returning(|_| Ok("the.jwt.token".to_owned()));
+        .returning(|_, _, _| Ok("the.jwt.token".to_owned()));
     let answer = post_auth(
         h,
         "login",
@@ -136,7 +140,10 @@ async fn login_answers_a_bearer_token_with_its_expiry_and_user() {
     let body = answer.json();
     assert_eq!(body["access_token"], "the.jwt.token");
     assert_eq!(body["token_type"], "Bearer");
-    assert_eq!(body["expires_at"], "2030-01-01T13:00:00.000000Z");
+    // A short access token; the refresh token lives as long as the session.
+    assert_eq!(body["expires_at"], "2030-01-01T12:15:00.000000Z");
+    assert_eq!(body["refresh_token"], application::testkit::REFRESH_TOKEN);
+    assert_eq!(body["refresh_expires_at"], "2030-01-01T13:00:00.000000Z");
     assert_eq!(body["user"]["email"], "ada@example.com");
     assert_eq!(body["user"]["id"], user().id.to_string());
 }
@@ -290,15 +297,18 @@ async fn a_revoked_session_is_401() {
 async fn logout_is_204_and_a_second_logout_is_401() {
     let mut h = Harness::new();
     let mut revoked = false;
-    h.sessions.expect_revoke().times(2).returning(move |p, _| {
-        assert_eq!(*p, principal());
-        if revoked {
-            Err(RepoError::SessionInactive)
-        } else {
-            revoked = true;
-            Ok(())
-        }
-    });
+    h.sessions
+        .expect_revoke()
+        .times(2)
+        .returning(move |p, _, _, _| {
+            assert_eq!(*p, principal());
+            if revoked {
+                Err(RepoError::SessionInactive)
+            } else {
+                revoked = true;
+                Ok(1)
+            }
+        });
     let router = h.router();
     let first = send(router.clone(), empty(authed("POST", "/api/v1/auth/logout"))).await;
     assert_eq!(first.status, 204);

@@ -3,7 +3,9 @@
 
 mod support;
 
+mod accounts;
 mod auth;
 mod hostile_input;
 mod operations;
+mod recovery;
 mod tasks;

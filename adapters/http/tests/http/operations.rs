@@ -207,7 +207,17 @@ async fn openapi_json_is_a_3_1_document_listing_every_path_of_the_contract() {
         ("/api/v1/auth/register", &["post"][..]),
         ("/api/v1/auth/login", &["post"]),
         ("/api/v1/auth/logout", &["post"]),
-        ("/api/v1/auth/me", &["get"]),
+        ("/api/v1/auth/me", &["get", "delete"]),
+        ("/api/v1/auth/password-reset", &["post"]),
+        ("/api/v1/auth/password-reset/confirm", &["post"]),
+        ("/api/v1/auth/verify-email", &["post"]),
+        ("/api/v1/auth/verify-email/resend", &["post"]),
+        ("/api/v1/auth/me/export", &["get"]),
+        ("/api/v1/auth/refresh", &["post"]),
+        ("/api/v1/auth/sessions", &["get"]),
+        ("/api/v1/auth/sessions/{id}", &["delete"]),
+        ("/api/v1/auth/password", &["post"]),
+        ("/api/v1/auth/events", &["get"]),
         ("/api/v1/tasks", &["get", "post"]),
         ("/api/v1/tasks/{id}", &["get", "patch", "delete"]),
         ("/healthz", &["get"]),
@@ -219,7 +229,7 @@ async fn openapi_json_is_a_3_1_document_listing_every_path_of_the_contract() {
             assert!(paths[path][method].is_object(), "{method} {path} missing");
         }
     }
-    assert_eq!(paths.len(), 10, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 20, "{:?}", paths.keys().collect::<Vec<_>>());
     // Protected operations document their 401; the error table's statuses are there.
     let patch = &paths["/api/v1/tasks/{id}"]["patch"]["responses"];
     for status in ["200", "401", "404", "412", "422", "503"] {
@@ -227,6 +237,28 @@ async fn openapi_json_is_a_3_1_document_listing_every_path_of_the_contract() {
     }
     assert!(paths["/api/v1/auth/login"]["post"]["responses"]["429"].is_object());
     assert!(paths["/api/v1/auth/register"]["post"]["responses"]["409"].is_object());
+    for (path, status) in [
+        ("/api/v1/auth/password-reset", "202"),
+        ("/api/v1/auth/password-reset/confirm", "400"),
+        ("/api/v1/auth/verify-email", "400"),
+        ("/api/v1/auth/verify-email/resend", "401"),
+    ] {
+        assert!(
+            paths[path]["post"]["responses"][status].is_object(),
+            "{path} lacks {status}"
+        );
+    }
+    for schema in [
+        "PasswordResetRequest",
+        "PasswordResetConfirmRequest",
+        "VerifyEmailRequest",
+        "AcceptedBody",
+    ] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "{schema} missing"
+        );
+    }
     let task = &doc["components"]["schemas"]["TaskBody"];
     let required: Vec<&str> = task["required"]
         .as_array()

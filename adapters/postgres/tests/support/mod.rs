@@ -7,12 +7,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod session_suite;
 pub mod suite;
 
 use adapter_postgres::{Database, PostgresSettings};
-use application::ports::{Principal, SessionRepo, TaskRepo, UserRepo};
+use application::ports::{
+    PendingEvent, Principal, RepoError, RevokeScope, SecurityEventRepo, SessionRepo, TaskRepo,
+    TokenDigest, UserRepo,
+};
 use chrono::{DurationRound, TimeDelta, Utc};
-use domain::{Email, PasswordHash, Session, Timestamp, User, UserId};
+use domain::{
+    ClientInfo, Email, PasswordHash, SecurityEventKind, Session, Timestamp, User, UserId,
+};
 use test_support::{cluster, db_url};
 use uuid::Uuid;
 
@@ -131,6 +137,7 @@ pub struct Repos {
     pub users: Arc<dyn UserRepo>,
     pub sessions: Arc<dyn SessionRepo>,
     pub tasks: Arc<dyn TaskRepo>,
+    pub events: Arc<dyn SecurityEventRepo>,
 }
 
 pub fn repos(db: &Database) -> Repos {
@@ -138,19 +145,80 @@ pub fn repos(db: &Database) -> Repos {
         users: db.user_repo(),
         sessions: db.session_repo(),
         tasks: db.task_repo(),
+        events: db.event_repo(),
     }
+}
+
+/// A fresh refresh token's digest (any 32 bytes do for storage).
+pub fn fresh_digest() -> TokenDigest {
+    TokenDigest::of(&Uuid::now_v7().to_string())
+}
+
+/// An event of `kind` at `at` from a fixed client.
+pub fn event(kind: SecurityEventKind, at: Timestamp) -> PendingEvent {
+    PendingEvent::new(kind, at, &client(), None)
+}
+
+/// The client the helpers' sessions and events come from.
+pub fn client() -> ClientInfo {
+    ClientInfo {
+        ip: Some("203.0.113.7".parse().unwrap()),
+        user_agent: domain::UserAgent::from_header("contract-test/1"),
+    }
+}
+
+/// Stores `session` with a first refresh token `refresh` (at most ten active).
+pub async fn start(repos: &Repos, session: &Session, refresh: &TokenDigest) {
+    create_capped(repos, session, refresh, 10).await;
+}
+
+/// Stores `session` keeping the user at `max_active` active sessions.
+pub async fn create_capped(
+    repos: &Repos,
+    session: &Session,
+    refresh: &TokenDigest,
+    max_active: u32,
+) {
+    repos
+        .sessions
+        .create(
+            session,
+            refresh,
+            max_active,
+            &PendingEvent::new(
+                SecurityEventKind::LoginSucceeded,
+                session.created_at,
+                &client(),
+                Some(session.id),
+            ),
+        )
+        .await
+        .expect("create session");
+}
+
+/// Revokes the principal's own session (a local logout).
+pub async fn revoke_current(
+    repos: &Repos,
+    principal: &Principal,
+    at: Timestamp,
+) -> Result<u64, RepoError> {
+    repos
+        .sessions
+        .revoke(
+            principal,
+            RevokeScope::Current,
+            at,
+            &event(SecurityEventKind::Logout, at),
+        )
+        .await
 }
 
 /// A stored user with an active one-hour session.
 pub async fn signed_in(repos: &Repos) -> (User, Session, Principal) {
     let user = new_user();
     repos.users.create(&user).await.expect("create user");
-    let session = Session::start(user.id, now(), TimeDelta::hours(1));
-    repos
-        .sessions
-        .create(&session, 10)
-        .await
-        .expect("create session");
+    let session = Session::start(user.id, now(), TimeDelta::hours(1)).from_client(&client());
+    start(repos, &session, &fresh_digest()).await;
     let principal = Principal {
         user_id: user.id,
         session_id: session.id,
@@ -161,18 +229,12 @@ pub async fn signed_in(repos: &Repos) -> (User, Session, Principal) {
 /// A second session of `user`, started now and revoked at once.
 pub async fn revoked_session(repos: &Repos, user: UserId) -> Principal {
     let session = Session::start(user, now(), TimeDelta::hours(1));
-    repos
-        .sessions
-        .create(&session, 10)
-        .await
-        .expect("create session");
+    start(repos, &session, &fresh_digest()).await;
     let principal = Principal {
         user_id: user,
         session_id: session.id,
     };
-    repos
-        .sessions
-        .revoke(&principal, now())
+    revoke_current(repos, &principal, now())
         .await
         .expect("revoke session");
     principal

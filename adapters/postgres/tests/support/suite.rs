@@ -12,7 +12,7 @@ use domain::{
     Timestamp, Title, User, UserId, UserName,
 };
 
-use super::{admin_in, new_user, now, repos, signed_in, unique_email, Repos};
+use super::{admin_in, new_user, now, repos, revoke_current, signed_in, unique_email, Repos};
 
 /// Generates one `#[tokio::test]` per suite function, connecting with `$connect`.
 #[macro_export]
@@ -213,9 +213,9 @@ pub async fn active_session_yields_its_user(db: &Database) {
 pub async fn revoked_session_is_inactive_and_cannot_be_revoked_again(db: &Database) {
     let repos = repos(db);
     let (_, _, principal) = signed_in(&repos).await;
-    repos.sessions.revoke(&principal, now()).await.unwrap();
+    revoke_current(&repos, &principal, now()).await.unwrap();
     assert_session_inactive(repos.sessions.active_user(&principal, now()).await);
-    assert_session_inactive(repos.sessions.revoke(&principal, now()).await);
+    assert_session_inactive(revoke_current(&repos, &principal, now()).await);
 }
 
 pub async fn expired_session_is_inactive(db: &Database) {
@@ -228,7 +228,7 @@ pub async fn expired_session_is_inactive(db: &Database) {
         .await
         .is_ok());
     assert_session_inactive(repos.sessions.active_user(&principal, at_expiry).await);
-    assert_session_inactive(repos.sessions.revoke(&principal, at_expiry).await);
+    assert_session_inactive(revoke_current(&repos, &principal, at_expiry).await);
     // Still active before expiry: the failed revoke wrote nothing.
     assert!(repos.sessions.active_user(&principal, now()).await.is_ok());
 }
@@ -242,7 +242,7 @@ pub async fn session_named_with_another_user_or_unknown_is_inactive(db: &Databas
         session_id: mine.session_id,
     };
     assert_session_inactive(repos.sessions.active_user(&forged, now()).await);
-    assert_session_inactive(repos.sessions.revoke(&forged, now()).await);
+    assert_session_inactive(revoke_current(&repos, &forged, now()).await);
     let unknown = Principal {
         user_id: mine.user_id,
         session_id: SessionId::new(),
