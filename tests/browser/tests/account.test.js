@@ -66,7 +66,7 @@ test('a person manages sessions, password, events, data and deletion on the acco
       .filter((el) => el.labels.length === 0 && !el.getAttribute('aria-label'))
       .map((el) => el.id || el.name));
   assert.deepEqual(unlabelled, [], 'every control has a label');
-  await page.screenshot({ path: screenshotPath('07-account'), fullPage: true });
+  await page.screenshot({ path: screenshotPath('07-account') });
 
   // --- revoke the other device's session -------------------------------------
   await otherItem.getByRole('button', { name: /^Revoke the session of Firefox on Linux from 127\.0\.0\.1, signed in / }).click();

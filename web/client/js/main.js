@@ -55,7 +55,11 @@ function route({ focus = false } = {}) {
   }
   showAccount();
   document.title = `${title} · Todo`;
-  if (focus) main.focus();
+  if (focus) {
+    // A new page starts at its top, header included, as after a link.
+    main.focus({ preventScroll: true });
+    window.scrollTo(0, 0);
+  }
 }
 
 /** After this tab's session ended on purpose (logout everywhere, deletion). */
