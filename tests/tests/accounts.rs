@@ -317,7 +317,8 @@ async fn events_page_newest_first_and_visit_each_once() {
             "login_succeeded",
             "login_succeeded",
             "login_succeeded",
-            "login_failed"
+            "login_failed",
+            "registered"
         ]
     );
     let ids: HashSet<&str> = seen.iter().map(|e| e["id"].as_str().unwrap()).collect();
@@ -463,4 +464,32 @@ async fn two_refreshes_racing_with_one_token_give_one_pair_and_end_the_session()
     )
     .await;
     expect_unauthorized(app.me(&pair.access_token).await, "the first access token").await;
+}
+
+#[tokio::test]
+async fn the_registered_event_names_the_registering_client() {
+    let (app, email, password) = TestApp::with_credentials().await;
+    let created = app
+        .request(reqwest::Method::POST, "/api/v1/auth/register")
+        .header("User-Agent", "signup-form/2")
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let pair = app.login_pair(&email, &password, "reader/1").await;
+    let page = expect_json(
+        app.events(&pair.access_token, &[("limit", "100")]).await,
+        StatusCode::OK,
+    )
+    .await;
+    let registered = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "registered")
+        .cloned()
+        .unwrap_or_else(|| panic!("no registered event in {page}"));
+    assert_eq!(registered["user_agent"], "signup-form/2", "{registered}");
+    assert_eq!(registered["ip"], "127.0.0.1", "{registered}");
 }

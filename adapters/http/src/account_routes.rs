@@ -27,6 +27,8 @@ use crate::state::AppState;
     responses(
         (status = 200, description = "A new pair; the presented refresh token is spent", body = LoginBody),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Unknown, expired or already spent refresh token (a spent one also ends its session)", body = Problem, content_type = "application/problem+json",
             headers(("WWW-Authenticate" = String, description = "Bearer"))),
         (status = 422, description = "Missing refresh_token", body = Problem, content_type = "application/problem+json"),
@@ -102,6 +104,9 @@ pub(crate) async fn revoke_session(
     request_body = ChangePasswordRequest,
     responses(
         (status = 204, description = "Password changed, other sessions revoked"),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Wrong current password (counts as a failed login) or invalid new one", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed attempts", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -136,6 +141,9 @@ pub(crate) async fn change_password(
     request_body = DeleteAccountRequest,
     responses(
         (status = 204, description = "The user, sessions, tasks and events are gone"),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Wrong password (counts as a failed login)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed attempts", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -180,6 +188,7 @@ pub(crate) async fn export(
     params(EventsQuery),
     responses(
         (status = 200, description = "A page of events", body = EventListBody),
+        (status = 400, description = "Malformed query string", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid limit or cursor", body = Problem, content_type = "application/problem+json"),
     )
 )]

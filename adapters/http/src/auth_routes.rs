@@ -28,6 +28,8 @@ use crate::state::AppState;
 )]
 pub(crate) async fn register(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    UserAgentHeader(user_agent): UserAgentHeader,
     JsonBody { value: body }: JsonBody<RegisterRequest>,
 ) -> Result<Response, ApiError> {
     let user = state
@@ -36,6 +38,8 @@ pub(crate) async fn register(
             email: body.email,
             password: body.password,
             name: body.name,
+            client,
+            user_agent,
         })
         .await?;
     Ok(json(StatusCode::CREATED, &UserBody::from(&user)))
@@ -83,6 +87,7 @@ pub(crate) async fn login(
     params(LogoutQuery),
     responses(
         (status = 204, description = "Sessions revoked"),
+        (status = 400, description = "Malformed query string", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown scope", body = Problem, content_type = "application/problem+json"),
     )
 )]

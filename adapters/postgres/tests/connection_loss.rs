@@ -146,16 +146,26 @@ async fn pooled_reads_survive_every_server_connection_killed_at_once() {
 
 /// PostgreSQL's log, where an abrupt client disconnect leaves "could not
 /// receive data from client" (or "unexpected EOF") under the backend's pid.
-fn postgres_log() -> String {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../.local/neon-test/postgres.log"
-    );
-    std::fs::read_to_string(path).expect("read the test cluster's postgres.log")
+const POSTGRES_LOG: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../.local/neon-test/postgres.log"
+);
+
+/// How long the test cluster's log is now: lines past it are this test's
+/// time (the log spans cluster restarts, whose process ids repeat).
+fn postgres_log_len() -> usize {
+    std::fs::metadata(POSTGRES_LOG).map_or(0, |m| m.len() as usize)
+}
+
+/// The test cluster's log from byte `from` on.
+fn postgres_log_since(from: usize) -> String {
+    let bytes = std::fs::read(POSTGRES_LOG).expect("read the test cluster's postgres.log");
+    String::from_utf8_lossy(bytes.get(from..).unwrap_or_default()).into_owned()
 }
 
 #[tokio::test]
 async fn shutdown_closes_every_connection_with_terminate() {
+    let log_start = postgres_log_len();
     let database = create_database().await;
     let app_name = format!("drain_{}", uuid::Uuid::now_v7().simple());
     let url = with_param(
@@ -200,7 +210,7 @@ async fn shutdown_closes_every_connection_with_terminate() {
         tokio::task::yield_now().await;
     }
     drop_database(&database).await;
-    let log = postgres_log();
+    let log = postgres_log_since(log_start);
     let abrupt: Vec<&str> = log
         .lines()
         .filter(|line| pids.iter().any(|pid| line.contains(&format!("[{pid}]"))))

@@ -26,6 +26,10 @@ pub struct RegisterInput {
     pub email: Option<String>,
     pub password: Option<String>,
     pub name: Option<String>,
+    /// Where the registration came from, for the `registered` event.
+    pub client: Option<std::net::IpAddr>,
+    /// The client's `User-Agent` (or its equivalent), as received.
+    pub user_agent: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -193,7 +197,13 @@ impl AuthService {
         let hash = self.hasher.hash(&password).await?;
         let user = User::register(email, name, hash, self.clock.now());
         let stored = match &self.verification {
-            Some(recovery) => recovery.register(&user).await,
+            Some(recovery) => {
+                let context = crate::ports::EventContext {
+                    ip: input.client,
+                    user_agent: input.user_agent,
+                };
+                recovery.register(&user, context).await
+            }
             None => self.users.create(&user).await,
         };
         match stored {

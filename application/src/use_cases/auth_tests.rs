@@ -103,6 +103,7 @@ fn register_input(email: &str, password: &str, name: Option<&str>) -> RegisterIn
         email: Some(email.to_owned()),
         password: Some(password.to_owned()),
         name: name.map(str::to_owned),
+        ..RegisterInput::default()
     }
 }
 

@@ -118,10 +118,14 @@ impl RecoveryService {
 
     /// Stores a new user together with their verification mail and the
     /// `registered` event (called by registration), then wakes the sender.
-    pub(crate) async fn register(&self, user: &User) -> Result<(), RepoError> {
+    pub(crate) async fn register(
+        &self,
+        user: &User,
+        context: EventContext,
+    ) -> Result<(), RepoError> {
         let verification = self.issue(user.created_at, self.policy.verification_ttl);
         self.store
-            .register(user, &verification, &EventContext::default())
+            .register(user, &verification, &bounded(context))
             .await?;
         self.waker.wake();
         Ok(())

@@ -363,7 +363,9 @@ async fn registration_writes_the_user_and_the_verification_mail_in_one_store_cal
         .store
         .expect_register()
         .times(1)
-        .returning(move |user, token, _| {
+        .returning(move |user, token, context| {
+            assert_eq!(context.ip, Some([192, 0, 2, 7].into()));
+            assert_eq!(context.user_agent.as_deref(), Some("curl/8.5"));
             *keep.lock().unwrap() = Some((user.email.as_str().to_owned(), token.clone()));
             Ok(())
         });
@@ -379,7 +381,9 @@ async fn registration_writes_the_user_and_the_verification_mail_in_one_store_cal
         .register(RegisterInput {
             email: Some("ada@example.com".into()),
             password: Some("a fine passphrase".into()),
-            name: None,
+            client: Some([192, 0, 2, 7].into()),
+            user_agent: Some("curl/8.5".into()),
+            ..RegisterInput::default()
         })
         .await
         .unwrap();
@@ -411,7 +415,7 @@ async fn registration_with_a_taken_email_queues_nothing_and_conflicts() {
         .register(RegisterInput {
             email: Some(user().build().email.as_str().to_owned()),
             password: Some("a fine passphrase".into()),
-            name: None,
+            ..RegisterInput::default()
         })
         .await
         .unwrap_err();
