@@ -132,7 +132,7 @@ async function spendRefreshToken() {
 
 /** Renews the access token; concurrent callers share one request. Rejects
  * with ApiError (401: the session is over, and has been forgotten). */
-export function refresh() {
+function refresh() {
   refreshing ??= spendRefreshToken().finally(() => { refreshing = null; });
   return refreshing;
 }
