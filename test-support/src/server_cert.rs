@@ -1,5 +1,5 @@
-//! A throwaway CA and a server certificate it signed for `localhost` (and
-//! 127.0.0.1), made with `openssl` like [`crate::foreign_ca`], for test
+//! A throwaway CA and a server certificate it signed for `localhost` only
+//! (not 127.0.0.1, so host-name checks can be tested), made with `openssl` like [`crate::foreign_ca`], for test
 //! servers that speak TLS (the SMTP sink). Clients that trust
 //! [`ServerCert::ca_file`] accept the server; any other trust store
 //! refuses it with "unknown issuer".
@@ -67,7 +67,7 @@ impl ServerCert {
         );
         std::fs::write(
             dir.join("server.ext"),
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\n\
+            "subjectAltName=DNS:localhost\n\
              basicConstraints=critical,CA:FALSE\n\
              keyUsage=critical,digitalSignature\n\
              extendedKeyUsage=serverAuth\n",
