@@ -152,7 +152,15 @@ pub struct SmtpSink {
     task: JoinHandle<()>,
     /// Kept alive (its files) while the sink runs; `None` for plain SMTP.
     cert: Option<ServerCert>,
-    scheme: &'static str,
+    kind: Kind,
+}
+
+/// Which of the three sinks this is (what [`SmtpSink::url`] names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Plain,
+    ImplicitTls,
+    StartTls,
 }
 
 impl Drop for SmtpSink {
@@ -171,7 +179,7 @@ impl SmtpSink {
     /// A plain-SMTP sink that answers the first `n` messages `451` (try
     /// again later) and accepts the rest.
     pub async fn refusing_first(n: u32) -> Self {
-        Self::spawn(Mode::Plain, n, None, "plain").await
+        Self::spawn(Mode::Plain, n, None, Kind::Plain).await
     }
 
     /// A sink speaking TLS from the first byte with a `localhost`
@@ -180,7 +188,13 @@ impl SmtpSink {
     pub async fn implicit_tls() -> Self {
         let cert = ServerCert::generate();
         let acceptor = TlsAcceptor::from(cert.server_config());
-        Self::spawn(Mode::ImplicitTls(acceptor), 0, Some(cert), "smtps").await
+        Self::spawn(
+            Mode::ImplicitTls(acceptor),
+            0,
+            Some(cert),
+            Kind::ImplicitTls,
+        )
+        .await
     }
 
     /// A sink that greets in plain text, offers STARTTLS, and answers
@@ -189,17 +203,12 @@ impl SmtpSink {
     pub async fn starttls() -> Self {
         let cert = ServerCert::generate();
         let acceptor = TlsAcceptor::from(cert.server_config());
-        Self::spawn(Mode::StartTls(acceptor), 0, Some(cert), "starttls").await
+        Self::spawn(Mode::StartTls(acceptor), 0, Some(cert), Kind::StartTls).await
     }
 
     /// # Panics
     /// When no loopback port can be bound.
-    async fn spawn(
-        mode: Mode,
-        refusals: u32,
-        cert: Option<ServerCert>,
-        scheme: &'static str,
-    ) -> Self {
+    async fn spawn(mode: Mode, refusals: u32, cert: Option<ServerCert>, kind: Kind) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("the SMTP sink binds a loopback port");
@@ -230,7 +239,7 @@ impl SmtpSink {
             changed,
             task,
             cert,
-            scheme,
+            kind,
         }
     }
 
@@ -240,10 +249,10 @@ impl SmtpSink {
     /// the certificate is for).
     pub fn url(&self) -> String {
         let port = self.addr.port();
-        match self.scheme {
-            "smtps" => format!("smtps://localhost:{port}"),
-            "starttls" => format!("smtp://localhost:{port}?tls=required"),
-            _ => format!("smtp://{}", self.addr),
+        match self.kind {
+            Kind::ImplicitTls => format!("smtps://localhost:{port}"),
+            Kind::StartTls => format!("smtp://localhost:{port}?tls=required"),
+            Kind::Plain => format!("smtp://{}", self.addr),
         }
     }
 
