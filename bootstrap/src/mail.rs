@@ -6,6 +6,7 @@
 //! to the SMTP server. Elsewhere, without `mail.smtp_url`, mail is logged
 //! as disabled (recipient and kind only, never the token or link).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,14 +79,33 @@ pub(crate) fn mailer(mail: &MailSettings) -> Result<(Arc<dyn Mailer>, MailTexts)
     let from = from.ok_or_else(|| {
         StartError::Config("mail.from (APP__MAIL__FROM) is required with mail.smtp_url".into())
     })?;
+    let ca_pem = mail
+        .smtp_ca_file
+        .as_deref()
+        .filter(|path| !path.as_os_str().is_empty())
+        .map(read_ca_file)
+        .transpose()?;
     let smtp = SmtpMailer::new(&SmtpConfig {
         url: url.clone(),
         from: from.to_owned(),
         production: mail.production,
         timeout: millis(mail.send_timeout_ms),
+        ca_pem,
     })
     .map_err(|e| StartError::Config(e.to_string()))?;
     Ok((Arc::new(smtp), texts))
+}
+
+/// The bytes of `mail.smtp_ca_file`, read once at start (the adapter
+/// checks they are CA certificates). A CA certificate is public: its path
+/// may be shown.
+fn read_ca_file(path: &Path) -> Result<Vec<u8>, StartError> {
+    std::fs::read(path).map_err(|e| {
+        StartError::Config(format!(
+            "mail.smtp_ca_file (APP__MAIL__SMTP_CA_FILE): cannot read {}: {e}",
+            path.display()
+        ))
+    })
 }
 
 /// The recovery use cases and the running outbox sender.
@@ -146,6 +166,7 @@ mod tests {
                 "smtp_url" => mail.smtp_url = Some(SecretString::from(value.to_string())),
                 "from" => mail.from = Some(value.to_string()),
                 "link_base_url" => mail.link_base_url = Some(value.to_string()),
+                "smtp_ca_file" => mail.smtp_ca_file = Some(value.into()),
                 _ => unreachable!("{key}"),
             }
         }
@@ -196,6 +217,38 @@ mod tests {
             ],
         ))
         .is_ok());
+    }
+
+    #[test]
+    fn an_unreadable_or_invalid_ca_file_stops_the_start_with_the_setting_named() {
+        let tls = [
+            ("smtp_url", "smtps://user:hunter2@mail.example"),
+            ("from", "no-reply@todo.example"),
+            ("link_base_url", "https://todo.example"),
+        ];
+        let missing = settings(
+            true,
+            &[&tls[..], &[("smtp_ca_file", "/nonexistent/mail-ca.pem")]].concat(),
+        );
+        let err = error_of(&missing);
+        assert!(err.contains("APP__MAIL__SMTP_CA_FILE"), "{err}");
+        assert!(err.contains("/nonexistent/mail-ca.pem"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+
+        let not_pem = std::env::temp_dir().join(format!("not-a-ca-{}.pem", std::process::id()));
+        std::fs::write(&not_pem, "hello").expect("a temporary file");
+        let invalid = settings(
+            true,
+            &[
+                &tls[..],
+                &[("smtp_ca_file", not_pem.to_str().expect("utf-8"))],
+            ]
+            .concat(),
+        );
+        let err = error_of(&invalid);
+        let _ = std::fs::remove_file(&not_pem);
+        assert!(err.contains("mail.smtp_ca_file"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

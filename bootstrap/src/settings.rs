@@ -87,6 +87,10 @@ pub struct MailSettings {
     /// `APP__MAIL__LINK_BASE_URL`: the web client's public URL.
     #[serde(default)]
     pub link_base_url: Option<String>,
+    /// `APP__MAIL__SMTP_CA_FILE`: a PEM file of the CA(s) to trust for the
+    /// SMTP server instead of the Mozilla roots (a private relay).
+    #[serde(default)]
+    pub smtp_ca_file: Option<PathBuf>,
     pub send_timeout_ms: u64,
     pub retry_first_delay_ms: u64,
     pub retry_max_delay_ms: u64,

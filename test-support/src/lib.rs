@@ -16,7 +16,8 @@
 //!   [`no_tls_server`], a listener that answers like a PostgreSQL without
 //!   TLS.
 //! - [`smtp_sink`]: a local SMTP server that keeps what it accepts (and
-//!   can refuse the first messages with 451), for the mail tests.
+//!   can refuse the first messages with 451), plain, implicit TLS or
+//!   STARTTLS, for the mail tests; [`server_cert`] makes its certificate.
 
 pub mod cluster;
 pub mod db_url;
@@ -24,5 +25,6 @@ pub mod fault_cluster;
 pub mod fault_proxy;
 pub mod foreign_ca;
 pub mod no_tls_server;
+pub mod server_cert;
 pub mod smtp_sink;
 pub mod tls_client;

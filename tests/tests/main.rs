@@ -30,6 +30,7 @@ mod idempotency;
 mod idle;
 mod logs;
 mod mail_flows;
+mod mail_tls;
 mod negative_start;
 mod overload;
 mod paging;

@@ -4,6 +4,8 @@
 //! - [`SmtpMailer`] (`smtp`): the `Mailer` port over SMTP with lettre and
 //!   rustls: `smtps://` (implicit TLS) or `smtp://…?tls=required`
 //!   (STARTTLS); plain `smtp://` only outside production, for local sinks.
+//!   The server's certificate and name are checked against the Mozilla
+//!   roots, or only against a private CA given as PEM (`mail.smtp_ca_file`).
 //!   The URL's credentials stay in a `SecretString` and are never logged.
 //! - [`LoggingMailer`] (`logging`): the stand-in when no SMTP server is
 //!   configured (development, tests): logs "mail disabled" with the

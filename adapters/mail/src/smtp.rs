@@ -6,7 +6,11 @@ use application::ports::{Mail, MailError, Mailer};
 use async_trait::async_trait;
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use rustls::RootCertStore;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
@@ -22,6 +26,10 @@ pub struct SmtpConfig {
     pub production: bool,
     /// Bound on one whole send (connect, TLS, dialogue).
     pub timeout: Duration,
+    /// PEM CA certificates to trust *instead of* the Mozilla roots (a
+    /// company relay's private CA, the tests' sink). Certificate and host
+    /// name are verified either way.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// Why the mail settings cannot be used; never holds the URL's secrets.
@@ -37,6 +45,12 @@ pub enum SmtpConfigError {
     UnsupportedScheme,
     #[error("mail.from is not a valid mailbox: {0}")]
     InvalidFrom(String),
+    #[error("mail.smtp_ca_file: {0}")]
+    InvalidCa(String),
+    #[error(
+        "mail.smtp_ca_file is set but mail.smtp_url is plain smtp://; use smtps:// or tls=required"
+    )]
+    CaWithoutTls,
 }
 
 /// How the URL secures the connection.
@@ -87,18 +101,57 @@ impl SmtpMailer {
             .map_err(|e: lettre::address::AddressError| {
                 SmtpConfigError::InvalidFrom(e.to_string())
             })?;
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(config.url.expose_secret())
-            .map_err(|_| SmtpConfigError::InvalidUrl)?
-            .timeout(Some(config.timeout))
-            .build();
+        let mut builder =
+            AsyncSmtpTransport::<Tokio1Executor>::from_url(config.url.expose_secret())
+                .map_err(|_| SmtpConfigError::InvalidUrl)?
+                .timeout(Some(config.timeout));
+        if let Some(pem) = &config.ca_pem {
+            let host = url.host_str().unwrap_or_default().to_owned();
+            builder = match security {
+                Security::ImplicitTls => {
+                    builder.tls(Tls::Wrapper(private_ca_parameters(host, pem)?))
+                }
+                Security::StartTls => builder.tls(Tls::Required(private_ca_parameters(host, pem)?)),
+                Security::Plain => return Err(SmtpConfigError::CaWithoutTls),
+            };
+        }
+        let transport = builder.build();
         tracing::info!(
             host = url.host_str().unwrap_or("-"),
             port = url.port().unwrap_or(0),
             tls = ?security,
+            private_ca = config.ca_pem.is_some(),
             "mail goes out over SMTP"
         );
         Ok(Self { transport, from })
     }
+}
+
+/// TLS parameters for `host` that trust only the CA certificates in `pem`
+/// (at least one, each a valid trust anchor), verifying certificate and
+/// host name as with the Mozilla roots.
+fn private_ca_parameters(host: String, pem: &[u8]) -> Result<TlsParameters, SmtpConfigError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| SmtpConfigError::InvalidCa(format!("not PEM certificates ({e})")))?;
+    if certs.is_empty() {
+        return Err(SmtpConfigError::InvalidCa(
+            "holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+        ));
+    }
+    let mut builder = TlsParameters::builder(host).certificate_store(CertificateStore::None);
+    for cert in certs {
+        RootCertStore::empty().add(cert.clone()).map_err(|e| {
+            SmtpConfigError::InvalidCa(format!("not a usable CA certificate ({e})"))
+        })?;
+        let cert = Certificate::from_der(cert.to_vec()).map_err(|e| {
+            SmtpConfigError::InvalidCa(format!("not a usable CA certificate ({e})"))
+        })?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder
+        .build_rustls()
+        .map_err(|e| SmtpConfigError::InvalidCa(format!("cannot build TLS settings ({e})")))
 }
 
 #[async_trait]
@@ -136,6 +189,7 @@ mod tests {
             from: "Todo <no-reply@todo.example>".into(),
             production,
             timeout: Duration::from_secs(5),
+            ca_pem: None,
         }
     }
 
@@ -178,6 +232,29 @@ mod tests {
             assert!(!err.to_string().contains("hunter2"), "{err}");
         }
         assert!(!format!("{:?}", config("smtps://u:hunter2@h", true)).contains("hunter2"));
+    }
+
+    #[test]
+    fn a_ca_file_without_certificates_or_with_plain_smtp_is_refused() {
+        let mut tls = config("smtps://mail.example", true);
+        tls.ca_pem = Some(b"not a certificate".to_vec());
+        assert!(matches!(
+            SmtpMailer::new(&tls).err(),
+            Some(SmtpConfigError::InvalidCa(_))
+        ));
+        let mut garbled = config("smtps://mail.example", true);
+        garbled.ca_pem =
+            Some(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".to_vec());
+        assert!(matches!(
+            SmtpMailer::new(&garbled).err(),
+            Some(SmtpConfigError::InvalidCa(_))
+        ));
+        let mut plain = config("smtp://127.0.0.1:2525", false);
+        plain.ca_pem = Some(Vec::new());
+        assert_eq!(
+            SmtpMailer::new(&plain).err(),
+            Some(SmtpConfigError::CaWithoutTls)
+        );
     }
 
     #[test]
