@@ -4,7 +4,7 @@
 //! commit together or not at all. Pooler-safe: no session state, no
 //! explicit transaction.
 
-use application::account_token::TokenDigest;
+use application::opaque_token::TokenDigest;
 use application::ports::{
     AccountTokenStore, EventContext, IssuedToken, MailKind, Principal, RepoError, ResendOutcome,
 };

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use adapter_postgres::Database;
-use application::account_token::AccountToken;
+use application::opaque_token::OpaqueToken;
 use application::ports::{
     AccountTokenStore, EventContext, IssuedToken, MailKind, Outbox, RepoError, ResendOutcome,
 };
@@ -85,7 +85,7 @@ async fn rows(database: Option<&str>) -> tokio_postgres::Client {
 /// A fresh token (unique per call: the digest is a primary key shared by
 /// every test) valid `ttl` from `at`.
 fn issued(seed: u8, at: Timestamp, ttl: TimeDelta) -> IssuedToken {
-    let token = AccountToken::from_bytes(&random_bytes(seed));
+    let token = OpaqueToken::from_bytes(&random_bytes(seed));
     IssuedToken {
         digest: token.digest(),
         token,

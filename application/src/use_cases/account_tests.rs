@@ -16,7 +16,7 @@ use crate::use_cases::{
 use crate::AppError;
 
 /// A token as clients hold them (43 base64url characters).
-const PRESENTED: &str = "ppppppppppppppppppppppppppppppppppppppppppp";
+const PRESENTED: &str = "ppppppppppppppppppppppppppppppppppppppppppo";
 
 fn refresh_input(token: &str) -> RefreshInput {
     RefreshInput {

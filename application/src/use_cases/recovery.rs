@@ -13,10 +13,10 @@ use std::sync::Arc;
 
 use domain::{Email, Password, User};
 
-use crate::account_token::AccountToken;
+use crate::opaque_token::OpaqueToken;
 use crate::ports::{
     AccountTokenStore, Clock, EventContext, IssuedToken, OutboxWaker, PasswordHasher, Principal,
-    RepoError, ResendOutcome, SecretSource, Telemetry,
+    RepoError, ResendOutcome, SecretSource, Telemetry, TokenError,
 };
 use crate::telemetry::{LoggingTelemetry, Reported};
 use crate::use_cases::mail_text::{RESET_VALID_MINUTES, VERIFICATION_VALID_HOURS};
@@ -106,14 +106,18 @@ impl RecoveryService {
         self
     }
 
-    fn issue(&self, created_at: domain::Timestamp, ttl: chrono::Duration) -> IssuedToken {
-        let token = AccountToken::from_bytes(&self.secrets.token_bytes());
-        IssuedToken {
+    fn issue(
+        &self,
+        created_at: domain::Timestamp,
+        ttl: chrono::Duration,
+    ) -> Result<IssuedToken, TokenError> {
+        let token = OpaqueToken::from_bytes(&self.secrets.token_bytes()?);
+        Ok(IssuedToken {
             digest: token.digest(),
             token,
             created_at,
             expires_at: created_at + ttl,
-        }
+        })
     }
 
     /// Stores a new user together with their verification mail and the
@@ -123,7 +127,9 @@ impl RecoveryService {
         user: &User,
         context: EventContext,
     ) -> Result<(), RepoError> {
-        let verification = self.issue(user.created_at, self.policy.verification_ttl);
+        let verification = self
+            .issue(user.created_at, self.policy.verification_ttl)
+            .map_err(|e| RepoError::Internal(Box::new(e)))?;
         self.store
             .register(user, &verification, &bounded(context))
             .await?;
@@ -144,7 +150,7 @@ impl RecoveryService {
             .email
             .ok_or_else(|| AppError::validation("email", "is required"))?;
         let email = Email::parse(&raw).map_err(|e| AppError::validation("email", e))?;
-        let reset = self.issue(self.clock.now(), self.policy.reset_ttl);
+        let reset = self.issue(self.clock.now(), self.policy.reset_ttl)?;
         let queued = self
             .store
             .request_password_reset(
@@ -188,7 +194,7 @@ impl RecoveryService {
         };
         // A string that cannot be one of our tokens is refused before the
         // (deliberately slow) hash.
-        let token = AccountToken::parse(&raw_token).ok_or(AppError::InvalidToken)?;
+        let token = OpaqueToken::parse(&raw_token).ok_or(AppError::InvalidToken)?;
         let hash = self.hasher.hash(&password).await?;
         let done = self
             .store
@@ -213,7 +219,7 @@ impl RecoveryService {
         let raw = input
             .token
             .ok_or_else(|| AppError::validation("token", "is required"))?;
-        let token = AccountToken::parse(&raw).ok_or(AppError::InvalidToken)?;
+        let token = OpaqueToken::parse(&raw).ok_or(AppError::InvalidToken)?;
         let done = self
             .store
             .verify_email(&token.digest(), self.clock.now(), &bounded(input.context))
@@ -231,7 +237,7 @@ impl RecoveryService {
     }
 
     async fn resend_inner(&self, principal: &Principal) -> Result<(), AppError> {
-        let verification = self.issue(self.clock.now(), self.policy.verification_ttl);
+        let verification = self.issue(self.clock.now(), self.policy.verification_ttl)?;
         let outcome = self
             .store
             .resend_verification(principal, &verification, self.policy.max_outstanding)
