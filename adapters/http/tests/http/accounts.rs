@@ -1,12 +1,18 @@
 //! The v1 account additions: refresh, sessions, logout scopes, password
 //! change, events: statuses and bodies as the contract spells them.
 
+use application::opaque_token::OpaqueToken;
 use application::ports::{Refreshed, RepoError, RevokeScope};
 use application::testkit::{session_of, REFRESH_TOKEN};
 use axum::http::Request;
 use serde_json::json;
 
 use crate::support::*;
+
+/// A refresh token a client presents: one of the shape the service issues.
+fn presented() -> String {
+    OpaqueToken::from_bytes(&[0x5a; 32]).into_exposed()
+}
 
 #[tokio::test]
 async fn refresh_answers_the_login_shape_with_a_new_pair() {
@@ -26,7 +32,7 @@ async fn refresh_answers_the_login_shape_with_a_new_pair() {
             Request::builder()
                 .method("POST")
                 .uri("/api/v1/auth/refresh"),
-            json!({"refresh_token": "p".repeat(43)}).to_string(),
+            json!({"refresh_token": presented()}).to_string(),
         ),
     )
     .await;
@@ -44,6 +50,7 @@ async fn a_reused_refresh_token_is_401_with_www_authenticate() {
     let mut h = Harness::new();
     h.sessions
         .expect_refresh()
+        .times(1)
         .returning(|_, _, _, _| Ok(Refreshed::Reused));
     let answer = send(
         h.router(),
@@ -51,7 +58,7 @@ async fn a_reused_refresh_token_is_401_with_www_authenticate() {
             Request::builder()
                 .method("POST")
                 .uri("/api/v1/auth/refresh"),
-            json!({"refresh_token": "p".repeat(43)}).to_string(),
+            json!({"refresh_token": presented()}).to_string(),
         ),
     )
     .await;
