@@ -9,7 +9,7 @@ use tokio_postgres::types::{ToSql, Type};
 
 use crate::event_sql::{event_ctes, EventParams};
 use crate::pool::{Executor, Replay};
-use crate::rows::{user_at, USER_COLUMNS};
+use crate::rows::{session_ok, user_at, USER_COLUMNS};
 use crate::task_repo::SESSION_CTE;
 
 pub(crate) struct PgUserRepo {
@@ -72,17 +72,6 @@ static DELETE_SQL: LazyLock<String> = LazyLock::new(|| {
     SELECT (SELECT ok FROM s)"
     )
 });
-
-fn session_ok(row: &tokio_postgres::Row) -> Result<(), RepoError> {
-    let ok: bool = row
-        .try_get(0)
-        .map_err(|e| RepoError::Internal(Box::new(e)))?;
-    if ok {
-        Ok(())
-    } else {
-        Err(RepoError::SessionInactive)
-    }
-}
 
 #[async_trait]
 impl UserRepo for PgUserRepo {

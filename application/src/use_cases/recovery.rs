@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use domain::{Email, Password, User};
+use domain::{Email, User};
 
 use crate::opaque_token::OpaqueToken;
 use crate::ports::{
@@ -19,6 +19,7 @@ use crate::ports::{
     RepoError, ResendOutcome, SecretSource, Telemetry, TokenError,
 };
 use crate::telemetry::{LoggingTelemetry, Reported};
+use crate::use_cases::account::new_password_field;
 use crate::use_cases::mail_text::{RESET_VALID_MINUTES, VERIFICATION_VALID_HOURS};
 use crate::{AppError, FieldError};
 
@@ -179,15 +180,7 @@ impl RecoveryService {
         if input.token.is_none() {
             errors.push(FieldError::new("token", "is required"));
         }
-        let password = match input.new_password.as_deref() {
-            None => {
-                errors.push(FieldError::new("new_password", "is required"));
-                None
-            }
-            Some(raw) => Password::parse(raw)
-                .map_err(|e| errors.push(FieldError::new("new_password", e)))
-                .ok(),
-        };
+        let password = new_password_field(input.new_password.as_deref(), &mut errors);
         let (Some(raw_token), Some(password), true) = (input.token, password, errors.is_empty())
         else {
             return Err(AppError::Validation(errors));
