@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::event_sql::{event_ctes, EventParams};
 use crate::pool::{Executor, Replay};
+use crate::user_repo::{created, CREATED_ANSWER};
 
 pub(crate) struct PgAccountTokenStore {
     executor: Executor,
@@ -48,7 +49,7 @@ static REGISTER_SQL: LazyLock<String> = LazyLock::new(|| {
         SELECT $9, id, 'email_verification', email, $10, $5, $8, $5 FROM ins
     ),
     {events}
-    SELECT EXISTS (SELECT 1 FROM ins), EXISTS (SELECT 1 FROM users WHERE id = $1 AND lower(email) = lower($2))",
+    {CREATED_ANSWER}",
         events = event_ctes("SELECT id AS user_id, NULL::uuid AS session_id FROM ins", 11),
     )
 });
@@ -209,13 +210,7 @@ impl AccountTokenStore for PgAccountTokenStore {
             .executor
             .query_one(&REGISTER_SQL, &params, Replay::Safe)
             .await?;
-        let inserted: bool = row.get(0);
-        let already_ours: bool = row.get(1);
-        if inserted || already_ours {
-            Ok(())
-        } else {
-            Err(RepoError::EmailTaken)
-        }
+        created(&row)
     }
 
     #[tracing::instrument(skip_all)]
