@@ -3,7 +3,8 @@
 //! Layout:
 //! - [`ports`]: the traits adapters implement (repositories, hashing,
 //!   tokens, the clock, the login limiter, readiness, telemetry, mail:
-//!   `Mailer`, `Outbox`, `AccountTokenStore`, `SecretSource`). With the
+//!   `Mailer`, `Outbox`, `AccountTokenStore`; `SecretSource`, the random
+//!   bytes behind every opaque token). With the
 //!   `mocks` feature, each has a mockall `Mock…` twin for other crates'
 //!   tests.
 //! - [`use_cases`]: registration, login, logout, token authentication,
@@ -12,7 +13,8 @@
 //!   (`OutboxSender`). Each validates raw input into domain values and
 //!   returns an [`AppError`] whose client message is decided here; a front
 //!   end only picks its protocol's code for each kind.
-//! - [`account_token`]: the mailed single-use tokens and their digests.
+//! - [`opaque_token`]: the tokens clients hold (refresh tokens, mailed
+//!   reset and verification tokens) and the digests storage keeps.
 //! - [`telemetry`]: the standard failure log and database-error counts.
 //! - [`Services`]: everything a front end needs, built once by bootstrap.
 //! - `testkit` (feature `mocks`): fixtures, builders and a harness with
@@ -22,8 +24,8 @@
 
 use std::sync::Arc;
 
-pub mod account_token;
 pub mod error;
+pub mod opaque_token;
 pub mod ports;
 pub mod telemetry;
 #[cfg(any(test, feature = "mocks"))]

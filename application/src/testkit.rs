@@ -20,7 +20,7 @@ use domain::{
 };
 
 use crate::ports::{
-    MockClock, MockLoginLimiter, MockPasswordHasher, MockRefreshTokenSource, MockSecurityEventRepo,
+    MockClock, MockLoginLimiter, MockPasswordHasher, MockSecretSource, MockSecurityEventRepo,
     MockSessionRepo, MockTaskRepo, MockTokenService, MockUserRepo, PoolStats, Principal, Readiness,
     Reservation, Slot, TokenError,
 };
@@ -39,9 +39,11 @@ pub fn t0() -> Timestamp {
 /// The only bearer token [`Harness::accepting_token`] accepts.
 pub const TOKEN: &str = "valid-token";
 
-/// The refresh token [`Harness::issuing_refresh_tokens`] hands out: the
-/// shape of a real one (43 base64url characters).
-pub const REFRESH_TOKEN: &str = "rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr";
+/// The random bytes [`Harness::issuing_refresh_tokens`] hands out.
+pub const REFRESH_TOKEN_BYTES: [u8; 32] = [0xaa; 32];
+
+/// The refresh token of [`REFRESH_TOKEN_BYTES`]: 43 base64url characters.
+pub const REFRESH_TOKEN: &str = "qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqo";
 
 /// The access-token lifetime the harness gives [`AuthService`].
 pub fn access_ttl() -> chrono::Duration {
@@ -226,7 +228,7 @@ pub struct Harness {
     pub sessions: MockSessionRepo,
     pub hasher: MockPasswordHasher,
     pub tokens: MockTokenService,
-    pub refresh_tokens: MockRefreshTokenSource,
+    pub secrets: MockSecretSource,
     pub events: MockSecurityEventRepo,
     pub limiter: MockLoginLimiter,
     pub tasks: MockTaskRepo,
@@ -254,7 +256,7 @@ impl Harness {
                 hasher
             },
             tokens: MockTokenService::new(),
-            refresh_tokens: MockRefreshTokenSource::new(),
+            secrets: MockSecretSource::new(),
             events: MockSecurityEventRepo::new(),
             limiter: MockLoginLimiter::new(),
             tasks: MockTaskRepo::new(),
@@ -284,9 +286,9 @@ impl Harness {
 
     /// Every refresh token generated is [`REFRESH_TOKEN`].
     pub fn issuing_refresh_tokens(mut self) -> Self {
-        self.refresh_tokens
-            .expect_generate()
-            .returning(|| Ok(REFRESH_TOKEN.to_owned()));
+        self.secrets
+            .expect_token_bytes()
+            .returning(|| Ok(REFRESH_TOKEN_BYTES));
         self
     }
 
@@ -334,7 +336,7 @@ impl Harness {
         let recovery = crate::use_cases::RecoveryService::new(
             Arc::new(crate::ports::MockAccountTokenStore::new()),
             Arc::new(MockPasswordHasher::new()),
-            Arc::new(crate::ports::MockSecretSource::new()),
+            Arc::new(MockSecretSource::new()),
             clock,
             Arc::new(crate::ports::MockOutboxWaker::new()),
         );
@@ -358,7 +360,7 @@ impl Harness {
                 sessions: Arc::new(self.sessions),
                 hasher: Arc::new(self.hasher),
                 tokens: Arc::new(self.tokens),
-                refresh_tokens: Arc::new(self.refresh_tokens),
+                secrets: Arc::new(self.secrets),
                 events: Arc::new(self.events),
                 tasks: tasks.clone(),
                 clock: clock.clone(),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adapter_postgres::{Database, LoginLimits, PostgresSettings, StartupError};
-use adapter_security::{Argon2Hasher, JwtTokenService, OsRefreshTokens, SystemClock};
+use adapter_security::{Argon2Hasher, JwtTokenService, OsRandom, SystemClock};
 use application::ports::{Clock, Telemetry};
 use application::telemetry::LoggingTelemetry;
 use application::use_cases::{AuthPorts, AuthService, TaskService};
@@ -145,7 +145,7 @@ pub async fn build_services(settings: &Settings) -> Result<Built, StartError> {
             sessions: database.session_repo(),
             hasher,
             tokens: Arc::new(tokens),
-            refresh_tokens: Arc::new(OsRefreshTokens),
+            secrets: Arc::new(OsRandom),
             events: database.event_repo(),
             tasks: database.task_repo(),
             clock: clock.clone(),

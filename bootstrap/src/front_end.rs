@@ -82,4 +82,19 @@ mod tests {
         assert!(err.contains("server.metrics_token"), "{err}");
         assert!(!err.contains("short"), "{err}");
     }
+
+    /// A token of digits only is still the text given, leading zeros and
+    /// all (read as a number it would lose them and be refused as short).
+    #[test]
+    fn a_digits_only_metrics_token_keeps_its_exact_text() {
+        let s = load(&[("APP__SERVER__METRICS_TOKEN", "0000111122223333")]).unwrap();
+        let expected = adapter_http::MetricsToken::new("0000111122223333");
+        assert_eq!(s.front_end.metrics_token, expected);
+    }
+
+    #[test]
+    fn one_origin_without_a_comma_is_a_list_of_one() {
+        let s = load(&[("APP__SERVER__CORS_ALLOWED_ORIGINS", "https://a.example")]).unwrap();
+        assert_eq!(s.front_end.cors_allowed_origins, ["https://a.example"]);
+    }
 }

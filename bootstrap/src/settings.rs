@@ -159,6 +159,15 @@ impl Settings {
         }
         let env_file: PathBuf =
             Path::new(&sources.config_dir).join(format!("{}.toml", sources.app_env));
+        let (lists, scalars): (Vec<_>, Vec<_>) = sources
+            .vars
+            .iter()
+            .cloned()
+            .partition(|(name, _)| list_key(name).is_some());
+        // No `try_parsing`: it would turn `APP__SERVER__METRICS_TOKEN=0000…`
+        // into a number and lose its leading zeros. Every value stays text;
+        // serde asks `config` for a number or a bool only where the setting
+        // is one, and `config` parses the text then.
         let mut builder = Config::builder()
             .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
             .add_source(File::from(env_file).required(false))
@@ -166,11 +175,16 @@ impl Settings {
                 Environment::with_prefix("APP")
                     .prefix_separator("__")
                     .separator("__")
-                    .list_separator(",")
-                    .with_list_parse_key("server.cors_allowed_origins")
-                    .try_parsing(true)
-                    .source(Some(sources.vars.iter().cloned().collect())),
+                    .source(Some(scalars.into_iter().collect())),
             );
+        for (name, value) in &lists {
+            if let Some(key) = list_key(name) {
+                let items: Vec<String> = value.split(',').map(str::to_owned).collect();
+                builder = builder
+                    .set_override(key, items)
+                    .map_err(|e| SettingsError(format!("{name}: {e}")))?;
+            }
+        }
         for (name, key) in [
             ("DATABASE_URL", "database.url"),
             ("JWT_SECRET", "auth.jwt_secret"),
@@ -248,6 +262,22 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// The settings given as comma-separated lists in the environment, by
+/// variable: the only values split rather than kept as one string.
+const LIST_VARIABLES: [(&str, &str); 1] = [(
+    "APP__SERVER__CORS_ALLOWED_ORIGINS",
+    "server.cors_allowed_origins",
+)];
+
+/// The configuration key of a list variable (names are case-insensitive,
+/// as `config` matches the other `APP__` variables).
+fn list_key(name: &str) -> Option<&'static str> {
+    LIST_VARIABLES
+        .iter()
+        .find(|(variable, _)| variable.eq_ignore_ascii_case(name))
+        .map(|(_, key)| *key)
 }
 
 pub fn millis(ms: u64) -> Duration {
@@ -345,6 +375,22 @@ pub(crate) mod tests {
         .unwrap();
         assert_eq!(s.server.port, 9001);
         assert_eq!(s.database.max_size, 7);
+    }
+
+    #[test]
+    fn app_variables_give_numbers_and_flags_and_keep_strings_exact() {
+        let s = Settings::load(&sources(&[
+            ("JWT_SECRET", SECRET),
+            ("APP__SERVER__PORT", "9000"),
+            ("APP__DATABASE__REQUIRE_NEON_HOST", "true"),
+            ("APP__AUTH__ISSUER", "007"),
+            ("APP__MAIL__FROM", "0042"),
+        ]))
+        .unwrap();
+        assert_eq!(s.server.port, 9000);
+        assert!(s.database.require_neon_host);
+        assert_eq!(s.auth.issuer, "007");
+        assert_eq!(s.mail.from.as_deref(), Some("0042"));
     }
 
     #[test]

@@ -123,27 +123,6 @@ pub struct SecurityEvent {
     pub session_id: Option<SessionId>,
 }
 
-impl SecurityEvent {
-    /// A new event of `kind` for `user_id` at `at`, from `client`.
-    pub fn new(
-        user_id: UserId,
-        kind: SecurityEventKind,
-        at: Timestamp,
-        client: &ClientInfo,
-        session_id: Option<SessionId>,
-    ) -> Self {
-        Self {
-            id: EventId::new(),
-            user_id,
-            kind,
-            at,
-            ip: client.ip,
-            user_agent: client.user_agent.clone(),
-            session_id,
-        }
-    }
-}
-
 /// Where a page of events ends, handed to clients as an opaque
 /// `next_cursor`: the (at, id) of the page's oldest event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,14 +5,7 @@
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 
-use crate::api::{expect_json, Api};
-
-async fn send(request: reqwest::RequestBuilder) -> Response {
-    request
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("the request failed to get an answer: {e}"))
-}
+use crate::api::{expect_json, send, Api};
 
 /// A login's or a refresh's answer: the pair of tokens.
 #[derive(Debug, Clone)]

@@ -369,7 +369,7 @@ impl Api {
     }
 }
 
-async fn send(request: RequestBuilder) -> Response {
+pub(crate) async fn send(request: RequestBuilder) -> Response {
     request
         .send()
         .await

@@ -3,6 +3,7 @@
 //! its own. Tokens are read out of the delivered messages, as a person
 //! would click them.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use e2e_tests::api::{expect_json, expect_problem, expect_unauthorized};
@@ -64,26 +65,41 @@ async fn event_types(db: &MailDb, user_id: Uuid) -> Vec<String> {
     .collect()
 }
 
-/// Waits until the outbox holds nothing for `email` (a delivered row is
-/// deleted right after the server accepted it).
-async fn outbox_drained(db: &MailDb, email: &str) {
+/// `POST /auth/verify-email/resend`, as the holder of `token` if any.
+async fn resend_verification(app: &TestApp, token: Option<&str>) -> reqwest::Response {
+    let request = app.request(Method::POST, "/api/v1/auth/verify-email/resend");
+    let request = match token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    };
+    request.send().await.expect("the server answers")
+}
+
+/// Polls `done` until it holds; fails naming `what` after [`MAIL_LIMIT`].
+async fn eventually<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
     let started = Instant::now();
-    loop {
-        let left = db
-            .count(
-                "SELECT count(*) FROM mail_outbox WHERE lower(recipient) = lower($1)",
-                &[(&email, Type::TEXT)],
-            )
-            .await;
-        if left == 0 {
-            return;
-        }
+    while !done().await {
         assert!(
             started.elapsed() < MAIL_LIMIT,
-            "{left} outbox row(s) for {email} still there after {MAIL_LIMIT:?}"
+            "{what}: not so after {MAIL_LIMIT:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Waits until the outbox holds nothing for `email` (a delivered row is
+/// deleted right after the server accepted it).
+async fn outbox_drained(db: &MailDb, email: &str) {
+    let left = "SELECT count(*) FROM mail_outbox WHERE lower(recipient) = lower($1)";
+    eventually(
+        &format!("the outbox is empty for {email}"),
+        move || async move { db.count(left, &[(&email, Type::TEXT)]).await == 0 },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -239,21 +255,12 @@ async fn the_verification_flow_marks_the_email_verified_once() {
     );
 
     // Not verified yet: a resend mails a second link.
-    let resend = app
-        .request(Method::POST, "/api/v1/auth/verify-email/resend")
-        .bearer_auth(&user.token)
-        .send()
-        .await
-        .unwrap();
+    let resend = resend_verification(&app, Some(&user.token)).await;
     expect_json(resend, StatusCode::ACCEPTED).await;
-    let started = Instant::now();
-    while sink.delivered_to(&user.email).len() < 2 {
-        assert!(
-            started.elapsed() < MAIL_LIMIT,
-            "no second verification mail"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("a second verification mail arrives", || {
+        std::future::ready(sink.delivered_to(&user.email).len() >= 2)
+    })
+    .await;
 
     expect_problem(verify(&app, "not-a-token").await, StatusCode::BAD_REQUEST).await;
     assert_eq!(verify(&app, &first).await.status(), StatusCode::NO_CONTENT);
@@ -279,12 +286,7 @@ async fn the_verification_flow_marks_the_email_verified_once() {
     }
 
     // Verified: a resend is accepted and queues nothing.
-    let resend = app
-        .request(Method::POST, "/api/v1/auth/verify-email/resend")
-        .bearer_auth(&user.token)
-        .send()
-        .await
-        .unwrap();
+    let resend = resend_verification(&app, Some(&user.token)).await;
     expect_json(resend, StatusCode::ACCEPTED).await;
     assert_eq!(
         db.count(
@@ -295,11 +297,7 @@ async fn the_verification_flow_marks_the_email_verified_once() {
         0
     );
     // Without a token: 401.
-    let anonymous = app
-        .request(Method::POST, "/api/v1/auth/verify-email/resend")
-        .send()
-        .await
-        .unwrap();
+    let anonymous = resend_verification(&app, None).await;
     expect_unauthorized(anonymous, "resend without a token").await;
 }
 
@@ -362,15 +360,12 @@ async fn mail_left_queued_by_a_stopped_server_is_sent_by_the_next_one_at_start()
         .spawn()
         .await;
     let user = first.new_user().await;
-    let started = Instant::now();
     let scheduled = "SELECT count(*) FROM mail_outbox WHERE user_id = $1 AND attempts = 1 AND last_error IS NOT NULL";
-    while db.count(scheduled, &[(&user.id, Type::UUID)]).await == 0 {
-        assert!(
-            started.elapsed() < MAIL_LIMIT,
-            "the first server never tried"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (db_ref, user_id) = (&db, user.id);
+    eventually("the first server tried once", move || async move {
+        db_ref.count(scheduled, &[(&user_id, Type::UUID)]).await > 0
+    })
+    .await;
     first.stop().await;
     assert_eq!(refusing.refused(), 1);
     // The minute passes (the row is due now), with no server running.

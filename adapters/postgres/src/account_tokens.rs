@@ -2,18 +2,22 @@
 //! chain of data-modifying CTEs), so the change, its single-use token (as
 //! a SHA-256 digest), its `mail_outbox` row and its `security_events` row
 //! commit together or not at all. Pooler-safe: no session state, no
-//! explicit transaction.
+//! explicit transaction. Events go through [`event_ctes`] like every
+//! other statement's, so each user's events stay bounded the same way.
 
-use application::account_token::TokenDigest;
+use application::opaque_token::TokenDigest;
 use application::ports::{
     AccountTokenStore, EventContext, IssuedToken, MailKind, Principal, RepoError, ResendOutcome,
 };
 use async_trait::async_trait;
-use domain::{Email, PasswordHash, Timestamp, User};
-use tokio_postgres::types::Type;
+use domain::{Email, PasswordHash, SecurityEventKind, Timestamp, User};
+use std::sync::LazyLock;
+use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
 
+use crate::event_sql::{event_ctes, EventParams};
 use crate::pool::{Executor, Replay};
+use crate::user_repo::{created, CREATED_ANSWER};
 
 pub(crate) struct PgAccountTokenStore {
     executor: Executor,
@@ -28,7 +32,9 @@ impl PgAccountTokenStore {
 /// The user (as `UserRepo::create` stores one: replay-safe, a taken email
 /// inserts nothing), and only if it was inserted: the verification token,
 /// its outbox row and the `registered` event.
-const REGISTER_SQL: &str = "WITH ins AS (
+static REGISTER_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH ins AS (
         INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
         VALUES ($1, $2, $3, $4, $5, $6)
         ON CONFLICT DO NOTHING
@@ -42,16 +48,18 @@ const REGISTER_SQL: &str = "WITH ins AS (
         INSERT INTO mail_outbox (id, user_id, kind, recipient, token, created_at, expires_at, next_attempt_at)
         SELECT $9, id, 'email_verification', email, $10, $5, $8, $5 FROM ins
     ),
-    event AS (
-        INSERT INTO security_events (id, user_id, type, at, ip, user_agent)
-        SELECT $11, id, 'registered', $5, $12, $13 FROM ins
+    {events}
+    {CREATED_ANSWER}",
+        events = event_ctes("SELECT id AS user_id, NULL::uuid AS session_id FROM ins", 11),
     )
-    SELECT EXISTS (SELECT 1 FROM ins), EXISTS (SELECT 1 FROM users WHERE id = $1 AND lower(email) = lower($2))";
+});
 
 /// Runs whatever the email: `target` is empty for an unknown one and every
 /// insert then writes nothing. Spent and expired reset tokens of the user
 /// are purged on the way (housekeeping rides on traffic).
-const REQUEST_RESET_SQL: &str = "WITH target AS (
+static REQUEST_RESET_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH target AS (
         SELECT id, email FROM users WHERE lower(email) = lower($1)
     ),
     outstanding AS (
@@ -74,16 +82,18 @@ const REQUEST_RESET_SQL: &str = "WITH target AS (
         INSERT INTO mail_outbox (id, user_id, kind, recipient, token, created_at, expires_at, next_attempt_at)
         SELECT $5, id, 'password_reset', email, $7, $3, $4, $3 FROM allowed
     ),
-    event AS (
-        INSERT INTO security_events (id, user_id, type, at, ip, user_agent)
-        SELECT $8, id, 'password_reset_requested', $3, $9, $10 FROM allowed
+    {events}
+    SELECT count(*) FROM allowed",
+        events = event_ctes("SELECT id AS user_id, NULL::uuid AS session_id FROM allowed", 8),
     )
-    SELECT count(*) FROM allowed";
+});
 
 /// Spends the token; only then (every other part reads `spent`): the new
 /// hash, every session revoked, the user's other reset tokens spent, their
 /// unsent reset mail dropped, and the `password_reset` event.
-const CONFIRM_RESET_SQL: &str = "WITH spent AS (
+static CONFIRM_RESET_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH spent AS (
         UPDATE account_tokens SET used_at = $3
         WHERE token_hash = $1 AND purpose = 'password_reset' AND used_at IS NULL AND expires_at > $3
         RETURNING user_id
@@ -104,15 +114,17 @@ const CONFIRM_RESET_SQL: &str = "WITH spent AS (
         DELETE FROM mail_outbox m USING spent
         WHERE m.user_id = spent.user_id AND m.kind = 'password_reset'
     ),
-    event AS (
-        INSERT INTO security_events (id, user_id, type, at, ip, user_agent)
-        SELECT $4, user_id, 'password_reset', $3, $5, $6 FROM spent
+    {events}
+    SELECT count(*) FROM spent",
+        events = event_ctes("SELECT user_id, NULL::uuid AS session_id FROM spent", 4),
     )
-    SELECT count(*) FROM spent";
+});
 
 /// Spends the token, sets `email_verified`, drops the user's other
 /// verification tokens and unsent verification mail, writes the event.
-const VERIFY_EMAIL_SQL: &str = "WITH spent AS (
+static VERIFY_EMAIL_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH spent AS (
         UPDATE account_tokens SET used_at = $2
         WHERE token_hash = $1 AND purpose = 'email_verification' AND used_at IS NULL AND expires_at > $2
         RETURNING user_id
@@ -128,11 +140,11 @@ const VERIFY_EMAIL_SQL: &str = "WITH spent AS (
         DELETE FROM mail_outbox m USING spent
         WHERE m.user_id = spent.user_id AND m.kind = 'email_verification'
     ),
-    event AS (
-        INSERT INTO security_events (id, user_id, type, at, ip, user_agent)
-        SELECT $3, user_id, 'email_verified', $2, $4, $5 FROM spent
+    {events}
+    SELECT count(*) FROM spent",
+        events = event_ctes("SELECT user_id, NULL::uuid AS session_id FROM spent", 3),
     )
-    SELECT count(*) FROM spent";
+});
 
 /// The principal's user if their session is active, then a new token and
 /// outbox row unless verified or at the limit.
@@ -163,10 +175,6 @@ const RESEND_SQL: &str = "WITH me AS (
     SELECT (SELECT count(*) FROM me), coalesce((SELECT bool_or(email_verified) FROM me), false),
            (SELECT count(*) FROM allowed)";
 
-fn user_agent(context: &EventContext) -> Option<&str> {
-    context.user_agent.as_deref()
-}
-
 #[async_trait]
 impl AccountTokenStore for PgAccountTokenStore {
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
@@ -183,36 +191,26 @@ impl AccountTokenStore for PgAccountTokenStore {
         let digest = verification.digest.0.as_slice();
         let mail_id = Uuid::now_v7();
         let token = verification.token.expose();
-        let event_id = Uuid::now_v7();
+        let event =
+            EventParams::of_context(SecurityEventKind::Registered, user.created_at, context);
+        let mut params: Vec<(&(dyn ToSql + Sync), Type)> = vec![
+            (&id, Type::UUID),
+            (&email, Type::TEXT),
+            (&name, Type::TEXT),
+            (&hash, Type::TEXT),
+            (&user.created_at, Type::TIMESTAMPTZ),
+            (&user.updated_at, Type::TIMESTAMPTZ),
+            (&digest, Type::BYTEA),
+            (&verification.expires_at, Type::TIMESTAMPTZ),
+            (&mail_id, Type::UUID),
+            (&token, Type::TEXT),
+        ];
+        params.extend(event.params());
         let row = self
             .executor
-            .query_one(
-                REGISTER_SQL,
-                &[
-                    (&id, Type::UUID),
-                    (&email, Type::TEXT),
-                    (&name, Type::TEXT),
-                    (&hash, Type::TEXT),
-                    (&user.created_at, Type::TIMESTAMPTZ),
-                    (&user.updated_at, Type::TIMESTAMPTZ),
-                    (&digest, Type::BYTEA),
-                    (&verification.expires_at, Type::TIMESTAMPTZ),
-                    (&mail_id, Type::UUID),
-                    (&token, Type::TEXT),
-                    (&event_id, Type::UUID),
-                    (&context.ip, Type::INET),
-                    (&user_agent(context), Type::TEXT),
-                ],
-                Replay::Safe,
-            )
+            .query_one(&REGISTER_SQL, &params, Replay::Safe)
             .await?;
-        let inserted: bool = row.get(0);
-        let already_ours: bool = row.get(1);
-        if inserted || already_ours {
-            Ok(())
-        } else {
-            Err(RepoError::EmailTaken)
-        }
+        created(&row)
     }
 
     #[tracing::instrument(skip_all)]
@@ -228,25 +226,24 @@ impl AccountTokenStore for PgAccountTokenStore {
         let mail_id = Uuid::now_v7();
         let max = i64::from(max_outstanding);
         let token = reset.token.expose();
-        let event_id = Uuid::now_v7();
+        let event = EventParams::of_context(
+            SecurityEventKind::PasswordResetRequested,
+            reset.created_at,
+            context,
+        );
+        let mut params: Vec<(&(dyn ToSql + Sync), Type)> = vec![
+            (&email, Type::TEXT),
+            (&digest, Type::BYTEA),
+            (&reset.created_at, Type::TIMESTAMPTZ),
+            (&reset.expires_at, Type::TIMESTAMPTZ),
+            (&mail_id, Type::UUID),
+            (&max, Type::INT8),
+            (&token, Type::TEXT),
+        ];
+        params.extend(event.params());
         let row = self
             .executor
-            .query_one(
-                REQUEST_RESET_SQL,
-                &[
-                    (&email, Type::TEXT),
-                    (&digest, Type::BYTEA),
-                    (&reset.created_at, Type::TIMESTAMPTZ),
-                    (&reset.expires_at, Type::TIMESTAMPTZ),
-                    (&mail_id, Type::UUID),
-                    (&max, Type::INT8),
-                    (&token, Type::TEXT),
-                    (&event_id, Type::UUID),
-                    (&context.ip, Type::INET),
-                    (&user_agent(context), Type::TEXT),
-                ],
-                Replay::Once,
-            )
+            .query_one(&REQUEST_RESET_SQL, &params, Replay::Once)
             .await?;
         Ok(row.get::<_, i64>(0) > 0)
     }
@@ -261,21 +258,16 @@ impl AccountTokenStore for PgAccountTokenStore {
     ) -> Result<bool, RepoError> {
         let digest = digest.0.as_slice();
         let hash = new_hash.as_str();
-        let event_id = Uuid::now_v7();
+        let event = EventParams::of_context(SecurityEventKind::PasswordReset, now, context);
+        let mut params: Vec<(&(dyn ToSql + Sync), Type)> = vec![
+            (&digest, Type::BYTEA),
+            (&hash, Type::TEXT),
+            (&now, Type::TIMESTAMPTZ),
+        ];
+        params.extend(event.params());
         let row = self
             .executor
-            .query_one(
-                CONFIRM_RESET_SQL,
-                &[
-                    (&digest, Type::BYTEA),
-                    (&hash, Type::TEXT),
-                    (&now, Type::TIMESTAMPTZ),
-                    (&event_id, Type::UUID),
-                    (&context.ip, Type::INET),
-                    (&user_agent(context), Type::TEXT),
-                ],
-                Replay::Once,
-            )
+            .query_one(&CONFIRM_RESET_SQL, &params, Replay::Once)
             .await?;
         Ok(row.get::<_, i64>(0) > 0)
     }
@@ -288,20 +280,13 @@ impl AccountTokenStore for PgAccountTokenStore {
         context: &EventContext,
     ) -> Result<bool, RepoError> {
         let digest = digest.0.as_slice();
-        let event_id = Uuid::now_v7();
+        let event = EventParams::of_context(SecurityEventKind::EmailVerified, now, context);
+        let mut params: Vec<(&(dyn ToSql + Sync), Type)> =
+            vec![(&digest, Type::BYTEA), (&now, Type::TIMESTAMPTZ)];
+        params.extend(event.params());
         let row = self
             .executor
-            .query_one(
-                VERIFY_EMAIL_SQL,
-                &[
-                    (&digest, Type::BYTEA),
-                    (&now, Type::TIMESTAMPTZ),
-                    (&event_id, Type::UUID),
-                    (&context.ip, Type::INET),
-                    (&user_agent(context), Type::TEXT),
-                ],
-                Replay::Once,
-            )
+            .query_one(&VERIFY_EMAIL_SQL, &params, Replay::Once)
             .await?;
         Ok(row.get::<_, i64>(0) > 0)
     }

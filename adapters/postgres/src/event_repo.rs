@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::event_sql::{event_ctes, EventParams};
 use crate::pool::{Executor, Replay};
-use crate::rows::{event_at, EVENT_COLUMNS};
+use crate::rows::{active_rows, event_at, EVENT_COLUMNS};
 use crate::task_repo::SESSION_CTE;
 
 pub(crate) struct PgEventRepo {
@@ -103,17 +103,6 @@ impl SecurityEventRepo for PgEventRepo {
                 Replay::Safe,
             )
             .await?;
-        let ok = rows
-            .first()
-            .map(|row| row.try_get::<_, bool>(0))
-            .transpose()
-            .map_err(|e| RepoError::Internal(Box::new(e)))?
-            .unwrap_or(false);
-        if !ok {
-            return Err(RepoError::SessionInactive);
-        }
-        rows.iter()
-            .filter_map(|row| event_at(row, 1).transpose())
-            .collect()
+        active_rows(&rows, event_at)
     }
 }

@@ -1,14 +1,16 @@
 //! The SQL that writes a security event inside another statement, and
 //! keeps each user's events bounded while doing it.
 //!
-//! Every statement that records an event (login, refresh reuse, logout,
-//! revocations, password change, a failed login) appends [`event_ctes`]:
+//! Every statement that records an event (registration, login, refresh
+//! reuse, logout, revocations, password change, a failed login, reset
+//! requests, resets, verification) appends [`event_ctes`]:
 //! the insert and, in the same statement, the deletion of the user's
 //! events older than `KEPT_EVENT_DAYS` days or beyond the newest
 //! `KEPT_EVENTS_PER_USER` (the insert's own row included). No background
 //! job, and the table's size per user has a ceiling.
 
-use application::ports::{PendingEvent, KEPT_EVENTS_PER_USER, KEPT_EVENT_DAYS};
+use application::ports::{EventContext, PendingEvent, KEPT_EVENTS_PER_USER, KEPT_EVENT_DAYS};
+use domain::{SecurityEventKind, Timestamp};
 use std::net::IpAddr;
 use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
@@ -49,7 +51,7 @@ pub(crate) fn event_ctes(source: &str, first: usize) -> String {
 pub(crate) struct EventParams {
     id: Uuid,
     kind: &'static str,
-    at: domain::Timestamp,
+    at: Timestamp,
     ip: Option<IpAddr>,
     user_agent: Option<String>,
     session_id: Option<Uuid>,
@@ -68,6 +70,23 @@ impl EventParams {
                 .as_ref()
                 .map(|ua| ua.as_str().to_owned()),
             session_id: event.session_id.map(|id| id.as_uuid()),
+        }
+    }
+
+    /// The event of a mail flow (registration, reset, verification): its
+    /// client as the use case bounded it, no session.
+    pub(crate) fn of_context(
+        kind: SecurityEventKind,
+        at: Timestamp,
+        context: &EventContext,
+    ) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            kind: kind.as_str(),
+            at,
+            ip: context.ip,
+            user_agent: context.user_agent.clone(),
+            session_id: None,
         }
     }
 

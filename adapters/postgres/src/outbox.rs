@@ -6,7 +6,7 @@
 //! replica sees them as due until the lease ends (a crashed sender's rows
 //! come back then: at least once, never lost).
 
-use application::account_token::AccountToken;
+use application::opaque_token::OpaqueToken;
 use application::ports::{Outbox, OutboxMail, RepoError};
 use async_trait::async_trait;
 use domain::{MailId, Timestamp, UserId};
@@ -88,7 +88,7 @@ impl Outbox for PgOutbox {
                     user_id: UserId::from_uuid(row.try_get::<_, Uuid>(1).map_err(internal)?),
                     kind: kind_of(&kind)?,
                     recipient: row.try_get(3).map_err(internal)?,
-                    token: AccountToken::from_storage(row.try_get(4).map_err(internal)?),
+                    token: OpaqueToken::from_storage(row.try_get(4).map_err(internal)?),
                     attempts: u32::try_from(attempts).unwrap_or(0),
                     expires_at: row.try_get(6).map_err(internal)?,
                 })

@@ -128,3 +128,29 @@ pub(crate) fn event_at(row: &Row, start: usize) -> Result<Option<SecurityEvent>,
         session_id: get::<Option<Uuid>>(row, start + 6)?.map(SessionId::from_uuid),
     }))
 }
+
+/// The answer of a statement gated by `task_repo::SESSION_CTE`: its first
+/// column says whether the principal's session was active.
+pub(crate) fn session_ok(row: &Row) -> Result<(), RepoError> {
+    if get::<bool>(row, 0)? {
+        Ok(())
+    } else {
+        Err(RepoError::SessionInactive)
+    }
+}
+
+/// The items of a gated listing: every row starts with the session's
+/// `ok` (no rows at all: not active), the item's columns from 1, absent
+/// when the session has none.
+pub(crate) fn active_rows<T>(
+    rows: &[Row],
+    item: fn(&Row, usize) -> Result<Option<T>, RepoError>,
+) -> Result<Vec<T>, RepoError> {
+    match rows.first() {
+        Some(first) => session_ok(first)?,
+        None => return Err(RepoError::SessionInactive),
+    }
+    rows.iter()
+        .filter_map(|row| item(row, 1).transpose())
+        .collect()
+}

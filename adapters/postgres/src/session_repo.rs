@@ -13,7 +13,9 @@ use uuid::Uuid;
 
 use crate::event_sql::{event_ctes, EventParams};
 use crate::pool::{Executor, Replay};
-use crate::rows::{session_at, session_columns_of, user_at, SESSION_COLUMNS, USER_COLUMNS};
+use crate::rows::{
+    active_rows, session_at, session_columns_of, user_at, SESSION_COLUMNS, USER_COLUMNS,
+};
 use crate::task_repo::SESSION_CTE;
 
 pub(crate) struct PgSessionRepo {
@@ -366,17 +368,6 @@ impl SessionRepo for PgSessionRepo {
                 Replay::Safe,
             )
             .await?;
-        let ok = rows
-            .first()
-            .map(|row| row.try_get::<_, bool>(0))
-            .transpose()
-            .map_err(|e| RepoError::Internal(Box::new(e)))?
-            .unwrap_or(false);
-        if !ok {
-            return Err(RepoError::SessionInactive);
-        }
-        rows.iter()
-            .filter_map(|row| session_at(row, 1).transpose())
-            .collect()
+        active_rows(&rows, session_at)
     }
 }

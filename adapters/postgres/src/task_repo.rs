@@ -17,7 +17,7 @@ use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
 
 use crate::pool::{Executor, Replay};
-use crate::rows::{task_at, TASK_COLUMNS, TASK_COLUMN_COUNT};
+use crate::rows::{session_ok, task_at, TASK_COLUMNS, TASK_COLUMN_COUNT};
 
 pub(crate) struct PgTaskRepo {
     executor: Executor,
@@ -328,17 +328,6 @@ impl SessionParams {
             (&self.user_id, Type::UUID),
             (&self.now, Type::TIMESTAMPTZ),
         ]
-    }
-}
-
-fn session_ok(row: &tokio_postgres::Row) -> Result<(), RepoError> {
-    if row
-        .try_get::<_, bool>(0)
-        .map_err(|e| RepoError::Internal(Box::new(e)))?
-    {
-        Ok(())
-    } else {
-        Err(RepoError::SessionInactive)
     }
 }
 

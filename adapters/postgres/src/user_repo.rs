@@ -6,10 +6,11 @@ use application::ports::{PendingEvent, Principal, RepoError, UserRepo};
 use async_trait::async_trait;
 use domain::{Email, PasswordHash, Timestamp, User};
 use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::Row;
 
 use crate::event_sql::{event_ctes, EventParams};
 use crate::pool::{Executor, Replay};
-use crate::rows::{user_at, USER_COLUMNS};
+use crate::rows::{session_ok, user_at, USER_COLUMNS};
 use crate::task_repo::SESSION_CTE;
 
 pub(crate) struct PgUserRepo {
@@ -28,13 +29,36 @@ impl PgUserRepo {
 /// committed and the connection died before we heard. That makes the
 /// statement safe to replay. A concurrent insert of the same email makes
 /// `ON CONFLICT DO NOTHING` wait for it and then report nothing inserted.
-const CREATE_SQL: &str = "WITH ins AS (
+static CREATE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH ins AS (
         INSERT INTO users (id, email, name, password_hash, created_at, updated_at, email_verified)
         VALUES ($1, $2, $3, $4, $5, $6, $7)
         ON CONFLICT DO NOTHING
         RETURNING id
     )
-    SELECT EXISTS (SELECT 1 FROM ins), EXISTS (SELECT 1 FROM users WHERE id = $1 AND lower(email) = lower($2))";
+    {CREATED_ANSWER}"
+    )
+});
+
+/// The answer of a statement that inserts the user `$1` with email `$2`
+/// in a CTE `ins`: whether it inserted, and whether the row is ours
+/// anyway (a replay after a lost reply). Read by [`created`].
+pub(crate) const CREATED_ANSWER: &str = "SELECT EXISTS (SELECT 1 FROM ins), EXISTS (SELECT 1 FROM users WHERE id = $1 AND lower(email) = lower($2))";
+
+/// `Ok` when the user was stored (now or by an earlier try of the same
+/// statement), `EmailTaken` when someone else holds the address.
+pub(crate) fn created(row: &Row) -> Result<(), RepoError> {
+    let flag = |idx| {
+        row.try_get::<_, bool>(idx)
+            .map_err(|e| RepoError::Internal(Box::new(e)))
+    };
+    if flag(0)? || flag(1)? {
+        Ok(())
+    } else {
+        Err(RepoError::EmailTaken)
+    }
+}
 
 /// Stores the new hash ($4), revokes the user's other active sessions and
 /// writes the event ($5..), provided the principal's session ($1..$3) is
@@ -73,17 +97,6 @@ static DELETE_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-fn session_ok(row: &tokio_postgres::Row) -> Result<(), RepoError> {
-    let ok: bool = row
-        .try_get(0)
-        .map_err(|e| RepoError::Internal(Box::new(e)))?;
-    if ok {
-        Ok(())
-    } else {
-        Err(RepoError::SessionInactive)
-    }
-}
-
 #[async_trait]
 impl UserRepo for PgUserRepo {
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
@@ -95,7 +108,7 @@ impl UserRepo for PgUserRepo {
         let row = self
             .executor
             .query_one(
-                CREATE_SQL,
+                &CREATE_SQL,
                 &[
                     (&id, Type::UUID),
                     (&email, Type::TEXT),
@@ -108,13 +121,7 @@ impl UserRepo for PgUserRepo {
                 Replay::Safe,
             )
             .await?;
-        let inserted: bool = row.get(0);
-        let already_ours: bool = row.get(1);
-        if inserted || already_ours {
-            Ok(())
-        } else {
-            Err(RepoError::EmailTaken)
-        }
+        created(&row)
     }
 
     #[tracing::instrument(skip_all)]

@@ -10,9 +10,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use adapter_postgres::Database;
-use application::account_token::AccountToken;
+use application::opaque_token::OpaqueToken;
 use application::ports::{
     AccountTokenStore, EventContext, IssuedToken, MailKind, Outbox, RepoError, ResendOutcome,
+    KEPT_EVENTS_PER_USER,
 };
 use chrono::TimeDelta;
 use domain::{PasswordHash, Timestamp, User};
@@ -48,6 +49,7 @@ macro_rules! contract {
 contract!(
     registering_stores_user_token_mail_and_event_in_one_statement,
     a_reset_request_writes_nothing_for_an_unknown_email_and_stops_at_the_bound,
+    a_reset_request_keeps_the_users_events_bounded_like_every_other_event,
     confirming_a_reset_spends_the_token_once_and_revokes_every_session,
     verifying_spends_the_token_and_sets_the_flag,
     resend_needs_an_active_session_and_stops_when_verified_or_at_the_bound,
@@ -85,7 +87,7 @@ async fn rows(database: Option<&str>) -> tokio_postgres::Client {
 /// A fresh token (unique per call: the digest is a primary key shared by
 /// every test) valid `ttl` from `at`.
 fn issued(seed: u8, at: Timestamp, ttl: TimeDelta) -> IssuedToken {
-    let token = AccountToken::from_bytes(&random_bytes(seed));
+    let token = OpaqueToken::from_bytes(&random_bytes(seed));
     IssuedToken {
         digest: token.digest(),
         token,
@@ -237,6 +239,54 @@ pub async fn a_reset_request_writes_nothing_for_an_unknown_email_and_stops_at_th
             .count(),
         2,
         "{events:?}"
+    );
+    db.close();
+}
+
+/// The mail statements write their events through the same CTEs as the
+/// rest: the newest `KEPT_EVENTS_PER_USER` stay, nothing past 90 days.
+pub async fn a_reset_request_keeps_the_users_events_bounded_like_every_other_event(url: &str) {
+    let db = connect(url, None).await;
+    let store = db.account_token_store();
+    let client = rows(None).await;
+    let (user, _) = registered(store.as_ref()).await;
+    let id = user.id.as_uuid();
+    let older = i64::from(KEPT_EVENTS_PER_USER + 5);
+    client
+        .execute_typed(
+            "INSERT INTO security_events (id, user_id, type, at)
+             SELECT gen_random_uuid(), $1, 'login_failed', now() - make_interval(secs => n)
+             FROM generate_series(1, $2) AS n",
+            &[(&id, Type::UUID), (&older, Type::INT8)],
+        )
+        .await
+        .unwrap();
+    client
+        .execute_typed(
+            "INSERT INTO security_events (id, user_id, type, at)
+             VALUES (gen_random_uuid(), $1, 'logout', now() - interval '91 days')",
+            &[(&id, Type::UUID)],
+        )
+        .await
+        .unwrap();
+
+    let queued = store
+        .request_password_reset(
+            &user.email,
+            &issued(5, now(), TimeDelta::minutes(30)),
+            2,
+            &context(),
+        )
+        .await
+        .unwrap();
+
+    assert!(queued);
+    let events = events(&client, &user).await;
+    assert_eq!(events.len(), KEPT_EVENTS_PER_USER as usize, "{events:?}");
+    assert!(!events.iter().any(|e| e == "logout"), "{events:?}");
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("password_reset_requested")
     );
     db.close();
 }

@@ -1,7 +1,7 @@
 //! [`OsRandom`]: the `SecretSource` port from the operating system's
-//! CSPRNG, for the mailed single-use tokens.
+//! CSPRNG, for every opaque token (refresh tokens, mailed tokens).
 
-use application::ports::SecretSource;
+use application::ports::{SecretSource, TokenError};
 use rand::rngs::OsRng;
 use rand::RngCore;
 
@@ -11,22 +11,32 @@ use rand::RngCore;
 pub struct OsRandom;
 
 impl SecretSource for OsRandom {
-    fn token_bytes(&self) -> [u8; 32] {
+    fn token_bytes(&self) -> Result<[u8; 32], TokenError> {
         let mut bytes = [0u8; 32];
-        OsRng.fill_bytes(&mut bytes);
-        bytes
+        OsRng
+            .try_fill_bytes(&mut bytes)
+            .map_err(|e| TokenError::Internal(format!("random source failed: {e}")))?;
+        Ok(bytes)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use application::opaque_token::OpaqueToken;
+
     use super::*;
 
     #[test]
-    fn each_secret_is_fresh() {
-        let a = OsRandom.token_bytes();
-        let b = OsRandom.token_bytes();
-        assert_ne!(a, b);
-        assert_ne!(a, [0; 32]);
+    fn secrets_do_not_repeat() {
+        let secrets: std::collections::HashSet<[u8; 32]> =
+            (0..1000).map(|_| OsRandom.token_bytes().unwrap()).collect();
+        assert_eq!(secrets.len(), 1000);
+        assert!(!secrets.contains(&[0; 32]));
+    }
+
+    #[test]
+    fn their_tokens_have_the_shape_the_use_cases_accept() {
+        let token = OpaqueToken::from_bytes(&OsRandom.token_bytes().unwrap());
+        assert_eq!(OpaqueToken::parse(token.expose()), Some(token));
     }
 }

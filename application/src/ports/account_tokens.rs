@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use domain::{Email, PasswordHash, Timestamp, User};
 
 use super::{Principal, RepoError};
-use crate::account_token::{AccountToken, TokenDigest};
+use crate::opaque_token::{OpaqueToken, TokenDigest};
 
 /// Where a request came from, for the security event it writes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -18,7 +18,7 @@ pub struct EventContext {
 /// (and the mail), only its digest into `account_tokens`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuedToken {
-    pub token: AccountToken,
+    pub token: OpaqueToken,
     pub digest: TokenDigest,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
@@ -97,12 +97,4 @@ pub trait AccountTokenStore: Send + Sync {
         verification: &IssuedToken,
         max_outstanding: u32,
     ) -> Result<ResendOutcome, RepoError>;
-}
-
-/// Unpredictable bytes for tokens (the operating system's CSPRNG in
-/// production; fixed values in tests).
-#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
-pub trait SecretSource: Send + Sync {
-    /// 32 fresh random bytes (256 bits).
-    fn token_bytes(&self) -> [u8; 32];
 }

@@ -12,8 +12,8 @@ mod mailer;
 mod outbox;
 mod password_hasher;
 mod readiness;
-mod refresh_tokens;
 mod repo_error;
+mod secret_source;
 mod security_event_repo;
 mod session_repo;
 mod task_repo;
@@ -21,20 +21,20 @@ mod telemetry;
 mod token_service;
 mod user_repo;
 
+/// Ports speak of stored tokens by their digest only.
+pub use crate::opaque_token::TokenDigest;
 pub use account_repo::{
     Account, AccountRepo, AccountSummary, DeletedAccount, TaskCursor, LISTED_SESSIONS,
 };
-pub use account_tokens::{
-    AccountTokenStore, EventContext, IssuedToken, ResendOutcome, SecretSource,
-};
+pub use account_tokens::{AccountTokenStore, EventContext, IssuedToken, ResendOutcome};
 pub use clock::Clock;
 pub use login_limiter::{LimitError, LoginLimiter, Reservation, Slot};
 pub use mailer::{Mail, MailError, MailKind, Mailer};
 pub use outbox::{Outbox, OutboxMail, OutboxWaker};
 pub use password_hasher::{HashError, PasswordHasher};
 pub use readiness::{PoolStats, Readiness};
-pub use refresh_tokens::{RefreshTokenSource, TokenDigest, REFRESH_TOKEN_CHARS};
 pub use repo_error::RepoError;
+pub use secret_source::SecretSource;
 pub use security_event_repo::{
     EventPosition, PendingEvent, SecurityEventRepo, KEPT_EVENTS_PER_USER, KEPT_EVENT_DAYS,
 };
@@ -47,7 +47,7 @@ pub use user_repo::UserRepo;
 #[cfg(any(test, feature = "mocks"))]
 pub use account_repo::MockAccountRepo;
 #[cfg(any(test, feature = "mocks"))]
-pub use account_tokens::{MockAccountTokenStore, MockSecretSource};
+pub use account_tokens::MockAccountTokenStore;
 #[cfg(any(test, feature = "mocks"))]
 pub use clock::MockClock;
 #[cfg(any(test, feature = "mocks"))]
@@ -61,7 +61,7 @@ pub use password_hasher::MockPasswordHasher;
 #[cfg(any(test, feature = "mocks"))]
 pub use readiness::MockReadiness;
 #[cfg(any(test, feature = "mocks"))]
-pub use refresh_tokens::MockRefreshTokenSource;
+pub use secret_source::MockSecretSource;
 #[cfg(any(test, feature = "mocks"))]
 pub use security_event_repo::MockSecurityEventRepo;
 #[cfg(any(test, feature = "mocks"))]

@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use domain::{MailId, Timestamp, UserId};
 
 use super::{MailKind, RepoError};
-use crate::account_token::AccountToken;
+use crate::opaque_token::OpaqueToken;
 
 /// A queued mail as the sender claimed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,7 +12,7 @@ pub struct OutboxMail {
     pub kind: MailKind,
     pub recipient: String,
     /// The link's token, held by the outbox only until delivery.
-    pub token: AccountToken,
+    pub token: OpaqueToken,
     /// Attempts so far, this one included.
     pub attempts: u32,
     pub expires_at: Timestamp,

@@ -12,6 +12,21 @@ use crate::ports::{LimitError, PendingEvent, Principal, Reservation};
 use crate::telemetry::Reported;
 use crate::{AppError, FieldError};
 
+/// The `new_password` of a password change or a reset: required and
+/// valid, else its field error is added to `errors`.
+pub(super) fn new_password_field(
+    raw: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) -> Option<Password> {
+    let Some(raw) = raw else {
+        errors.push(FieldError::new("new_password", "is required"));
+        return None;
+    };
+    Password::parse(raw)
+        .map_err(|e| errors.push(FieldError::new("new_password", e)))
+        .ok()
+}
+
 /// A password change as a front end received it.
 #[derive(Clone, Default)]
 pub struct ChangePasswordInput {
@@ -60,15 +75,7 @@ impl AuthService {
             if input.current_password.is_none() {
                 errors.push(FieldError::new("current_password", "is required"));
             }
-            let new_password = match input.new_password.as_deref() {
-                None => {
-                    errors.push(FieldError::new("new_password", "is required"));
-                    None
-                }
-                Some(raw) => Password::parse(raw)
-                    .map_err(|e| errors.push(FieldError::new("new_password", e)))
-                    .ok(),
-            };
+            let new_password = new_password_field(input.new_password.as_deref(), &mut errors);
             let (Some(current), Some(new_password), true) =
                 (input.current_password, new_password, errors.is_empty())
             else {

@@ -16,7 +16,7 @@ use crate::use_cases::{
 use crate::AppError;
 
 /// A token as clients hold them (43 base64url characters).
-const PRESENTED: &str = "ppppppppppppppppppppppppppppppppppppppppppp";
+const PRESENTED: &str = "ppppppppppppppppppppppppppppppppppppppppppo";
 
 fn refresh_input(token: &str) -> RefreshInput {
     RefreshInput {
@@ -153,6 +153,9 @@ async fn a_refresh_token_not_shaped_like_ours_is_refused_without_a_lookup() {
         "short",
         &"x".repeat(44),
         &format!("{}=", "a".repeat(42)),
+        // 43 base64url characters, but not the encoding of 32 bytes (the
+        // last one carries bits past the 256th).
+        &format!("{}b", "a".repeat(42)),
     ] {
         let err = service.refresh(refresh_input(bad)).await.unwrap_err();
         assert!(matches!(err, AppError::Unauthorized), "{bad}: {err:?}");

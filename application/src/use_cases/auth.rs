@@ -11,10 +11,10 @@ use domain::{
 use futures_util::future::{join, select, Either};
 use futures_util::pin_mut;
 
+use crate::opaque_token::OpaqueToken;
 use crate::ports::{
-    Clock, LimitError, LoginLimiter, PasswordHasher, PendingEvent, Principal, RefreshTokenSource,
-    RepoError, SecurityEventRepo, SessionRepo, TaskRepo, Telemetry, TokenDigest, TokenService,
-    UserRepo,
+    Clock, LimitError, LoginLimiter, PasswordHasher, PendingEvent, Principal, RepoError,
+    SecretSource, SecurityEventRepo, SessionRepo, TaskRepo, Telemetry, TokenService, UserRepo,
 };
 use crate::telemetry::{LoggingTelemetry, Reported};
 use crate::{AppError, FieldError};
@@ -66,7 +66,7 @@ pub struct AuthService {
     pub(super) sessions: Arc<dyn SessionRepo>,
     pub(super) hasher: Arc<dyn PasswordHasher>,
     pub(super) tokens: Arc<dyn TokenService>,
-    pub(super) refresh_tokens: Arc<dyn RefreshTokenSource>,
+    pub(super) secrets: Arc<dyn SecretSource>,
     pub(super) events: Arc<dyn SecurityEventRepo>,
     pub(super) task_repo: Arc<dyn TaskRepo>,
     pub(super) clock: Arc<dyn Clock>,
@@ -92,7 +92,7 @@ pub struct AuthPorts {
     pub sessions: Arc<dyn SessionRepo>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub tokens: Arc<dyn TokenService>,
-    pub refresh_tokens: Arc<dyn RefreshTokenSource>,
+    pub secrets: Arc<dyn SecretSource>,
     pub events: Arc<dyn SecurityEventRepo>,
     /// For the export of the caller's tasks.
     pub tasks: Arc<dyn TaskRepo>,
@@ -109,7 +109,7 @@ impl AuthService {
             sessions: ports.sessions,
             hasher: ports.hasher,
             tokens: ports.tokens,
-            refresh_tokens: ports.refresh_tokens,
+            secrets: ports.secrets,
             events: ports.events,
             task_repo: ports.tasks,
             clock: ports.clock,
@@ -304,7 +304,7 @@ impl AuthService {
             }
         };
         let session = Session::start(user.id, now, self.session_lifetime).from_client(&client);
-        let refresh_token = self.refresh_tokens.generate()?;
+        let refresh_token = self.new_refresh_token()?;
         let event = PendingEvent::new(
             SecurityEventKind::LoginSucceeded,
             now,
@@ -314,7 +314,7 @@ impl AuthService {
         let (stored, settled) = join(
             self.sessions.create(
                 &session,
-                &TokenDigest::of(&refresh_token),
+                &refresh_token.digest(),
                 self.max_active_sessions,
                 &event,
             ),
@@ -329,12 +329,17 @@ impl AuthService {
         self.logged_in(&session, user, refresh_token, now)
     }
 
+    /// A fresh refresh token (only its digest is ever stored).
+    pub(super) fn new_refresh_token(&self) -> Result<OpaqueToken, AppError> {
+        Ok(OpaqueToken::from_bytes(&self.secrets.token_bytes()?))
+    }
+
     /// The answer for a session that holds `refresh_token` from `now` on.
     pub(super) fn logged_in(
         &self,
         session: &Session,
         user: User,
-        refresh_token: String,
+        refresh_token: OpaqueToken,
         now: Timestamp,
     ) -> Result<LoggedIn, AppError> {
         let expires_at = session.access_expiry(now, self.access_ttl);
@@ -342,7 +347,7 @@ impl AuthService {
         Ok(LoggedIn {
             access_token,
             expires_at,
-            refresh_token,
+            refresh_token: refresh_token.into_exposed(),
             refresh_expires_at: session.expires_at,
             user,
         })

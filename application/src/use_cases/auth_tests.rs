@@ -13,7 +13,9 @@ use crate::ports::{
     HashError, LimitError, MockPasswordHasher, MockSessionRepo, Principal, RepoError, Reservation,
     Slot, TokenDigest, TokenError,
 };
-use crate::testkit::{access_ttl, session_lifetime, t0, user, Harness, REFRESH_TOKEN};
+use crate::testkit::{
+    access_ttl, session_lifetime, t0, user, Harness, REFRESH_TOKEN, REFRESH_TOKEN_BYTES,
+};
 use crate::use_cases::{AuthService, LoginInput, RegisterInput};
 use crate::AppError;
 
@@ -88,9 +90,9 @@ impl PortsExt for Harness {
         self.events
             .expect_record_for_email()
             .returning(|_, _| Ok(()));
-        self.refresh_tokens
-            .expect_generate()
-            .returning(|| Ok(REFRESH_TOKEN.to_owned()));
+        self.secrets
+            .expect_token_bytes()
+            .returning(|| Ok(REFRESH_TOKEN_BYTES));
     }
 
     fn service(self) -> AuthService {

@@ -2,7 +2,7 @@
 //! with the link `{link_base_url}/reset-password?token=…` or
 //! `{link_base_url}/verify-email?token=…` (the web client's pages).
 
-use crate::account_token::AccountToken;
+use crate::opaque_token::OpaqueToken;
 use crate::ports::{Mail, MailKind};
 
 /// How long each kind of token stays valid, as the mails say it.
@@ -26,7 +26,7 @@ impl MailTexts {
 
     /// The link a mail of `kind` carries for `token`. The token is
     /// base64url, so it needs no escaping in a query.
-    pub fn link(&self, kind: MailKind, token: &AccountToken) -> String {
+    pub fn link(&self, kind: MailKind, token: &OpaqueToken) -> String {
         let page = match kind {
             MailKind::PasswordReset => "reset-password",
             MailKind::EmailVerification => "verify-email",
@@ -35,7 +35,7 @@ impl MailTexts {
     }
 
     /// The whole mail of `kind` to `recipient`.
-    pub fn render(&self, kind: MailKind, recipient: &str, token: &AccountToken) -> Mail {
+    pub fn render(&self, kind: MailKind, recipient: &str, token: &OpaqueToken) -> Mail {
         let link = self.link(kind, token);
         let (subject, body) = match kind {
             MailKind::PasswordReset => (
@@ -79,7 +79,7 @@ mod tests {
     #[test]
     fn reset_mail_links_to_the_reset_page_with_the_token() {
         let texts = MailTexts::new("https://todo.example/");
-        let token = AccountToken::from_bytes(&[1; 32]);
+        let token = OpaqueToken::from_bytes(&[1; 32]);
         let mail = texts.render(MailKind::PasswordReset, "ada@example.com", &token);
         assert_eq!(mail.to, "ada@example.com");
         assert_eq!(mail.subject, "Reset your password");
@@ -94,7 +94,7 @@ mod tests {
     #[test]
     fn verification_mail_links_to_the_verify_page_with_the_token() {
         let texts = MailTexts::new("http://localhost:8080");
-        let token = AccountToken::from_bytes(&[2; 32]);
+        let token = OpaqueToken::from_bytes(&[2; 32]);
         let mail = texts.render(MailKind::EmailVerification, "bob@example.com", &token);
         let link = format!(
             "http://localhost:8080/verify-email?token={}",

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use domain::{MailId, Timestamp, UserId};
 
-use crate::account_token::AccountToken;
+use crate::opaque_token::OpaqueToken;
 use crate::ports::{MailError, MailKind, MockClock, MockMailer, MockOutbox, OutboxMail};
 use crate::testkit::t0;
 use crate::use_cases::{MailTexts, OutboxSender, RetryPolicy};
@@ -28,7 +28,7 @@ fn row(attempts: u32) -> OutboxMail {
         user_id: UserId::new(),
         kind: MailKind::PasswordReset,
         recipient: "ada@example.com".into(),
-        token: AccountToken::from_bytes(&[3; 32]),
+        token: OpaqueToken::from_bytes(&[3; 32]),
         attempts,
         expires_at: t0() + chrono::Duration::minutes(30),
     }
@@ -87,7 +87,7 @@ async fn a_delivered_mail_is_removed_and_an_empty_outbox_means_no_timer() {
     let sent = sent.lock().unwrap();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].to, "ada@example.com");
-    let token = AccountToken::from_bytes(&[3; 32]);
+    let token = OpaqueToken::from_bytes(&[3; 32]);
     assert!(sent[0].body.contains(&format!(
         "https://todo.example/reset-password?token={}",
         token.expose()
@@ -124,7 +124,7 @@ async fn a_transient_failure_is_retried_later_with_backoff_and_no_token_in_the_e
     assert_eq!(next, at(20));
     assert!(error.contains("451 try later"), "{error}");
     assert!(
-        !error.contains(AccountToken::from_bytes(&[3; 32]).expose()),
+        !error.contains(OpaqueToken::from_bytes(&[3; 32]).expose()),
         "{error}"
     );
 }

@@ -11,14 +11,15 @@
 
 use std::sync::Arc;
 
-use domain::{Email, Password, User};
+use domain::{Email, User};
 
-use crate::account_token::AccountToken;
+use crate::opaque_token::OpaqueToken;
 use crate::ports::{
     AccountTokenStore, Clock, EventContext, IssuedToken, OutboxWaker, PasswordHasher, Principal,
-    RepoError, ResendOutcome, SecretSource, Telemetry,
+    RepoError, ResendOutcome, SecretSource, Telemetry, TokenError,
 };
 use crate::telemetry::{LoggingTelemetry, Reported};
+use crate::use_cases::account::new_password_field;
 use crate::use_cases::mail_text::{RESET_VALID_MINUTES, VERIFICATION_VALID_HOURS};
 use crate::{AppError, FieldError};
 
@@ -106,14 +107,18 @@ impl RecoveryService {
         self
     }
 
-    fn issue(&self, created_at: domain::Timestamp, ttl: chrono::Duration) -> IssuedToken {
-        let token = AccountToken::from_bytes(&self.secrets.token_bytes());
-        IssuedToken {
+    fn issue(
+        &self,
+        created_at: domain::Timestamp,
+        ttl: chrono::Duration,
+    ) -> Result<IssuedToken, TokenError> {
+        let token = OpaqueToken::from_bytes(&self.secrets.token_bytes()?);
+        Ok(IssuedToken {
             digest: token.digest(),
             token,
             created_at,
             expires_at: created_at + ttl,
-        }
+        })
     }
 
     /// Stores a new user together with their verification mail and the
@@ -123,7 +128,9 @@ impl RecoveryService {
         user: &User,
         context: EventContext,
     ) -> Result<(), RepoError> {
-        let verification = self.issue(user.created_at, self.policy.verification_ttl);
+        let verification = self
+            .issue(user.created_at, self.policy.verification_ttl)
+            .map_err(|e| RepoError::Internal(Box::new(e)))?;
         self.store
             .register(user, &verification, &bounded(context))
             .await?;
@@ -144,7 +151,7 @@ impl RecoveryService {
             .email
             .ok_or_else(|| AppError::validation("email", "is required"))?;
         let email = Email::parse(&raw).map_err(|e| AppError::validation("email", e))?;
-        let reset = self.issue(self.clock.now(), self.policy.reset_ttl);
+        let reset = self.issue(self.clock.now(), self.policy.reset_ttl)?;
         let queued = self
             .store
             .request_password_reset(
@@ -173,22 +180,14 @@ impl RecoveryService {
         if input.token.is_none() {
             errors.push(FieldError::new("token", "is required"));
         }
-        let password = match input.new_password.as_deref() {
-            None => {
-                errors.push(FieldError::new("new_password", "is required"));
-                None
-            }
-            Some(raw) => Password::parse(raw)
-                .map_err(|e| errors.push(FieldError::new("new_password", e)))
-                .ok(),
-        };
+        let password = new_password_field(input.new_password.as_deref(), &mut errors);
         let (Some(raw_token), Some(password), true) = (input.token, password, errors.is_empty())
         else {
             return Err(AppError::Validation(errors));
         };
         // A string that cannot be one of our tokens is refused before the
         // (deliberately slow) hash.
-        let token = AccountToken::parse(&raw_token).ok_or(AppError::InvalidToken)?;
+        let token = OpaqueToken::parse(&raw_token).ok_or(AppError::InvalidToken)?;
         let hash = self.hasher.hash(&password).await?;
         let done = self
             .store
@@ -213,7 +212,7 @@ impl RecoveryService {
         let raw = input
             .token
             .ok_or_else(|| AppError::validation("token", "is required"))?;
-        let token = AccountToken::parse(&raw).ok_or(AppError::InvalidToken)?;
+        let token = OpaqueToken::parse(&raw).ok_or(AppError::InvalidToken)?;
         let done = self
             .store
             .verify_email(&token.digest(), self.clock.now(), &bounded(input.context))
@@ -231,7 +230,7 @@ impl RecoveryService {
     }
 
     async fn resend_inner(&self, principal: &Principal) -> Result<(), AppError> {
-        let verification = self.issue(self.clock.now(), self.policy.verification_ttl);
+        let verification = self.issue(self.clock.now(), self.policy.verification_ttl)?;
         let outcome = self
             .store
             .resend_verification(principal, &verification, self.policy.max_outstanding)

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use domain::PasswordHash;
 use mockall::predicate::eq;
 
-use crate::account_token::AccountToken;
+use crate::opaque_token::OpaqueToken;
 use crate::ports::{
     EventContext, HashError, IssuedToken, MockAccountTokenStore, MockClock, MockOutboxWaker,
     MockPasswordHasher, MockSecretSource, RepoError, ResendOutcome,
@@ -21,8 +21,8 @@ use crate::AppError;
 const RANDOM: [u8; 32] = [9; 32];
 const NEW_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$new";
 
-fn mailed_token() -> AccountToken {
-    AccountToken::from_bytes(&RANDOM)
+fn mailed_token() -> OpaqueToken {
+    OpaqueToken::from_bytes(&RANDOM)
 }
 
 /// The mocks of one test; `service` consumes them.
@@ -36,7 +36,7 @@ struct Mocks {
 impl Mocks {
     fn new() -> Self {
         let mut secrets = MockSecretSource::new();
-        secrets.expect_token_bytes().return_const(RANDOM);
+        secrets.expect_token_bytes().returning(|| Ok(RANDOM));
         Self {
             store: MockAccountTokenStore::new(),
             hasher: MockPasswordHasher::new(),

@@ -5,7 +5,8 @@
 use domain::{SecurityEventKind, Session, SessionId};
 
 use super::auth::{client_info, AuthService, LoggedIn};
-use crate::ports::{PendingEvent, Principal, Refreshed, RepoError, RevokeScope, TokenDigest};
+use crate::opaque_token::OpaqueToken;
+use crate::ports::{PendingEvent, Principal, Refreshed, RepoError, RevokeScope};
 use crate::telemetry::Reported;
 use crate::AppError;
 
@@ -49,14 +50,16 @@ impl AuthService {
             return Err(AppError::validation("refresh_token", "is required"));
         };
         // Not even shaped like ours: refused without a round trip.
-        let presented = TokenDigest::of_presented(&presented).ok_or(AppError::Unauthorized)?;
+        let presented = OpaqueToken::parse(&presented)
+            .ok_or(AppError::Unauthorized)?
+            .digest();
         let client = client_info(input.client, input.user_agent.as_deref());
         let now = self.clock.now();
-        let next = self.refresh_tokens.generate()?;
+        let next = self.new_refresh_token()?;
         let reuse = PendingEvent::new(SecurityEventKind::RefreshReused, now, &client, None);
         match self
             .sessions
-            .refresh(&presented, &TokenDigest::of(&next), now, &reuse)
+            .refresh(&presented, &next.digest(), now, &reuse)
             .await?
         {
             Refreshed::Rotated { session, user } => self.logged_in(&session, user, next, now),

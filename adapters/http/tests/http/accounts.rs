@@ -1,12 +1,28 @@
 //! The v1 account additions: refresh, sessions, logout scopes, password
 //! change, events: statuses and bodies as the contract spells them.
 
+use application::opaque_token::OpaqueToken;
 use application::ports::{Refreshed, RepoError, RevokeScope};
 use application::testkit::{session_of, REFRESH_TOKEN};
 use axum::http::Request;
 use serde_json::json;
 
 use crate::support::*;
+
+/// `POST /auth/refresh` with a token of the shape the service issues.
+async fn refresh(h: Harness) -> Answer {
+    let presented = OpaqueToken::from_bytes(&[0x5a; 32]).into_exposed();
+    send(
+        h.router(),
+        json_request(
+            Request::builder()
+                .method("POST")
+                .uri("/api/v1/auth/refresh"),
+            json!({ "refresh_token": presented }).to_string(),
+        ),
+    )
+    .await
+}
 
 #[tokio::test]
 async fn refresh_answers_the_login_shape_with_a_new_pair() {
@@ -20,16 +36,7 @@ async fn refresh_answers_the_login_shape_with_a_new_pair() {
     h.tokens
         .expect_issue()
         .returning(|_, _, _| Ok("new.access.token".to_owned()));
-    let answer = send(
-        h.router(),
-        json_request(
-            Request::builder()
-                .method("POST")
-                .uri("/api/v1/auth/refresh"),
-            json!({"refresh_token": "p".repeat(43)}).to_string(),
-        ),
-    )
-    .await;
+    let answer = refresh(h).await;
     let body = answer.json_with_status(200);
     assert_eq!(body["access_token"], "new.access.token");
     assert_eq!(body["refresh_token"], REFRESH_TOKEN);
@@ -44,17 +51,9 @@ async fn a_reused_refresh_token_is_401_with_www_authenticate() {
     let mut h = Harness::new();
     h.sessions
         .expect_refresh()
+        .times(1)
         .returning(|_, _, _, _| Ok(Refreshed::Reused));
-    let answer = send(
-        h.router(),
-        json_request(
-            Request::builder()
-                .method("POST")
-                .uri("/api/v1/auth/refresh"),
-            json!({"refresh_token": "p".repeat(43)}).to_string(),
-        ),
-    )
-    .await;
+    let answer = refresh(h).await;
     answer.problem_with_header(401, "www-authenticate", "Bearer");
 }
 

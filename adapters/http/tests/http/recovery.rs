@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use adapter_http::{router, HttpSettings};
-use application::account_token::AccountToken;
+use application::opaque_token::OpaqueToken;
 use application::ports::{
     EventContext, MockAccountTokenStore, MockClock, MockOutboxWaker, MockPasswordHasher,
     MockSecretSource, RepoError, ResendOutcome,
@@ -22,7 +22,7 @@ use crate::support::*;
 fn router_over(store: MockAccountTokenStore, hasher: MockPasswordHasher) -> Router {
     let mut services = testkit::Harness::new().accepting_token().services();
     let mut secrets = MockSecretSource::new();
-    secrets.expect_token_bytes().return_const([5; 32]);
+    secrets.expect_token_bytes().returning(|| Ok([5; 32]));
     let mut waker = MockOutboxWaker::new();
     waker.expect_wake().return_const(());
     let mut clock = MockClock::new();
@@ -48,7 +48,7 @@ fn post(uri: &str, body: serde_json::Value) -> Request<Body> {
 }
 
 fn token() -> String {
-    AccountToken::from_bytes(&[8; 32]).expose().to_owned()
+    OpaqueToken::from_bytes(&[8; 32]).expose().to_owned()
 }
 
 #[tokio::test]
@@ -104,7 +104,7 @@ async fn confirming_answers_204_400_or_422() {
         .expect_hash()
         .returning(|_| Ok(PasswordHash::new("$argon2id$new".into())));
     let mut store = MockAccountTokenStore::new();
-    let good = AccountToken::parse(&token()).unwrap().digest();
+    let good = OpaqueToken::parse(&token()).unwrap().digest();
     store
         .expect_confirm_password_reset()
         .returning(move |digest, _, _, _| Ok(*digest == good));
@@ -122,7 +122,7 @@ async fn confirming_answers_204_400_or_422() {
     assert_eq!(done.status, 204);
     assert!(done.body.is_empty());
 
-    let unknown = AccountToken::from_bytes(&[9; 32]).expose().to_owned();
+    let unknown = OpaqueToken::from_bytes(&[9; 32]).expose().to_owned();
     for bad in [unknown.as_str(), "garbage"] {
         let answer = send(
             router.clone(),
@@ -152,7 +152,7 @@ async fn confirming_answers_204_400_or_422() {
 #[tokio::test]
 async fn verifying_answers_204_or_400() {
     let mut store = MockAccountTokenStore::new();
-    let good = AccountToken::parse(&token()).unwrap().digest();
+    let good = OpaqueToken::parse(&token()).unwrap().digest();
     store
         .expect_verify_email()
         .returning(move |digest, _, _| Ok(*digest == good));
