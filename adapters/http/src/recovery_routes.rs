@@ -6,12 +6,12 @@
 use application::ports::EventContext;
 use application::use_cases::{PasswordResetInput, ResetConfirmInput, VerifyEmailInput};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::extract::{Authenticated, ClientIp, JsonBody};
+use crate::extract::{Authenticated, ClientIp, JsonBody, UserAgentHeader};
 use crate::problem::{ApiError, Problem};
 use crate::routes::json;
 use crate::state::AppState;
@@ -51,14 +51,8 @@ fn accepted() -> Response {
 }
 
 /// Where the request came from, for the security event it writes.
-fn context(client: ClientIp, headers: &HeaderMap) -> EventContext {
-    EventContext {
-        ip: client.0,
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-    }
+fn context(ClientIp(ip): ClientIp, UserAgentHeader(user_agent): UserAgentHeader) -> EventContext {
+    EventContext { ip, user_agent }
 }
 
 /// Mails a single-use reset link (valid 30 minutes) when the email has an
@@ -79,14 +73,14 @@ fn context(client: ClientIp, headers: &HeaderMap) -> EventContext {
 pub(crate) async fn request_password_reset(
     State(state): State<AppState>,
     client: ClientIp,
-    headers: HeaderMap,
+    user_agent: UserAgentHeader,
     JsonBody { value: body }: JsonBody<PasswordResetRequest>,
 ) -> Result<Response, ApiError> {
     state
         .recovery
         .request_password_reset(PasswordResetInput {
             email: body.email,
-            context: context(client, &headers),
+            context: context(client, user_agent),
         })
         .await?;
     Ok(accepted())
@@ -108,7 +102,7 @@ pub(crate) async fn request_password_reset(
 pub(crate) async fn confirm_password_reset(
     State(state): State<AppState>,
     client: ClientIp,
-    headers: HeaderMap,
+    user_agent: UserAgentHeader,
     JsonBody { value: body }: JsonBody<PasswordResetConfirmRequest>,
 ) -> Result<Response, ApiError> {
     state
@@ -116,7 +110,7 @@ pub(crate) async fn confirm_password_reset(
         .confirm_password_reset(ResetConfirmInput {
             token: body.token,
             new_password: body.new_password,
-            context: context(client, &headers),
+            context: context(client, user_agent),
         })
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -137,14 +131,14 @@ pub(crate) async fn confirm_password_reset(
 pub(crate) async fn verify_email(
     State(state): State<AppState>,
     client: ClientIp,
-    headers: HeaderMap,
+    user_agent: UserAgentHeader,
     JsonBody { value: body }: JsonBody<VerifyEmailRequest>,
 ) -> Result<Response, ApiError> {
     state
         .recovery
         .verify_email(VerifyEmailInput {
             token: body.token,
-            context: context(client, &headers),
+            context: context(client, user_agent),
         })
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use domain::{Email, User};
+use domain::{Email, User, UserAgent};
 
 use crate::opaque_token::OpaqueToken;
 use crate::ports::{
@@ -22,9 +22,6 @@ use crate::telemetry::{LoggingTelemetry, Reported};
 use crate::use_cases::account::new_password_field;
 use crate::use_cases::mail_text::{RESET_VALID_MINUTES, VERIFICATION_VALID_HOURS};
 use crate::{AppError, FieldError};
-
-/// Longest user agent kept in a security event (the column's limit).
-const MAX_USER_AGENT_CHARS: usize = 512;
 
 /// How long tokens last and how many may be outstanding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,12 +239,14 @@ impl RecoveryService {
     }
 }
 
-/// The context with its user agent cut to what the event table holds.
+/// The context with its user agent as every event stores one
+/// ([`UserAgent::from_header`]: no control characters, at most what the
+/// event table holds).
 fn bounded(mut context: EventContext) -> EventContext {
-    if let Some(agent) = &context.user_agent {
-        if agent.chars().count() > MAX_USER_AGENT_CHARS {
-            context.user_agent = Some(agent.chars().take(MAX_USER_AGENT_CHARS).collect());
-        }
-    }
+    context.user_agent = context
+        .user_agent
+        .as_deref()
+        .and_then(UserAgent::from_header)
+        .map(|agent| agent.as_str().to_owned());
     context
 }

@@ -137,6 +137,37 @@ async fn a_reset_request_stores_only_the_digest_and_a_token_valid_30_minutes() {
 }
 
 #[tokio::test]
+async fn a_reset_requests_user_agent_is_cut_and_cleaned_like_every_events() {
+    let mut mocks = Mocks::new();
+    let seen: Arc<Mutex<Option<EventContext>>> = Arc::default();
+    let keep = seen.clone();
+    mocks
+        .store
+        .expect_request_password_reset()
+        .returning(move |_, _, _, context| {
+            *keep.lock().unwrap() = Some(context.clone());
+            Ok(false)
+        });
+    let raw = format!("agent/1\u{7}{}", "x".repeat(600));
+    mocks
+        .service()
+        .request_password_reset(PasswordResetInput {
+            context: EventContext {
+                ip: None,
+                user_agent: Some(raw.clone()),
+            },
+            ..reset_request("ada@example.com")
+        })
+        .await
+        .unwrap();
+    let stored = seen.lock().unwrap().clone().unwrap().user_agent.unwrap();
+    let expected = domain::UserAgent::from_header(&raw).unwrap();
+    assert_eq!(stored, expected.as_str());
+    assert!(stored.starts_with("agent/1x"), "{stored}");
+    assert_eq!(stored.chars().count(), 512, "the column's limit");
+}
+
+#[tokio::test]
 async fn a_reset_request_without_a_valid_email_is_refused_before_any_work() {
     let service = Mocks::new().service();
     for input in [PasswordResetInput::default(), reset_request("not an email")] {
