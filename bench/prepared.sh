@@ -1,31 +1,36 @@
 #!/usr/bin/env bash
 # bench/prepared.sh: PostgreSQL's CPU per request with prepared statements, direct and through
-# PgBouncer, against pgbench's two ceilings (-M prepared and -M extended) running the same
-# statements. Writes its section of BENCHMARKS.md (between the "prepared" markers; appended if
-# absent). About 4 minutes on 2 cores once built.
+# PgBouncer, against pgbench running the same statements: -M prepared flat out (the floor), -M
+# prepared held to the service's rate (the same work at the same load), and -M extended once (what
+# unnamed statements cost). Writes its section of BENCHMARKS.md (between the "prepared" markers;
+# appended if absent). About 10 minutes on 2 cores once built.
 #
 #   bench/prepared.sh
 #
 # In order: starts the local Neon-like cluster (scripts/neon-local.sh start: PostgreSQL and
 # PgBouncer >= 1.22 with max_prepared_statements = 1000), builds the release todo-server, makes a
 # fresh database todo_bench_prep, starts two servers on it (one direct, one through PgBouncer; pool
-# 15 each), seeds through the API, then per scenario (list, get, update, create, delete): wrk on the
-# direct server, wrk on the pooled one, pgbench -M prepared and pgbench -M extended running the
-# adapter's statement (bench/pgbench/<scenario>.sql) over 15 connections, each run between two CPU
-# snapshots (bench.py cpu: the PostgreSQL server's processes, not PgBouncer's).
+# 15 each), seeds through the API, then BENCH_ROUNDS rounds of each scenario (list, get, update,
+# create; delete last, on tasks added for it): wrk on the direct server, wrk on the pooled one,
+# pgbench -M prepared, and pgbench -M prepared -R <each service run's rate>, running the adapter's
+# statement (bench/pgbench/<scenario>.sql) over 15 connections, each run between two CPU snapshots
+# (bench.py cpu: the PostgreSQL server's processes, not PgBouncer's). The report takes the median
+# over rounds of each ratio, computed within its round.
 #
-# Knobs: BENCH_DURATION (8 s per run), BENCH_USERS (50), BENCH_TASKS (200), BENCH_CONNECTIONS (64),
-# BENCH_REPORT (BENCHMARKS.md), BENCH_SERVER_BIN (a todo-server binary to use instead of building the
-# release one). Raw results: target/bench-prepared/.
+# Knobs: BENCH_ROUNDS (3), BENCH_DURATION (6 s per run), BENCH_USERS (50), BENCH_TASKS (200),
+# BENCH_CONNECTIONS (64), BENCH_POOL (15: the servers' pool and pgbench's connections), BENCH_REPORT
+# (BENCHMARKS.md), BENCH_SERVER_BIN (a todo-server binary to use instead of building the release
+# one). Raw results: target/bench-prepared/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 
-DURATION="${BENCH_DURATION:-8}"
+DURATION="${BENCH_DURATION:-6}"
+ROUNDS="${BENCH_ROUNDS:-3}"
 USERS="${BENCH_USERS:-50}"
 TASKS="${BENCH_TASKS:-200}"
 CONNS="${BENCH_CONNECTIONS:-64}"
-POOL=15
+POOL="${BENCH_POOL:-15}"
 OUT="$ROOT/target/bench-prepared"
 rm -rf "$OUT"
 mkdir -p "$OUT/data"
@@ -103,9 +108,9 @@ cpu_snap() { # cpu_snap <server pid>
   python3 bench/bench.py cpu --server "$1" --postmaster "$POSTMASTER" --shell $$
 }
 
-run_wrk() { # run_wrk <server: direct|pooled> <scenario> <data file>
+run_wrk() { # run_wrk <server: direct|pooled> <scenario> <data file> <round>
   local server="$1" scenario="$2" data="$3" pid_var="${1}_PID" base_var="${1}_BASE"
-  local name="$scenario-$server"
+  local name="$scenario-$server-r$4"
   cpu_snap "${!pid_var}" >"$OUT/cpu-$name-0.json"
   BENCH_SCENARIO="$scenario" BENCH_DATA="$data" BENCH_RESULT="$OUT/wrk-$name.txt" BENCH_THREADS=2 \
     wrk -t2 -c"$CONNS" -d"${DURATION}s" --timeout 10s -s bench/wrk/scenario.lua "${!base_var}" \
@@ -114,50 +119,83 @@ run_wrk() { # run_wrk <server: direct|pooled> <scenario> <data file>
   echo "wrk $name: $(cat "$OUT/wrk-$name.txt")" >&2
 }
 
-run_pgbench() { # run_pgbench <scenario> <prepared|extended> [first victim step]
-  local scenario="$1" mode="$2" name="$1-$2" start="${3:-0}"
+wrk_rate() { # wrk_rate <scenario> <server> <round>: that run's requests per second
+  grep -o 'rps=[0-9]*' "$OUT/wrk-$1-$2-r$3.txt" | cut -d= -f2
+}
+
+DELETE_NEXT=0 # delete's pgbench runs each take fresh victims, from here on
+run_pgbench() { # run_pgbench <scenario> <name> <pgbench options...>
+  local scenario="$1" name="$1-$2"
+  shift 2
+  local start=0
+  [[ "$scenario" == delete ]] && start="$DELETE_NEXT"
   cpu_snap 0 >"$OUT/cpu-$name-0.json"
-  pgbench -n -M "$mode" -c "$POOL" -j 2 -T "$DURATION" -f "bench/pgbench/$scenario.sql" \
+  pgbench -n "$@" -c "$POOL" -j 2 -T "$DURATION" -f "bench/pgbench/$scenario.sql" \
     -D loaded=0 -D pins="$PINS" -D i="$start" -D clients="$POOL" -D now="$NOW" -D expires="$EXPIRES" \
     -D hascursor=false -D zero_ts=1970-01-01T00:00:00Z -D nil_uuid=00000000-0000-0000-0000-000000000000 \
     -D limit=20 -D title="bench task" -D priority=medium \
     "$DB_URL" >"$OUT/pgbench-$name.log" 2>&1 || true
   cpu_snap 0 >"$OUT/cpu-$name-1.json"
   echo "pgbench $name: $(grep -E '^tps' "$OUT/pgbench-$name.log" || tail -3 "$OUT/pgbench-$name.log")" >&2
+  if [[ "$scenario" == delete ]]; then
+    local done_txns
+    done_txns="$(grep -oE 'actually processed: [0-9]+' "$OUT/pgbench-$name.log" | grep -oE '[0-9]+$' || echo 0)"
+    DELETE_NEXT=$((DELETE_NEXT + done_txns / POOL + 100))
+  fi
+}
+
+# One round of a scenario: the service direct and pooled, pgbench -M prepared flat out, then
+# pgbench -M prepared held to each service run's rate (-R), all within a minute of each other so
+# the shared machine's state moves little between the figures that are compared.
+run_round() { # run_round <scenario> <round> <direct data> <pooled data>
+  local scenario="$1" round="$2"
+  run_wrk direct "$scenario" "$3" "$round"
+  run_wrk pooled "$scenario" "$4" "$round"
+  run_pgbench "$scenario" "prepared-r$round" -M prepared
+  run_pgbench "$scenario" "rated-direct-r$round" -M prepared -R "$(wrk_rate "$scenario" direct "$round")"
+  run_pgbench "$scenario" "rated-pooled-r$round" -M prepared -R "$(wrk_rate "$scenario" pooled "$round")"
 }
 
 DATA="$OUT/data"
-for scenario in list get update create; do
-  log "scenario $scenario"
-  run_wrk direct "$scenario" "$DATA/tasks.tsv"
-  run_wrk pooled "$scenario" "$DATA/tasks.tsv"
-  run_pgbench "$scenario" prepared
-  run_pgbench "$scenario" extended
+for round in $(seq 1 "$ROUNDS"); do
+  for scenario in list get update create; do
+    log "scenario $scenario, round $round of $ROUNDS"
+    run_round "$scenario" "$round" "$DATA/tasks.tsv" "$DATA/tasks.tsv"
+    if [[ "$round" == 1 ]]; then run_pgbench "$scenario" extended -M extended; fi
+  done
 done
 
-log "scenario delete"
-# Every task now stored, shuffled, with its owner's token; half for each server.
-psql_app -F $'\t' -c 'SELECT user_id, id FROM tasks ORDER BY random()' >"$DATA/all-tasks.tsv"
+log "scenario delete: victims"
+# The service deletes tasks of its seeded users, added here in bulk (how they were made does not
+# matter to a delete): one slice per server and round, each more than a run can reach.
+SLICE=$((DURATION * 10000))
+psql_app -c "INSERT INTO tasks (id, user_id, title, created_at, updated_at)
+  SELECT gen_random_uuid(), u.user_id, 'victim', now(), now()
+  FROM (SELECT DISTINCT user_id FROM sessions) u, generate_series(1, ceil($SLICE * 2 * $ROUNDS / $USERS::numeric)::int)" >/dev/null
+psql_app -F $'\t' -c "SELECT user_id, id FROM tasks WHERE title = 'victim' ORDER BY random()" >"$DATA/all-tasks.tsv"
 awk -F'\t' 'NR == FNR { token[$2] = $1; next } ($1 in token) { print token[$1] "\t" $2 }' \
   "$DATA/tokens.tsv" "$DATA/all-tasks.tsv" >"$DATA/delete.tsv"
-half=$(( $(wc -l <"$DATA/delete.tsv") / 2 ))
-head -n "$half" "$DATA/delete.tsv" >"$DATA/delete-direct.tsv"
-tail -n +"$((half + 1))" "$DATA/delete.tsv" >"$DATA/delete-pooled.tsv"
-echo "$half" >"$OUT/delete-pool.txt"
-run_wrk direct delete "$DATA/delete-direct.tsv"
-run_wrk pooled delete "$DATA/delete-pooled.tsv"
+slice=$(( $(wc -l <"$DATA/delete.tsv") / (2 * ROUNDS) ))
+echo "$slice" >"$OUT/delete-pool.txt"
+# pgbench's victims: enough for every delete run of pgbench (flat out, two held to a rate, and
+# -M extended once), each walking fresh ones from where the previous run stopped.
 psql_app <<SQL
 CREATE TABLE bench.victims AS
   SELECT (row_number() OVER (ORDER BY random()) - 1)::int AS n, p.session_id, p.user_id, gen_random_uuid() AS task_id
-  FROM bench.pin p, generate_series(1, ceil(100000::numeric / $PINS)::int);
+  FROM bench.pin p, generate_series(1, ceil(($ROUNDS * 3 + 1) * $SLICE::numeric / $PINS)::int);
 ALTER TABLE bench.victims ADD PRIMARY KEY (n);
 INSERT INTO tasks (id, user_id, title, created_at, updated_at)
-  SELECT task_id, user_id, 'victim', now(), now() FROM bench.victims;
+  SELECT task_id, user_id, 'pgbench victim', now(), now() FROM bench.victims;
 ANALYZE tasks; ANALYZE bench.victims;
 SQL
-run_pgbench delete prepared
-# Extended deletes victims prepared did not reach: its walk starts 45,000 victims in.
-run_pgbench delete extended 3000
+psql -q "$ADMIN_URL" -c CHECKPOINT
+for round in $(seq 1 "$ROUNDS"); do
+  log "scenario delete, round $round of $ROUNDS"
+  sed -n "$(( (2 * round - 2) * slice + 1 )),$(( (2 * round - 1) * slice ))p" "$DATA/delete.tsv" >"$DATA/delete-direct.tsv"
+  sed -n "$(( (2 * round - 1) * slice + 1 )),$(( 2 * round * slice ))p" "$DATA/delete.tsv" >"$DATA/delete-pooled.tsv"
+  run_round delete "$round" "$DATA/delete-direct.tsv" "$DATA/delete-pooled.tsv"
+  if [[ "$round" == 1 ]]; then run_pgbench delete extended -M extended; fi
+done
 
 cat >"$OUT/meta.env" <<EOF
 date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -165,6 +203,7 @@ cores=$(nproc)
 postgres=$(psql -qtA "$ADMIN_URL" -c 'SHOW server_version' | cut -d' ' -f1)
 pgbouncer=$("$(readlink -f "/proc/$(head -1 .local/neon-dev/pgbouncer/pgbouncer.pid)/exe")" --version | head -1 | cut -d' ' -f2)
 duration=$DURATION
+rounds=$ROUNDS
 conns=$CONNS
 pool=$POOL
 git=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo +dirty)
