@@ -133,7 +133,7 @@ impl OutboxSender {
         let failure = match self.mailer.send(&mail).await {
             Ok(()) => {
                 report.delivered += 1;
-                tracing::info!(mail_id = %row.id, user_id = %row.user_id, kind = row.kind.as_str(), attempts = row.attempts, "mail delivered");
+                tracing::info!(mail_id = %row.id, user_id = %row.user_id, kind = row.kind.as_str(), attempts = row.attempts, "mail accepted by the mailer");
                 self.outbox.remove(row.id).await?;
                 return Ok(());
             }
