@@ -11,6 +11,9 @@ use serde::Deserialize;
 
 const DEFAULTS: &str = include_str!("../../config/default.toml");
 const MIN_JWT_SECRET_BYTES: usize = 32;
+/// Past the kernel's own give-up time (~15 minutes of retransmissions) a
+/// longer user timeout would only make a dead path hang longer.
+const MAX_TCP_USER_TIMEOUT_SECS: u64 = 900;
 
 #[derive(Debug, Deserialize)]
 pub struct Settings {
@@ -51,6 +54,9 @@ pub struct DatabaseSettings {
     pub max_lifetime_secs: u64,
     pub idle_timeout_secs: u64,
     pub statement_timeout_ms: u64,
+    /// `TCP_USER_TIMEOUT` of the database sockets: unacknowledged data
+    /// fails the connection after this long (1 to 900).
+    pub tcp_user_timeout_secs: u64,
     /// Named statements prepared once per connection; false for a pooler
     /// without protocol-level prepared-statement support.
     pub prepared_statements: bool,
@@ -224,6 +230,12 @@ impl Settings {
         if self.database.max_size == 0 {
             return fail("database.max_size must be at least 1");
         }
+        if !(1..=MAX_TCP_USER_TIMEOUT_SECS).contains(&self.database.tcp_user_timeout_secs) {
+            return Err(SettingsError(format!(
+                "database.tcp_user_timeout_secs must be between 1 and {MAX_TCP_USER_TIMEOUT_SECS} \
+                 (seconds a dead network path may hold a database write)"
+            )));
+        }
         for (key, value) in [
             ("database.wait_timeout_ms", self.database.wait_timeout_ms),
             (
@@ -319,6 +331,7 @@ pub(crate) mod tests {
         assert_eq!(configured.max_lifetime, built_in.max_lifetime);
         assert_eq!(configured.idle_timeout, built_in.idle_timeout);
         assert_eq!(configured.statement_timeout, built_in.statement_timeout);
+        assert_eq!(configured.tcp_user_timeout, built_in.tcp_user_timeout);
 
         let limits = adapter_postgres::LoginLimits::default();
         let auth = &settings.auth;
@@ -417,6 +430,28 @@ pub(crate) mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("database.max_size"), "{err}");
+    }
+
+    #[test]
+    fn a_tcp_user_timeout_of_zero_or_past_the_kernels_own_limit_is_refused() {
+        for value in ["0", "901", "86400"] {
+            let err = Settings::load(&sources(&[
+                ("JWT_SECRET", SECRET),
+                ("APP__DATABASE__TCP_USER_TIMEOUT_SECS", value),
+            ]))
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("database.tcp_user_timeout_secs"), "{err}");
+            assert!(err.contains("between 1 and 900"), "{err}");
+        }
+        for value in ["1", "900"] {
+            let s = Settings::load(&sources(&[
+                ("JWT_SECRET", SECRET),
+                ("APP__DATABASE__TCP_USER_TIMEOUT_SECS", value),
+            ]))
+            .unwrap();
+            assert_eq!(s.database.tcp_user_timeout_secs.to_string(), value);
+        }
     }
 
     #[test]

@@ -254,13 +254,19 @@ impl ConnectionUrl {
 
     /// The driver's configuration. TLS is always `require`: with rustls
     /// that verifies the chain and the host name (libpq's verify-full).
-    /// The driver's configuration. TCP keepalives find a silently dead idle
-    /// connection within about a minute (30 s idle, then 3 probes 10 s
-    /// apart), and `TCP_USER_TIMEOUT` makes a write that the other side
-    /// never acknowledges (a black-holed path, a vanished NAT entry) fail
-    /// after 30 s instead of after the kernel's ~15 minutes of
-    /// retransmissions; keepalives alone do not cover a stuck write.
-    pub(crate) fn pg_config(&self, connect_timeout: Duration) -> tokio_postgres::Config {
+    /// TCP keepalives probe a connection idle for 30 s (3 probes 10 s
+    /// apart), and `tcp_user_timeout` (`TCP_USER_TIMEOUT`) makes a write
+    /// that the other side never acknowledges (a black-holed path, a
+    /// vanished NAT entry) fail after that long instead of after the
+    /// kernel's ~15 minutes of retransmissions; keepalives alone do not
+    /// cover a stuck write. With the user timeout set, Linux ends an idle
+    /// connection by it too: at the first keepalive probe due once nothing
+    /// has been heard for that long.
+    pub(crate) fn pg_config(
+        &self,
+        connect_timeout: Duration,
+        tcp_user_timeout: Duration,
+    ) -> tokio_postgres::Config {
         let mut config = tokio_postgres::Config::new();
         config
             .host(&self.host)
@@ -274,7 +280,7 @@ impl ConnectionUrl {
             .keepalives_idle(KEEPALIVE_IDLE)
             .keepalives_interval(KEEPALIVE_INTERVAL)
             .keepalives_retries(KEEPALIVE_RETRIES)
-            .tcp_user_timeout(TCP_USER_TIMEOUT);
+            .tcp_user_timeout(tcp_user_timeout);
         if let Some(password) = &self.password {
             config.password(password);
         }
@@ -295,7 +301,6 @@ impl ConnectionUrl {
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 const KEEPALIVE_RETRIES: u32 = 3;
-const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl fmt::Debug for ConnectionUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -418,7 +423,7 @@ mod tests {
             false,
         )
         .unwrap();
-        let config = url.pg_config(Duration::from_secs(10));
+        let config = url.pg_config(Duration::from_secs(10), Duration::from_secs(7));
         assert!(config.get_keepalives());
         assert_eq!(config.get_keepalives_idle(), Duration::from_secs(30));
         assert_eq!(
@@ -426,10 +431,7 @@ mod tests {
             Some(Duration::from_secs(10))
         );
         assert_eq!(config.get_keepalives_retries(), Some(3));
-        assert_eq!(
-            config.get_tcp_user_timeout(),
-            Some(&Duration::from_secs(30))
-        );
+        assert_eq!(config.get_tcp_user_timeout(), Some(&Duration::from_secs(7)));
     }
 
     const NEON: &str = "postgresql://alex:AbC123dEf@ep-cool-darkness-a1b2c3d4-pooler.us-east-2.aws.neon.tech/neondb?sslmode=require&channel_binding=require";
