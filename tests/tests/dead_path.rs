@@ -5,7 +5,9 @@
 //! that connection up in bounded time and carry on with a new one, while
 //! the old connection's packets are still being dropped: without it a write
 //! would wait for the statement timeout (set far longer here) and the
-//! socket for the kernel's ~15 minutes of retransmissions.
+//! socket for the kernel's ~15 minutes of retransmissions. An idle
+//! connection cut that way is found by TCP keepalives
+//! (`database.keepalive_idle_secs`) and closed before a request needs it.
 //!
 //! Runs as root with `nft` (Debian's `nftables`); fails, saying how to
 //! install it, when `nft` is missing.
@@ -34,10 +36,23 @@ const MARGIN: Duration = Duration::from_secs(6);
 const ANSWER_BOUND: Duration = Duration::from_secs(USER_TIMEOUT_SECS).saturating_add(MARGIN);
 /// How long the pool may take to show its connection after a request.
 const SETTLE: Duration = Duration::from_secs(5);
+/// Idle time before the first keepalive probe, in the keepalive test.
+const KEEPALIVE_IDLE_SECS: u64 = 1;
+/// The adapter's fixed interval between keepalive probes: the kernel gives
+/// a connection up at the first probe due once the user timeout passed.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// An idle black-holed connection is closed within this.
+const IDLE_CLOSE_BOUND: Duration = Duration::from_secs(KEEPALIVE_IDLE_SECS)
+    .saturating_add(KEEPALIVE_INTERVAL)
+    .saturating_add(MARGIN);
 
 /// A server with one pooled connection, the short user timeout and long
-/// statement and request timeouts.
+/// statement and request timeouts (and default keepalives).
 async fn one_connection_app() -> TestApp {
+    one_connection_builder().spawn().await
+}
+
+fn one_connection_builder() -> e2e_tests::TestAppBuilder {
     TestApp::builder()
         .env("APP__DATABASE__MAX_SIZE", "1")
         .env(
@@ -52,8 +67,6 @@ async fn one_connection_app() -> TestApp {
             "APP__SERVER__REQUEST_TIMEOUT_MS",
             REQUEST_TIMEOUT_MS.to_string(),
         )
-        .spawn()
-        .await
 }
 
 fn database_port() -> u16 {
@@ -99,8 +112,7 @@ async fn answered_by(
 
 /// A server whose single connection exists and is black-holed, with a user
 /// and a task of theirs made before the cut.
-async fn cut_off() -> (TestApp, TestUser, String, TcpConnection, BlackHole) {
-    let app = one_connection_app().await;
+async fn cut_off(app: TestApp) -> (TestApp, TestUser, String, TcpConnection, BlackHole) {
     let user = app.new_user().await;
     let task = app
         .new_task(&user, &json!({"title": "before the cut"}))
@@ -130,7 +142,7 @@ async fn a_write_on_a_black_holed_connection_is_refused_in_bounded_time_and_a_ne
 ) {
     e2e_tests::needs_own_server!("sets the pool size and timeouts and cuts the server's socket");
     require_nft();
-    let (app, user, task_id, old, hole) = cut_off().await;
+    let (app, user, task_id, old, hole) = cut_off(one_connection_app().await).await;
     let deadline = Instant::now() + ANSWER_BOUND;
 
     // A write on the dead connection: sent, never acknowledged. It cannot
@@ -165,7 +177,7 @@ async fn a_write_on_a_black_holed_connection_is_refused_in_bounded_time_and_a_ne
 async fn a_read_on_a_black_holed_connection_is_answered_in_bounded_time_from_a_new_connection() {
     e2e_tests::needs_own_server!("sets the pool size and timeouts and cuts the server's socket");
     require_nft();
-    let (app, user, task_id, old, hole) = cut_off().await;
+    let (app, user, task_id, old, hole) = cut_off(one_connection_app().await).await;
     let deadline = Instant::now() + ANSWER_BOUND;
 
     // A read may run again: its connection failing costs the client only
@@ -178,5 +190,43 @@ async fn a_read_on_a_black_holed_connection_is_answered_in_bounded_time_from_a_n
     .await;
     let body = expect_json(read, StatusCode::OK).await;
     assert_eq!(body["title"], "before the cut", "{body}");
+    assert_replaced(&app, old, &hole).await;
+}
+
+#[tokio::test]
+async fn a_black_holed_idle_connection_is_closed_by_keepalives_so_the_next_write_succeeds() {
+    e2e_tests::needs_own_server!("sets the pool size and timeouts and cuts the server's socket");
+    require_nft();
+    let app = one_connection_builder()
+        .env(
+            "APP__DATABASE__KEEPALIVE_IDLE_SECS",
+            KEEPALIVE_IDLE_SECS.to_string(),
+        )
+        .spawn()
+        .await;
+    let (app, user, task_id, old, hole) = cut_off(app).await;
+    let cut_at = Instant::now();
+
+    // No request: the unanswered keepalive probes alone end the connection.
+    while connections_to(app.server_pid(), database_port()).contains(&old) {
+        assert!(
+            cut_at.elapsed() < IDLE_CLOSE_BOUND,
+            "the black-holed idle connection {old:?} is still open {:?} after the cut: \
+             keepalives did not find it dead",
+            cut_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // So a write, which could not be run again had it been sent on the
+    // dead connection, goes to a new one and succeeds.
+    let patched = answered_by(
+        Instant::now() + MARGIN,
+        "a PATCH after the idle connection was closed",
+        app.patch_task(&user.token, &task_id, &json!({"title": "after"}), None),
+    )
+    .await;
+    let body = expect_json(patched, StatusCode::OK).await;
+    assert_eq!(body["title"], "after", "{body}");
     assert_replaced(&app, old, &hole).await;
 }

@@ -59,6 +59,10 @@ pub struct PostgresSettings {
     /// ~15 minutes of retransmissions. It also ends a connection whose
     /// keepalive probes go unanswered this long.
     pub tcp_user_timeout: Duration,
+    /// An idle connection gets TCP keepalive probes after this long (then
+    /// every 10 s), so a dead one is found, and closed by
+    /// `tcp_user_timeout`, before a request needs it.
+    pub keepalive_idle: Duration,
     /// Total time start-up may spend retrying transient connect failures.
     pub connect_retry_budget: Duration,
     /// First delay between start-up retries; doubles up to `max_backoff`,
@@ -90,6 +94,7 @@ impl PostgresSettings {
             idle_timeout: Duration::from_secs(240),
             statement_timeout: Duration::from_secs(5),
             tcp_user_timeout: Duration::from_secs(30),
+            keepalive_idle: Duration::from_secs(30),
             connect_retry_budget: Duration::from_secs(30),
             initial_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(4),
@@ -111,6 +116,7 @@ mod tests {
         assert_eq!(settings.max_size, 15);
         assert_eq!(settings.max_lifetime, Duration::from_secs(300));
         assert_eq!(settings.tcp_user_timeout, Duration::from_secs(30));
+        assert_eq!(settings.keepalive_idle, Duration::from_secs(30));
         assert!(settings.prepared_statements);
     }
 }
