@@ -13,11 +13,14 @@ use std::collections::HashSet;
 use std::fs;
 use std::io::{ErrorKind, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// How to get `nft` when it is missing.
 const INSTALL_HINT: &str = "the dead-path tests need the `nft` tool and root: \
                             `apt-get install -y nftables` (Debian's package), then run as root";
+/// The name of every black hole's table starts with this.
+const TABLE_PREFIX: &str = "todo_blackhole_";
 /// `/proc/net/tcp`'s code for an established connection.
 const ESTABLISHED: &str = "01";
 
@@ -113,13 +116,21 @@ pub struct BlackHole {
 
 impl BlackHole {
     /// Starts dropping the packets of `connection`, in a table named for
-    /// its local port (`inet todo_blackhole_<port>`).
+    /// its local port and this test process
+    /// (`inet todo_blackhole_<port>_<pid>`). Tables left behind by a test
+    /// process that was killed before its guards ran are removed first:
+    /// their port may belong to another connection by now.
     ///
     /// # Panics
     /// When `nft` is missing (saying how to install it) or refuses the
     /// rules (not root, say).
     pub fn cut(connection: &TcpConnection) -> BlackHole {
-        let table = format!("todo_blackhole_{}", connection.local.port());
+        remove_orphans();
+        let table = format!(
+            "{TABLE_PREFIX}{}_{}",
+            connection.local.port(),
+            std::process::id()
+        );
         let family = match connection.local.ip() {
             IpAddr::V4(_) => "ip",
             IpAddr::V6(_) => "ip6",
@@ -164,6 +175,24 @@ impl Drop for BlackHole {
                  `nft delete table inet {}`",
                 self.table, self.table
             );
+        }
+    }
+}
+
+/// Deletes the black-hole tables of test processes that no longer exist.
+fn remove_orphans() {
+    let listing = run_nft(&["list", "tables", "inet"], None);
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    for table in listing
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("table inet "))
+    {
+        let owner = table
+            .strip_prefix(TABLE_PREFIX)
+            .and_then(|rest| rest.rsplit_once('_'))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok());
+        if owner.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            nft_status(&["delete", "table", "inet", table], None);
         }
     }
 }
