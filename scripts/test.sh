@@ -10,6 +10,13 @@ cd "$(dirname "$0")/.."
 # The overload test opens a thousand sockets on each side.
 ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 scripts/neon-local.sh --test start >&2
+# tests/tests/dead_path.rs black-holes a database connection with nftables.
+if ! command -v nft >/dev/null && [ ! -x /usr/sbin/nft ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq >&2
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nftables >&2
+fi
 # The end-to-end tests and Schemathesis start the real binary.
 cargo build --bin todo-server
 cargo test --workspace --all-targets "$@"

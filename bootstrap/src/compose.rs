@@ -53,6 +53,8 @@ pub fn postgres_settings(settings: &Settings) -> Result<PostgresSettings, StartE
     pg.max_lifetime = Duration::from_secs(db.max_lifetime_secs);
     pg.idle_timeout = Duration::from_secs(db.idle_timeout_secs);
     pg.statement_timeout = millis(db.statement_timeout_ms);
+    pg.tcp_user_timeout = Duration::from_secs(db.tcp_user_timeout_secs);
+    pg.keepalive_idle = Duration::from_secs(db.keepalive_idle_secs);
     pg.prepared_statements = db.prepared_statements;
     Ok(pg)
 }

@@ -11,6 +11,12 @@ use serde::Deserialize;
 
 const DEFAULTS: &str = include_str!("../../config/default.toml");
 const MIN_JWT_SECRET_BYTES: usize = 32;
+/// Past the kernel's own give-up time (~15 minutes of retransmissions) a
+/// longer user timeout would only make a dead path hang longer.
+const MAX_TCP_USER_TIMEOUT_SECS: u64 = 900;
+/// Linux's default idle time before keepalive probes (2 hours): the most
+/// that still checks an idle connection at all in a useful time.
+const MAX_KEEPALIVE_IDLE_SECS: u64 = 7200;
 
 #[derive(Debug, Deserialize)]
 pub struct Settings {
@@ -51,6 +57,12 @@ pub struct DatabaseSettings {
     pub max_lifetime_secs: u64,
     pub idle_timeout_secs: u64,
     pub statement_timeout_ms: u64,
+    /// `TCP_USER_TIMEOUT` of the database sockets: unacknowledged data
+    /// fails the connection after this long (1 to 900).
+    pub tcp_user_timeout_secs: u64,
+    /// Idle time before TCP keepalive probes on the database sockets
+    /// (1 to 7200).
+    pub keepalive_idle_secs: u64,
     /// Named statements prepared once per connection; false for a pooler
     /// without protocol-level prepared-statement support.
     pub prepared_statements: bool,
@@ -224,6 +236,26 @@ impl Settings {
         if self.database.max_size == 0 {
             return fail("database.max_size must be at least 1");
         }
+        for (key, value, max, what) in [
+            (
+                "database.tcp_user_timeout_secs",
+                self.database.tcp_user_timeout_secs,
+                MAX_TCP_USER_TIMEOUT_SECS,
+                "seconds a dead network path may hold a database write",
+            ),
+            (
+                "database.keepalive_idle_secs",
+                self.database.keepalive_idle_secs,
+                MAX_KEEPALIVE_IDLE_SECS,
+                "seconds an idle database connection goes unchecked",
+            ),
+        ] {
+            if !(1..=max).contains(&value) {
+                return Err(SettingsError(format!(
+                    "{key} must be between 1 and {max} ({what})"
+                )));
+            }
+        }
         for (key, value) in [
             ("database.wait_timeout_ms", self.database.wait_timeout_ms),
             (
@@ -319,6 +351,8 @@ pub(crate) mod tests {
         assert_eq!(configured.max_lifetime, built_in.max_lifetime);
         assert_eq!(configured.idle_timeout, built_in.idle_timeout);
         assert_eq!(configured.statement_timeout, built_in.statement_timeout);
+        assert_eq!(configured.tcp_user_timeout, built_in.tcp_user_timeout);
+        assert_eq!(configured.keepalive_idle, built_in.keepalive_idle);
 
         let limits = adapter_postgres::LoginLimits::default();
         let auth = &settings.auth;
@@ -417,6 +451,36 @@ pub(crate) mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("database.max_size"), "{err}");
+    }
+
+    #[test]
+    fn dead_path_timeouts_of_zero_or_past_the_kernels_defaults_are_refused() {
+        for (variable, key, max) in [
+            (
+                "APP__DATABASE__TCP_USER_TIMEOUT_SECS",
+                "database.tcp_user_timeout_secs",
+                900,
+            ),
+            (
+                "APP__DATABASE__KEEPALIVE_IDLE_SECS",
+                "database.keepalive_idle_secs",
+                7200,
+            ),
+        ] {
+            for value in ["0".to_owned(), (max + 1).to_string()] {
+                let err = Settings::load(&sources(&[("JWT_SECRET", SECRET), (variable, &value)]))
+                    .unwrap_err()
+                    .to_string();
+                assert!(err.contains(key), "{err}");
+                assert!(err.contains(&format!("between 1 and {max}")), "{err}");
+            }
+            for value in ["1".to_owned(), max.to_string()] {
+                assert!(
+                    Settings::load(&sources(&[("JWT_SECRET", SECRET), (variable, &value)])).is_ok(),
+                    "{variable}={value}"
+                );
+            }
+        }
     }
 
     #[test]

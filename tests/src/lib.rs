@@ -27,6 +27,8 @@
 //!   that cuts connections, a retrying write load that checks what was
 //!   acknowledged, and the server process's RSS.
 //! - [`replicas`]: several servers on one database behind HAProxy.
+//! - [`black_hole`]: an nftables black hole for one TCP connection, and the
+//!   connections a process holds (from `/proc`), for the dead-path suite.
 //! - [`mail`]: a database of its own and a server mailing a local SMTP
 //!   sink, for the mail suite.
 
@@ -34,6 +36,7 @@ pub mod accounts;
 pub mod api;
 pub mod app;
 pub mod assertions;
+pub mod black_hole;
 pub mod database;
 pub mod front_end;
 pub mod hostile;

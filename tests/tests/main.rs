@@ -22,6 +22,7 @@
 mod accounts;
 mod admin;
 mod conditional_requests;
+mod dead_path;
 mod error_statuses;
 mod faults;
 mod hash_queue;

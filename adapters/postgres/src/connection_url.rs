@@ -14,6 +14,8 @@ use std::time::Duration;
 use percent_encoding::percent_decode_str;
 use tokio_postgres::config::{ChannelBinding, SslMode, SslNegotiation};
 
+use crate::settings::PostgresSettings;
+
 /// Neon's DNS suffixes; hosts outside them are refused when
 /// `require_neon_host` is on.
 const NEON_DOMAINS: &[&str] = &[".neon.tech", ".neon.build"];
@@ -254,13 +256,20 @@ impl ConnectionUrl {
 
     /// The driver's configuration. TLS is always `require`: with rustls
     /// that verifies the chain and the host name (libpq's verify-full).
-    /// The driver's configuration. TCP keepalives find a silently dead idle
-    /// connection within about a minute (30 s idle, then 3 probes 10 s
-    /// apart), and `TCP_USER_TIMEOUT` makes a write that the other side
-    /// never acknowledges (a black-holed path, a vanished NAT entry) fail
-    /// after 30 s instead of after the kernel's ~15 minutes of
-    /// retransmissions; keepalives alone do not cover a stuck write.
-    pub(crate) fn pg_config(&self, connect_timeout: Duration) -> tokio_postgres::Config {
+    /// TCP keepalives probe a connection idle for `keepalive_idle` (then
+    /// every 10 s), and `tcp_user_timeout` (`TCP_USER_TIMEOUT`) makes a
+    /// write that the other side never acknowledges (a black-holed path, a
+    /// vanished NAT entry) fail after that long instead of after the
+    /// kernel's ~15 minutes of retransmissions; keepalives alone do not
+    /// cover a stuck write. With the user timeout set, Linux ends an idle
+    /// connection by it too: at the first keepalive probe due once nothing
+    /// has been heard for that long, so a dead idle connection is found
+    /// before a request needs it.
+    pub(crate) fn pg_config(
+        &self,
+        connect_timeout: Duration,
+        settings: &PostgresSettings,
+    ) -> tokio_postgres::Config {
         let mut config = tokio_postgres::Config::new();
         config
             .host(&self.host)
@@ -271,10 +280,10 @@ impl ConnectionUrl {
             .channel_binding(self.channel_binding)
             .connect_timeout(connect_timeout)
             .keepalives(true)
-            .keepalives_idle(KEEPALIVE_IDLE)
+            .keepalives_idle(settings.keepalive_idle)
             .keepalives_interval(KEEPALIVE_INTERVAL)
             .keepalives_retries(KEEPALIVE_RETRIES)
-            .tcp_user_timeout(TCP_USER_TIMEOUT);
+            .tcp_user_timeout(settings.tcp_user_timeout);
         if let Some(password) = &self.password {
             config.password(password);
         }
@@ -291,11 +300,10 @@ impl ConnectionUrl {
     }
 }
 
-/// See [`ConnectionUrl::pg_config`].
-const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+/// See [`ConnectionUrl::pg_config`]. With `TCP_USER_TIMEOUT` set, Linux
+/// ignores the retry count and ends the connection by the user timeout.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 const KEEPALIVE_RETRIES: u32 = 3;
-const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl fmt::Debug for ConnectionUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -418,18 +426,18 @@ mod tests {
             false,
         )
         .unwrap();
-        let config = url.pg_config(Duration::from_secs(10));
+        let mut settings = PostgresSettings::new("postgresql://unused");
+        settings.keepalive_idle = Duration::from_secs(11);
+        settings.tcp_user_timeout = Duration::from_secs(7);
+        let config = url.pg_config(Duration::from_secs(10), &settings);
         assert!(config.get_keepalives());
-        assert_eq!(config.get_keepalives_idle(), Duration::from_secs(30));
+        assert_eq!(config.get_keepalives_idle(), Duration::from_secs(11));
         assert_eq!(
             config.get_keepalives_interval(),
             Some(Duration::from_secs(10))
         );
         assert_eq!(config.get_keepalives_retries(), Some(3));
-        assert_eq!(
-            config.get_tcp_user_timeout(),
-            Some(&Duration::from_secs(30))
-        );
+        assert_eq!(config.get_tcp_user_timeout(), Some(&Duration::from_secs(7)));
     }
 
     const NEON: &str = "postgresql://alex:AbC123dEf@ep-cool-darkness-a1b2c3d4-pooler.us-east-2.aws.neon.tech/neondb?sslmode=require&channel_binding=require";

@@ -119,7 +119,7 @@ pub(crate) fn build_pool(
     tracker: &TaskTracker,
 ) -> Result<Pool, StartupError> {
     let manager = Manager::from_connect(
-        url.pg_config(connect_timeout),
+        url.pg_config(connect_timeout, settings),
         TrackedConnect {
             tls,
             tracker: tracker.clone(),

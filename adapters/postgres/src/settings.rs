@@ -53,6 +53,16 @@ pub struct PostgresSettings {
     /// Client-side bound on one statement; past it the statement is
     /// cancelled and the caller gets `Unavailable`.
     pub statement_timeout: Duration,
+    /// `TCP_USER_TIMEOUT` of every database socket: data the other side
+    /// has not acknowledged for this long (a black-holed path, a vanished
+    /// NAT entry) fails the connection instead of waiting out the kernel's
+    /// ~15 minutes of retransmissions. It also ends a connection whose
+    /// keepalive probes go unanswered this long.
+    pub tcp_user_timeout: Duration,
+    /// An idle connection gets TCP keepalive probes after this long (then
+    /// every 10 s), so a dead one is found, and closed by
+    /// `tcp_user_timeout`, before a request needs it.
+    pub keepalive_idle: Duration,
     /// Total time start-up may spend retrying transient connect failures.
     pub connect_retry_budget: Duration,
     /// First delay between start-up retries; doubles up to `max_backoff`,
@@ -83,6 +93,8 @@ impl PostgresSettings {
             max_lifetime: Duration::from_secs(300),
             idle_timeout: Duration::from_secs(240),
             statement_timeout: Duration::from_secs(5),
+            tcp_user_timeout: Duration::from_secs(30),
+            keepalive_idle: Duration::from_secs(30),
             connect_retry_budget: Duration::from_secs(30),
             initial_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(4),
@@ -103,6 +115,8 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
         assert_eq!(settings.max_size, 15);
         assert_eq!(settings.max_lifetime, Duration::from_secs(300));
+        assert_eq!(settings.tcp_user_timeout, Duration::from_secs(30));
+        assert_eq!(settings.keepalive_idle, Duration::from_secs(30));
         assert!(settings.prepared_statements);
     }
 }

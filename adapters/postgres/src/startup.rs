@@ -109,7 +109,7 @@ pub(crate) async fn connect_direct(
     settings: &PostgresSettings,
 ) -> Result<Client, ConnectFailure> {
     let timeout = url.connect_timeout.unwrap_or(settings.connect_timeout);
-    let config = url.pg_config(timeout);
+    let config = url.pg_config(timeout, settings);
     let connecting = config.connect(tls.clone());
     let (client, connection) = match tokio::time::timeout(timeout, connecting).await {
         Ok(Ok(pair)) => pair,
