@@ -10,12 +10,13 @@
 # In order: starts the local Neon-like cluster (scripts/neon-local.sh start: PostgreSQL and
 # PgBouncer >= 1.22 with max_prepared_statements = 1000), builds the release todo-server, makes a
 # fresh database todo_bench_prep, starts two servers on it (one direct, one through PgBouncer; pool
-# 15 each), seeds through the API, then BENCH_ROUNDS rounds of each scenario (list, get, update,
-# create; delete last, on tasks added for it): wrk on the direct server, wrk on the pooled one,
-# pgbench -M prepared, and pgbench -M prepared -R <each service run's rate>, running the adapter's
-# statement (bench/pgbench/<scenario>.sql) over 15 connections, each run between two CPU snapshots
-# (bench.py cpu: the PostgreSQL server's processes, not PgBouncer's). The report takes the median
-# over rounds of each ratio, computed within its round.
+# 15 each), seeds through the API, then BENCH_ROUNDS rounds of each scenario in turn (list, get,
+# update, create, then delete on tasks added for it; a VACUUM and a CHECKPOINT between scenarios).
+# A round: wrk on the direct server, wrk on the pooled one, pgbench -M prepared, and pgbench -M
+# prepared -R <each service run's rate>, running the adapter's statement
+# (bench/pgbench/<scenario>.sql) over 15 connections, each run between two CPU snapshots (bench.py
+# cpu: the PostgreSQL server's processes, not PgBouncer's). -M extended runs once per scenario. The
+# report takes the median over rounds of each ratio, computed within its round.
 #
 # Knobs: BENCH_ROUNDS (3), BENCH_DURATION (6 s per run), BENCH_USERS (50), BENCH_TASKS (200),
 # BENCH_CONNECTIONS (64), BENCH_POOL (15: the servers' pool and pgbench's connections), BENCH_REPORT
@@ -157,12 +158,19 @@ run_round() { # run_round <scenario> <round> <direct data> <pooled data>
 }
 
 DATA="$OUT/data"
-for round in $(seq 1 "$ROUNDS"); do
-  for scenario in list get update create; do
+settle() { # vacuum and checkpoint, so one phase's writes and autovacuum do not land in the next
+  psql_app -c 'VACUUM (ANALYZE) tasks' >/dev/null
+  psql -q "$ADMIN_URL" -c CHECKPOINT
+}
+# Creates change what list, get and update read, so each scenario's rounds run back to back, with
+# the writing scenarios last.
+for scenario in list get update create; do
+  settle
+  for round in $(seq 1 "$ROUNDS"); do
     log "scenario $scenario, round $round of $ROUNDS"
     run_round "$scenario" "$round" "$DATA/tasks.tsv" "$DATA/tasks.tsv"
-    if [[ "$round" == 1 ]]; then run_pgbench "$scenario" extended -M extended; fi
   done
+  run_pgbench "$scenario" extended -M extended
 done
 
 log "scenario delete: victims"
@@ -186,16 +194,16 @@ CREATE TABLE bench.victims AS
 ALTER TABLE bench.victims ADD PRIMARY KEY (n);
 INSERT INTO tasks (id, user_id, title, created_at, updated_at)
   SELECT task_id, user_id, 'pgbench victim', now(), now() FROM bench.victims;
-ANALYZE tasks; ANALYZE bench.victims;
+ANALYZE bench.victims;
 SQL
-psql -q "$ADMIN_URL" -c CHECKPOINT
+settle
 for round in $(seq 1 "$ROUNDS"); do
   log "scenario delete, round $round of $ROUNDS"
   sed -n "$(( (2 * round - 2) * slice + 1 )),$(( (2 * round - 1) * slice ))p" "$DATA/delete.tsv" >"$DATA/delete-direct.tsv"
   sed -n "$(( (2 * round - 1) * slice + 1 )),$(( 2 * round * slice ))p" "$DATA/delete.tsv" >"$DATA/delete-pooled.tsv"
   run_round delete "$round" "$DATA/delete-direct.tsv" "$DATA/delete-pooled.tsv"
-  if [[ "$round" == 1 ]]; then run_pgbench delete extended -M extended; fi
 done
+run_pgbench delete extended -M extended
 
 cat >"$OUT/meta.env" <<EOF
 date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
