@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::event_sql::{event_ctes, EventParams};
 use crate::pool::{Executor, Replay};
-use crate::user_repo::{created, CREATED_ANSWER};
+use crate::user_repo::{created, NewUserParams, CREATED_ANSWER};
 
 pub(crate) struct PgAccountTokenStore {
     executor: Executor,
@@ -29,8 +29,8 @@ impl PgAccountTokenStore {
     }
 }
 
-/// The user (as `UserRepo::create` stores one: replay-safe, a taken email
-/// inserts nothing), and only if it was inserted: the verification token,
+/// The user (as `UserRepo::create` stores one, from the same
+/// [`NewUserParams`]: replay-safe, a taken email inserts nothing), and only if it was inserted: the verification token,
 /// its outbox row and the `registered` event.
 static REGISTER_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
@@ -184,27 +184,19 @@ impl AccountTokenStore for PgAccountTokenStore {
         verification: &IssuedToken,
         context: &EventContext,
     ) -> Result<(), RepoError> {
-        let id = user.id.as_uuid();
-        let email = user.email.as_str();
-        let name = user.name.as_ref().map(|n| n.as_str());
-        let hash = user.password_hash.as_str();
+        let columns = NewUserParams::of(user);
         let digest = verification.digest.0.as_slice();
         let mail_id = Uuid::now_v7();
         let token = verification.token.expose();
         let event =
             EventParams::of_context(SecurityEventKind::Registered, user.created_at, context);
-        let mut params: Vec<(&(dyn ToSql + Sync), Type)> = vec![
-            (&id, Type::UUID),
-            (&email, Type::TEXT),
-            (&name, Type::TEXT),
-            (&hash, Type::TEXT),
-            (&user.created_at, Type::TIMESTAMPTZ),
-            (&user.updated_at, Type::TIMESTAMPTZ),
-            (&digest, Type::BYTEA),
+        let mut params = columns.params();
+        params.extend([
+            (&digest as &(dyn ToSql + Sync), Type::BYTEA),
             (&verification.expires_at, Type::TIMESTAMPTZ),
             (&mail_id, Type::UUID),
             (&token, Type::TEXT),
-        ];
+        ]);
         params.extend(event.params());
         let row = self
             .executor

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use domain::{Email, PasswordHash, Timestamp, User};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Row;
+use uuid::Uuid;
 
 use crate::event_sql::{event_ctes, EventParams};
 use crate::pool::{Executor, Replay};
@@ -45,6 +46,41 @@ static CREATE_SQL: LazyLock<String> = LazyLock::new(|| {
 /// in a CTE `ins`: whether it inserted, and whether the row is ours
 /// anyway (a replay after a lost reply). Read by [`created`].
 pub(crate) const CREATED_ANSWER: &str = "SELECT EXISTS (SELECT 1 FROM ins), EXISTS (SELECT 1 FROM users WHERE id = $1 AND lower(email) = lower($2))";
+
+/// A new user's columns as parameters `$1`..`$6` of an `INSERT INTO users
+/// (id, email, name, password_hash, created_at, updated_at ...)`: the one
+/// mapping from [`User`] to a row, for [`UserRepo::create`] and for
+/// registration with its verification mail.
+pub(crate) struct NewUserParams<'a> {
+    id: Uuid,
+    email: &'a str,
+    name: Option<&'a str>,
+    hash: &'a str,
+    user: &'a User,
+}
+
+impl<'a> NewUserParams<'a> {
+    pub(crate) fn of(user: &'a User) -> Self {
+        Self {
+            id: user.id.as_uuid(),
+            email: user.email.as_str(),
+            name: user.name.as_ref().map(|n| n.as_str()),
+            hash: user.password_hash.as_str(),
+            user,
+        }
+    }
+
+    pub(crate) fn params(&self) -> Vec<(&(dyn ToSql + Sync), Type)> {
+        vec![
+            (&self.id, Type::UUID),
+            (&self.email, Type::TEXT),
+            (&self.name, Type::TEXT),
+            (&self.hash, Type::TEXT),
+            (&self.user.created_at, Type::TIMESTAMPTZ),
+            (&self.user.updated_at, Type::TIMESTAMPTZ),
+        ]
+    }
+}
 
 /// `Ok` when the user was stored (now or by an earlier try of the same
 /// statement), `EmailTaken` when someone else holds the address.
@@ -101,25 +137,12 @@ static DELETE_SQL: LazyLock<String> = LazyLock::new(|| {
 impl UserRepo for PgUserRepo {
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     async fn create(&self, user: &User) -> Result<(), RepoError> {
-        let id = user.id.as_uuid();
-        let email = user.email.as_str();
-        let name = user.name.as_ref().map(|n| n.as_str());
-        let hash = user.password_hash.as_str();
+        let columns = NewUserParams::of(user);
+        let mut params = columns.params();
+        params.push((&user.email_verified, Type::BOOL));
         let row = self
             .executor
-            .query_one(
-                &CREATE_SQL,
-                &[
-                    (&id, Type::UUID),
-                    (&email, Type::TEXT),
-                    (&name, Type::TEXT),
-                    (&hash, Type::TEXT),
-                    (&user.created_at, Type::TIMESTAMPTZ),
-                    (&user.updated_at, Type::TIMESTAMPTZ),
-                    (&user.email_verified, Type::BOOL),
-                ],
-                Replay::Safe,
-            )
+            .query_one(&CREATE_SQL, &params, Replay::Safe)
             .await?;
         created(&row)
     }
