@@ -13,8 +13,9 @@ use std::collections::HashSet;
 use std::fs;
 use std::io::{ErrorKind, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::Path;
 use std::process::{Command, Stdio};
+
+use crate::process_stats::is_alive;
 
 /// How to get `nft` when it is missing.
 const INSTALL_HINT: &str = "the dead-path tests need the `nft` tool and root: \
@@ -191,7 +192,7 @@ fn remove_orphans() {
             .strip_prefix(TABLE_PREFIX)
             .and_then(|rest| rest.rsplit_once('_'))
             .and_then(|(_, pid)| pid.parse::<u32>().ok());
-        if owner.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+        if owner.is_some_and(|pid| !is_alive(pid)) {
             nft_status(&["delete", "table", "inet", table], None);
         }
     }
