@@ -3,7 +3,7 @@
 //! the same answer for unknown emails) is `application`'s
 //! `RecoveryService`; this file only maps HTTP onto it.
 
-use application::ports::EventContext;
+use application::use_cases::EventContext;
 use application::use_cases::{PasswordResetInput, ResetConfirmInput, VerifyEmailInput};
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -7,10 +7,10 @@
 
 use application::opaque_token::TokenDigest;
 use application::ports::{
-    AccountTokenStore, EventContext, IssuedToken, MailKind, Principal, RepoError, ResendOutcome,
+    AccountTokenStore, IssuedToken, MailKind, Principal, RepoError, ResendOutcome,
 };
 use async_trait::async_trait;
-use domain::{Email, PasswordHash, SecurityEventKind, Timestamp, User};
+use domain::{ClientInfo, Email, PasswordHash, SecurityEventKind, Timestamp, User};
 use std::sync::LazyLock;
 use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
@@ -182,14 +182,13 @@ impl AccountTokenStore for PgAccountTokenStore {
         &self,
         user: &User,
         verification: &IssuedToken,
-        context: &EventContext,
+        client: &ClientInfo,
     ) -> Result<(), RepoError> {
         let columns = NewUserParams::of(user);
         let digest = verification.digest.0.as_slice();
         let mail_id = Uuid::now_v7();
         let token = verification.token.expose();
-        let event =
-            EventParams::of_context(SecurityEventKind::Registered, user.created_at, context);
+        let event = EventParams::of_client(SecurityEventKind::Registered, user.created_at, client);
         let mut params = columns.params();
         params.extend([
             (&digest as &(dyn ToSql + Sync), Type::BYTEA),
@@ -211,17 +210,17 @@ impl AccountTokenStore for PgAccountTokenStore {
         email: &Email,
         reset: &IssuedToken,
         max_outstanding: u32,
-        context: &EventContext,
+        client: &ClientInfo,
     ) -> Result<bool, RepoError> {
         let email = email.as_str();
         let digest = reset.digest.0.as_slice();
         let mail_id = Uuid::now_v7();
         let max = i64::from(max_outstanding);
         let token = reset.token.expose();
-        let event = EventParams::of_context(
+        let event = EventParams::of_client(
             SecurityEventKind::PasswordResetRequested,
             reset.created_at,
-            context,
+            client,
         );
         let mut params: Vec<(&(dyn ToSql + Sync), Type)> = vec![
             (&email, Type::TEXT),
@@ -246,11 +245,11 @@ impl AccountTokenStore for PgAccountTokenStore {
         digest: &TokenDigest,
         new_hash: &PasswordHash,
         now: Timestamp,
-        context: &EventContext,
+        client: &ClientInfo,
     ) -> Result<bool, RepoError> {
         let digest = digest.0.as_slice();
         let hash = new_hash.as_str();
-        let event = EventParams::of_context(SecurityEventKind::PasswordReset, now, context);
+        let event = EventParams::of_client(SecurityEventKind::PasswordReset, now, client);
         let mut params: Vec<(&(dyn ToSql + Sync), Type)> = vec![
             (&digest, Type::BYTEA),
             (&hash, Type::TEXT),
@@ -269,10 +268,10 @@ impl AccountTokenStore for PgAccountTokenStore {
         &self,
         digest: &TokenDigest,
         now: Timestamp,
-        context: &EventContext,
+        client: &ClientInfo,
     ) -> Result<bool, RepoError> {
         let digest = digest.0.as_slice();
-        let event = EventParams::of_context(SecurityEventKind::EmailVerified, now, context);
+        let event = EventParams::of_client(SecurityEventKind::EmailVerified, now, client);
         let mut params: Vec<(&(dyn ToSql + Sync), Type)> =
             vec![(&digest, Type::BYTEA), (&now, Type::TIMESTAMPTZ)];
         params.extend(event.params());

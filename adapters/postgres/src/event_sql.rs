@@ -9,8 +9,8 @@
 //! `KEPT_EVENTS_PER_USER` (the insert's own row included). No background
 //! job, and the table's size per user has a ceiling.
 
-use application::ports::{EventContext, PendingEvent, KEPT_EVENTS_PER_USER, KEPT_EVENT_DAYS};
-use domain::{SecurityEventKind, Timestamp};
+use application::ports::{PendingEvent, KEPT_EVENTS_PER_USER, KEPT_EVENT_DAYS};
+use domain::{ClientInfo, SecurityEventKind, Timestamp};
 use std::net::IpAddr;
 use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
@@ -59,34 +59,35 @@ pub(crate) struct EventParams {
 
 impl EventParams {
     pub(crate) fn of(event: &PendingEvent) -> Self {
-        Self {
-            id: event.id.as_uuid(),
-            kind: event.kind.as_str(),
-            at: event.at,
-            ip: event.client.ip,
-            user_agent: event
-                .client
-                .user_agent
-                .as_ref()
-                .map(|ua| ua.as_str().to_owned()),
-            session_id: event.session_id.map(|id| id.as_uuid()),
-        }
+        Self::new(
+            event.id.as_uuid(),
+            event.kind,
+            event.at,
+            &event.client,
+            event.session_id.map(|id| id.as_uuid()),
+        )
     }
 
-    /// The event of a mail flow (registration, reset, verification): its
-    /// client as the use case bounded it, no session.
-    pub(crate) fn of_context(
+    /// The event of a mail flow (registration, reset, verification): no
+    /// session.
+    pub(crate) fn of_client(kind: SecurityEventKind, at: Timestamp, client: &ClientInfo) -> Self {
+        Self::new(Uuid::now_v7(), kind, at, client, None)
+    }
+
+    fn new(
+        id: Uuid,
         kind: SecurityEventKind,
         at: Timestamp,
-        context: &EventContext,
+        client: &ClientInfo,
+        session_id: Option<Uuid>,
     ) -> Self {
         Self {
-            id: Uuid::now_v7(),
+            id,
             kind: kind.as_str(),
             at,
-            ip: context.ip,
-            user_agent: context.user_agent.clone(),
-            session_id: None,
+            ip: client.ip,
+            user_agent: client.user_agent.as_ref().map(|ua| ua.as_str().to_owned()),
+            session_id,
         }
     }
 

@@ -12,11 +12,11 @@ use std::sync::Arc;
 use adapter_postgres::Database;
 use application::opaque_token::OpaqueToken;
 use application::ports::{
-    AccountTokenStore, EventContext, IssuedToken, MailKind, Outbox, RepoError, ResendOutcome,
+    AccountTokenStore, IssuedToken, MailKind, Outbox, RepoError, ResendOutcome,
     KEPT_EVENTS_PER_USER,
 };
 use chrono::TimeDelta;
-use domain::{PasswordHash, Timestamp, User};
+use domain::{ClientInfo, PasswordHash, Timestamp, User, UserAgent};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
@@ -102,10 +102,10 @@ fn random_bytes(seed: u8) -> [u8; 32] {
     bytes
 }
 
-fn context() -> EventContext {
-    EventContext {
+fn context() -> ClientInfo {
+    ClientInfo {
         ip: Some("203.0.113.9".parse().unwrap()),
-        user_agent: Some("tests".into()),
+        user_agent: UserAgent::from_header("tests"),
     }
 }
 

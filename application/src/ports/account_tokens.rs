@@ -1,18 +1,8 @@
-use std::net::IpAddr;
-
 use async_trait::async_trait;
-use domain::{Email, PasswordHash, Timestamp, User};
+use domain::{ClientInfo, Email, PasswordHash, Timestamp, User};
 
 use super::{Principal, RepoError};
 use crate::opaque_token::{OpaqueToken, TokenDigest};
-
-/// Where a request came from, for the security event it writes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EventContext {
-    pub ip: Option<IpAddr>,
-    /// At most 512 characters (longer ones are cut by the use case).
-    pub user_agent: Option<String>,
-}
 
 /// A freshly issued single-use token: the raw value goes into the outbox
 /// (and the mail), only its digest into `account_tokens`.
@@ -48,7 +38,7 @@ pub trait AccountTokenStore: Send + Sync {
         &self,
         user: &User,
         verification: &IssuedToken,
-        context: &EventContext,
+        client: &ClientInfo,
     ) -> Result<(), RepoError>;
 
     /// Runs whether or not `email` has an account, doing the same work:
@@ -60,7 +50,7 @@ pub trait AccountTokenStore: Send + Sync {
         email: &Email,
         reset: &IssuedToken,
         max_outstanding: u32,
-        context: &EventContext,
+        client: &ClientInfo,
     ) -> Result<bool, RepoError>;
 
     /// When `digest` names an unused reset token valid at `now`: marks it
@@ -72,7 +62,7 @@ pub trait AccountTokenStore: Send + Sync {
         digest: &TokenDigest,
         new_hash: &PasswordHash,
         now: Timestamp,
-        context: &EventContext,
+        client: &ClientInfo,
     ) -> Result<bool, RepoError>;
 
     /// When `digest` names an unused verification token valid at `now`:
@@ -82,7 +72,7 @@ pub trait AccountTokenStore: Send + Sync {
         &self,
         digest: &TokenDigest,
         now: Timestamp,
-        context: &EventContext,
+        client: &ClientInfo,
     ) -> Result<bool, RepoError>;
 
     /// Queues another verification mail for the principal's user unless

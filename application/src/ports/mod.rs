@@ -26,7 +26,7 @@ pub use crate::opaque_token::TokenDigest;
 pub use account_repo::{
     Account, AccountRepo, AccountSummary, DeletedAccount, TaskCursor, LISTED_SESSIONS,
 };
-pub use account_tokens::{AccountTokenStore, EventContext, IssuedToken, ResendOutcome};
+pub use account_tokens::{AccountTokenStore, IssuedToken, ResendOutcome};
 pub use clock::Clock;
 pub use login_limiter::{LimitError, LoginLimiter, Reservation, Slot};
 pub use mailer::{Mail, MailError, MailKind, Mailer};

@@ -198,11 +198,8 @@ impl AuthService {
         let user = User::register(email, name, hash, self.clock.now());
         let stored = match &self.verification {
             Some(recovery) => {
-                let context = crate::ports::EventContext {
-                    ip: input.client,
-                    user_agent: input.user_agent,
-                };
-                recovery.register(&user, context).await
+                let client = client_info(input.client, input.user_agent.as_deref());
+                recovery.register(&user, &client).await
             }
             None => self.users.create(&user).await,
         };

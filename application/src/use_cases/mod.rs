@@ -37,7 +37,8 @@ pub use events::{EventPage, ListEventsInput, DEFAULT_EVENTS_LIMIT, MAX_EVENTS_LI
 pub use mail_text::{MailTexts, RESET_VALID_MINUTES, VERIFICATION_VALID_HOURS};
 pub use outbox_sender::{OutboxSender, RetryPolicy, SweepReport};
 pub use recovery::{
-    PasswordResetInput, RecoveryService, ResetConfirmInput, TokenPolicy, VerifyEmailInput,
+    EventContext, PasswordResetInput, RecoveryService, ResetConfirmInput, TokenPolicy,
+    VerifyEmailInput,
 };
 pub use sessions::{LogoutInput, RefreshInput, SessionView};
 pub use task_input::{CreateTaskInput, ListTasksInput, UpdateTaskInput};

@@ -11,15 +11,18 @@
 
 use std::sync::Arc;
 
-use domain::{Email, User, UserAgent};
+use std::net::IpAddr;
+
+use domain::{ClientInfo, Email, User};
 
 use crate::opaque_token::OpaqueToken;
 use crate::ports::{
-    AccountTokenStore, Clock, EventContext, IssuedToken, OutboxWaker, PasswordHasher, Principal,
-    RepoError, ResendOutcome, SecretSource, Telemetry, TokenError,
+    AccountTokenStore, Clock, IssuedToken, OutboxWaker, PasswordHasher, Principal, RepoError,
+    ResendOutcome, SecretSource, Telemetry, TokenError,
 };
 use crate::telemetry::{LoggingTelemetry, Reported};
 use crate::use_cases::account::new_password_field;
+use crate::use_cases::auth::client_info;
 use crate::use_cases::mail_text::{RESET_VALID_MINUTES, VERIFICATION_VALID_HOURS};
 use crate::{AppError, FieldError};
 
@@ -40,6 +43,20 @@ impl Default for TokenPolicy {
             verification_ttl: chrono::Duration::hours(VERIFICATION_VALID_HOURS),
             max_outstanding: 3,
         }
+    }
+}
+
+/// Where a request came from, as a front end received it; the use case
+/// keeps the user agent by the rule every event follows ([`client_info`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventContext {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+impl EventContext {
+    fn client(&self) -> ClientInfo {
+        client_info(self.ip, self.user_agent.as_deref())
     }
 }
 
@@ -120,17 +137,11 @@ impl RecoveryService {
 
     /// Stores a new user together with their verification mail and the
     /// `registered` event (called by registration), then wakes the sender.
-    pub(crate) async fn register(
-        &self,
-        user: &User,
-        context: EventContext,
-    ) -> Result<(), RepoError> {
+    pub(crate) async fn register(&self, user: &User, client: &ClientInfo) -> Result<(), RepoError> {
         let verification = self
             .issue(user.created_at, self.policy.verification_ttl)
             .map_err(|e| RepoError::Internal(Box::new(e)))?;
-        self.store
-            .register(user, &verification, &bounded(context))
-            .await?;
+        self.store.register(user, &verification, client).await?;
         self.waker.wake();
         Ok(())
     }
@@ -155,7 +166,7 @@ impl RecoveryService {
                 &email,
                 &reset,
                 self.policy.max_outstanding,
-                &bounded(input.context),
+                &input.context.client(),
             )
             .await?;
         if queued {
@@ -192,7 +203,7 @@ impl RecoveryService {
                 &token.digest(),
                 &hash,
                 self.clock.now(),
-                &bounded(input.context),
+                &input.context.client(),
             )
             .await?;
         done.then_some(()).ok_or(AppError::InvalidToken)
@@ -212,7 +223,7 @@ impl RecoveryService {
         let token = OpaqueToken::parse(&raw).ok_or(AppError::InvalidToken)?;
         let done = self
             .store
-            .verify_email(&token.digest(), self.clock.now(), &bounded(input.context))
+            .verify_email(&token.digest(), self.clock.now(), &input.context.client())
             .await?;
         done.then_some(()).ok_or(AppError::InvalidToken)
     }
@@ -237,16 +248,4 @@ impl RecoveryService {
         }
         Ok(())
     }
-}
-
-/// The context with its user agent as every event stores one
-/// ([`UserAgent::from_header`]: no control characters, at most what the
-/// event table holds).
-fn bounded(mut context: EventContext) -> EventContext {
-    context.user_agent = context
-        .user_agent
-        .as_deref()
-        .and_then(UserAgent::from_header)
-        .map(|agent| agent.as_str().to_owned());
-    context
 }
