@@ -10,16 +10,17 @@
 # In order: starts the local Neon-like cluster (scripts/neon-local.sh start: PostgreSQL and
 # PgBouncer >= 1.22 with max_prepared_statements = 1000), builds the release todo-server, makes a
 # fresh database todo_bench_prep, starts two servers on it (one direct, one through PgBouncer; pool
-# 15 each), seeds through the API, then BENCH_ROUNDS rounds of each scenario in turn (list, get,
+# 6 each, the default), seeds through the API, then BENCH_ROUNDS rounds of each scenario in turn (list, get,
 # update, create, then delete on tasks added for it; a VACUUM and a CHECKPOINT between scenarios).
 # A round: wrk on the direct server, wrk on the pooled one, pgbench -M prepared, and pgbench -M
 # prepared -R <each service run's rate>, running the adapter's statement
-# (bench/pgbench/<scenario>.sql) over 15 connections, each run between two CPU snapshots (bench.py
+# (bench/pgbench/<scenario>.sql) over 6 connections, each run between two CPU snapshots (bench.py
 # cpu: the PostgreSQL server's processes, not PgBouncer's). -M extended runs once per scenario. The
 # report takes the median over rounds of each ratio, computed within its round.
 #
 # Knobs: BENCH_ROUNDS (3), BENCH_DURATION (6 s per run), BENCH_USERS (50), BENCH_TASKS (200),
-# BENCH_CONNECTIONS (64), BENCH_POOL (15: the servers' pool and pgbench's connections), BENCH_REPORT
+# BENCH_CONNECTIONS (64), BENCH_POOL (6: the servers' pool, as by default, and pgbench's connections),
+# BENCH_PIPELINE_DEPTH (16, the servers' database.pipeline_depth, as by default; 1: no pipelining), BENCH_REPORT
 # (BENCHMARKS.md), BENCH_SERVER_BIN (a todo-server binary to use instead of building the release
 # one). Raw results: target/bench-prepared/.
 set -euo pipefail
@@ -31,7 +32,8 @@ ROUNDS="${BENCH_ROUNDS:-3}"
 USERS="${BENCH_USERS:-50}"
 TASKS="${BENCH_TASKS:-200}"
 CONNS="${BENCH_CONNECTIONS:-64}"
-POOL="${BENCH_POOL:-15}"
+POOL="${BENCH_POOL:-6}"
+DEPTH="${BENCH_PIPELINE_DEPTH:-16}"
 OUT="$ROOT/target/bench-prepared"
 rm -rf "$OUT"
 mkdir -p "$OUT/data"
@@ -72,7 +74,7 @@ psql_app() { psql -qtA -v ON_ERROR_STOP=1 "$DB_URL" "$@"; }
 
 JWT_SECRET="$(openssl rand -hex 32)"
 export JWT_SECRET APP_ENV=development APP_CONFIG_DIR="$ROOT/config"
-export APP__DATABASE__MAX_SIZE="$POOL" APP__LOG__LEVEL=warn
+export APP__DATABASE__MAX_SIZE="$POOL" APP__DATABASE__PIPELINE_DEPTH="$DEPTH" APP__LOG__LEVEL=warn
 export APP__AUTH__LOGIN_MAX_FAILURES_PER_EMAIL=1000000 APP__AUTH__LOGIN_MAX_FAILURES_PER_CLIENT=1000000
 
 start_server() { # start_server <name> <database url>: sets <name>_PID and <name>_BASE
@@ -176,7 +178,7 @@ done
 log "scenario delete: victims"
 # The service deletes tasks of its seeded users, added here in bulk (how they were made does not
 # matter to a delete): one slice per server and round, each more than a run can reach.
-SLICE=$((DURATION * 10000))
+SLICE=$((DURATION * 25000))
 psql_app -c "INSERT INTO tasks (id, user_id, title, created_at, updated_at)
   SELECT gen_random_uuid(), u.user_id, 'victim', now(), now()
   FROM (SELECT DISTINCT user_id FROM sessions) u, generate_series(1, ceil($SLICE * 2 * $ROUNDS / $USERS::numeric)::int)" >/dev/null
@@ -214,6 +216,7 @@ duration=$DURATION
 rounds=$ROUNDS
 conns=$CONNS
 pool=$POOL
+depth=$DEPTH
 git=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo +dirty)
 EOF
 python3 bench/report_prepared.py "$OUT" "${BENCH_REPORT:-BENCHMARKS.md}"

@@ -56,6 +56,7 @@ pub fn postgres_settings(settings: &Settings) -> Result<PostgresSettings, StartE
     pg.tcp_user_timeout = Duration::from_secs(db.tcp_user_timeout_secs);
     pg.keepalive_idle = Duration::from_secs(db.keepalive_idle_secs);
     pg.prepared_statements = db.prepared_statements;
+    pg.pipeline_depth = db.pipeline_depth;
     Ok(pg)
 }
 

@@ -16,6 +16,7 @@ const MIN_JWT_SECRET_BYTES: usize = 32;
 const MAX_TCP_USER_TIMEOUT_SECS: u64 = 900;
 /// Linux's default idle time before keepalive probes (2 hours): the most
 /// that still checks an idle connection at all in a useful time.
+const MAX_PIPELINE_DEPTH: u64 = 64;
 const MAX_KEEPALIVE_IDLE_SECS: u64 = 7200;
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +67,9 @@ pub struct DatabaseSettings {
     /// Named statements prepared once per connection; false for a pooler
     /// without protocol-level prepared-statement support.
     pub prepared_statements: bool,
+    /// Most statements pipelined on one connection when every connection
+    /// is busy (1 to 64; 1: never share).
+    pub pipeline_depth: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -249,6 +253,12 @@ impl Settings {
                 MAX_KEEPALIVE_IDLE_SECS,
                 "seconds an idle database connection goes unchecked",
             ),
+            (
+                "database.pipeline_depth",
+                self.database.pipeline_depth as u64,
+                MAX_PIPELINE_DEPTH,
+                "statements in flight on one connection",
+            ),
         ] {
             if !(1..=max).contains(&value) {
                 return Err(SettingsError(format!(
@@ -353,6 +363,7 @@ pub(crate) mod tests {
         assert_eq!(configured.statement_timeout, built_in.statement_timeout);
         assert_eq!(configured.tcp_user_timeout, built_in.tcp_user_timeout);
         assert_eq!(configured.keepalive_idle, built_in.keepalive_idle);
+        assert_eq!(configured.pipeline_depth, built_in.pipeline_depth);
 
         let limits = adapter_postgres::LoginLimits::default();
         let auth = &settings.auth;
@@ -454,7 +465,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn dead_path_timeouts_of_zero_or_past_the_kernels_defaults_are_refused() {
+    fn database_bounds_of_zero_or_past_their_maximum_are_refused() {
         for (variable, key, max) in [
             (
                 "APP__DATABASE__TCP_USER_TIMEOUT_SECS",
@@ -465,6 +476,11 @@ pub(crate) mod tests {
                 "APP__DATABASE__KEEPALIVE_IDLE_SECS",
                 "database.keepalive_idle_secs",
                 7200,
+            ),
+            (
+                "APP__DATABASE__PIPELINE_DEPTH",
+                "database.pipeline_depth",
+                64,
             ),
         ] {
             for value in ["0".to_owned(), (max + 1).to_string()] {

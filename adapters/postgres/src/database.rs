@@ -116,6 +116,7 @@ impl Database {
             settings.statement_timeout,
             statements,
             connections,
+            settings.pipeline_depth,
         );
         Ok(Self {
             inner: Arc::new(Inner {

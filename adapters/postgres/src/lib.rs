@@ -38,6 +38,7 @@ pub mod database;
 pub mod errors;
 mod event_repo;
 mod event_sql;
+mod lane;
 mod login_limiter;
 mod migrations;
 mod outbox;

@@ -51,6 +51,7 @@ use crate::connection_url::ConnectionUrl;
 use crate::errors::{
     chain_text, is_connection_lost, pool_repo_error, repo_error, StartupError, RETRY_AFTER,
 };
+use crate::lane::{Lane, Lease};
 use crate::readiness::Health;
 use crate::settings::PostgresSettings;
 pub(crate) use crate::statements::Params;
@@ -197,6 +198,8 @@ struct ExecutorInner {
     statement_timeout: Duration,
     statements: Arc<StatementSet>,
     connections: TaskTracker,
+    /// Checked-out connections more statements may join.
+    lane: Lane,
     /// What the last statement learned about the database (readiness).
     health: Health,
 }
@@ -208,6 +211,7 @@ impl Executor {
         statement_timeout: Duration,
         statements: Arc<StatementSet>,
         connections: TaskTracker,
+        pipeline_depth: usize,
     ) -> Self {
         Self {
             inner: Arc::new(ExecutorInner {
@@ -216,6 +220,7 @@ impl Executor {
                 statement_timeout,
                 statements,
                 connections,
+                lane: Lane::new(pipeline_depth),
                 health: Health::new(),
             }),
         }
@@ -262,24 +267,19 @@ impl Executor {
         let mut lost_at: Option<Instant> = None;
         let mut skipped_stale = 0;
         loop {
-            let client = self.inner.pool.get().await.map_err(|err| {
-                // The caller answers 503 without the cause: say it here.
-                tracing::warn!(error = %err, "no database connection for the statement");
-                self.inner.health.pool_failed(&err);
-                pool_repo_error(err)
-            })?;
+            let client = self.checkout().await?;
             if lost_at.is_some_and(|at| Object::metrics(&client).created < at)
                 && skipped_stale < self.inner.pool.status().max_size
             {
                 // Not sent, and at most one skip per connection that was
                 // open at the loss.
-                discard(client);
+                client.retire();
                 skipped_stale += 1;
                 continue;
             }
             if client.is_closed() {
                 // Not sent: trying another connection is always safe.
-                discard(client);
+                client.retire();
                 dead_before_send += 1;
                 if dead_before_send <= 2 {
                     continue;
@@ -301,7 +301,8 @@ impl Executor {
                 }
                 Ok(Err(err)) if is_connection_lost(&err) => {
                     self.inner.health.unreachable();
-                    discard(client);
+                    client.retire();
+                    drop(client);
                     lost_at = Some(Instant::now());
                     self.discard_idle();
                     if replay == Replay::Safe && !replayed {
@@ -361,15 +362,35 @@ impl Executor {
         }
     }
 
-    fn cancel_and_discard(&self, client: Object) {
-        let token = client.cancel_token();
-        let tls = self.inner.tls.clone();
-        tokio::spawn(async move {
-            if let Err(err) = token.cancel_query(tls).await {
-                tracing::warn!(error = %chain_text(&err), "could not cancel a timed-out statement");
-            }
-        });
-        discard(client);
+    /// A statement sharing its connection may be queued behind another's:
+    /// the cancel (which stops whatever the backend runs) is left to the
+    /// last one in flight.
+    fn cancel_and_discard(&self, client: Lease<'_>) {
+        if client.alone() {
+            let token = client.cancel_token();
+            let tls = self.inner.tls.clone();
+            tokio::spawn(async move {
+                if let Err(err) = token.cancel_query(tls).await {
+                    tracing::warn!(error = %chain_text(&err), "could not cancel a timed-out statement");
+                }
+            });
+        }
+        client.retire();
+    }
+
+    /// A connection for one statement: a place on a busy one when the pool
+    /// is at its limit with none idle, else one of the pool's.
+    async fn checkout(&self) -> Result<Lease<'_>, RepoError> {
+        if let Some(lease) = self.inner.lane.join(&self.inner.pool) {
+            return Ok(lease);
+        }
+        let object = self.inner.pool.get().await.map_err(|err| {
+            // The caller answers 503 without the cause: say it here.
+            tracing::warn!(error = %err, "no database connection for the statement");
+            self.inner.health.pool_failed(&err);
+            pool_repo_error(err)
+        })?;
+        Ok(self.inner.lane.hold(object))
     }
 
     pub(crate) fn status(&self) -> PoolStatus {
@@ -381,9 +402,4 @@ impl Executor {
             waiting: status.waiting,
         }
     }
-}
-
-/// Removes a connection from the pool for good (closing it).
-fn discard(client: Object) {
-    drop(Object::take(client));
 }

@@ -37,7 +37,8 @@ pub struct PostgresSettings {
     pub url: DatabaseUrl,
     /// Refuse hosts outside Neon's domains (on in production).
     pub require_neon_host: bool,
-    /// Most connections open at once (the old system: 5 + 10 overflow).
+    /// Most connections open at once: few, as statements pipeline on busy
+    /// ones (`pipeline_depth`).
     pub max_size: usize,
     /// How long a caller waits for a free connection before getting
     /// `Unavailable` (HTTP 503 with Retry-After).
@@ -75,6 +76,10 @@ pub struct PostgresSettings {
     /// prepared-statement support (PgBouncer < 1.22, or
     /// `max_prepared_statements = 0`). Neon's pooler supports them.
     pub prepared_statements: bool,
+    /// Most statements in flight on one connection: when all `max_size`
+    /// connections are busy, a statement joins the least busy one
+    /// (pipelined behind its statements) instead of waiting. 1: never.
+    pub pipeline_depth: usize,
     /// How long shutdown waits for every connection to send Terminate and
     /// close.
     pub drain_timeout: Duration,
@@ -87,7 +92,7 @@ impl PostgresSettings {
         Self {
             url: DatabaseUrl::new(url),
             require_neon_host: false,
-            max_size: 15,
+            max_size: 6,
             wait_timeout: Duration::from_secs(3),
             connect_timeout: Duration::from_secs(10),
             max_lifetime: Duration::from_secs(300),
@@ -99,6 +104,7 @@ impl PostgresSettings {
             initial_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(4),
             prepared_statements: true,
+            pipeline_depth: 16,
             drain_timeout: Duration::from_secs(5),
         }
     }
@@ -113,7 +119,7 @@ mod tests {
         let settings = PostgresSettings::new("postgresql://app:hunter2@h/db?sslmode=require");
         let shown = format!("{settings:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
-        assert_eq!(settings.max_size, 15);
+        assert_eq!(settings.max_size, 6);
         assert_eq!(settings.max_lifetime, Duration::from_secs(300));
         assert_eq!(settings.tcp_user_timeout, Duration::from_secs(30));
         assert_eq!(settings.keepalive_idle, Duration::from_secs(30));

@@ -212,7 +212,7 @@ mod tests {
 /// --test`), directly and through PgBouncer, on a pool of one connection so
 /// that "the connection" is always the same one.
 #[cfg(test)]
-mod live_tests {
+pub(crate) mod live_tests {
     use std::process::Command;
 
     use deadpool_postgres::Object;
@@ -226,7 +226,7 @@ mod live_tests {
     use crate::settings::PostgresSettings;
     use crate::tls;
 
-    fn script(command: &str) -> String {
+    pub(crate) fn script(command: &str) -> String {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
         let output = Command::new(format!("{root}/scripts/neon-local.sh"))
             .args(["--test", command])
@@ -241,8 +241,18 @@ mod live_tests {
     }
 
     fn executor(url: &str, prepared: bool) -> Executor {
+        executor_with(url, prepared, |_| {})
+    }
+
+    /// An executor on a pool of one connection, with `adjust`'s settings.
+    pub(crate) fn executor_with(
+        url: &str,
+        prepared: bool,
+        adjust: impl FnOnce(&mut PostgresSettings),
+    ) -> Executor {
         let mut settings = PostgresSettings::new(url);
         settings.max_size = 1;
+        adjust(&mut settings);
         let parsed = ConnectionUrl::parse(url, false).unwrap();
         let tls = tls::connector(parsed.root_cert.as_deref(), parsed.direct_tls).unwrap();
         let statements = StatementSet::new(prepared);
@@ -261,6 +271,7 @@ mod live_tests {
             settings.statement_timeout,
             statements,
             connections,
+            settings.pipeline_depth,
         )
     }
 
