@@ -14,6 +14,11 @@
 //! transaction mode the pipelined statements run back to back on the
 //! server connection the first one was given.
 //!
+//! Only a connection that is moving is joined: one that has finished no
+//! statement for [`STALLED_AFTER`] is probably stuck (a lock wait, a slow
+//! plan), and a statement queued behind it would wait as long, so the
+//! statement waits for the pool instead, as without pipelining.
+//!
 //! A connection that failed or timed out under one of its statements is
 //! *retired*: no statement joins it any more, and it is closed (not
 //! returned to the pool) once the last one in flight lets go.
@@ -21,8 +26,13 @@
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Object, Pool};
+
+/// A busy connection that has finished nothing for this long is not
+/// joined. Far above a statement's usual time, far below the timeouts.
+pub(crate) const STALLED_AFTER: Duration = Duration::from_millis(100);
 
 /// The connections checked out for statements, and how many each carries.
 pub(crate) struct Lane {
@@ -33,6 +43,8 @@ pub(crate) struct Lane {
 struct Entry {
     conn: Arc<Shared>,
     in_flight: usize,
+    /// When it was checked out or last finished a statement.
+    moved: Instant,
 }
 
 /// A pooled connection several statements may hold at once.
@@ -101,8 +113,10 @@ impl Drop for Lease<'_> {
             .iter()
             .position(|entry| Arc::ptr_eq(&entry.conn, &self.conn))
         {
-            entries[at].in_flight -= 1;
-            if entries[at].in_flight == 0 {
+            let entry = &mut entries[at];
+            entry.in_flight -= 1;
+            entry.moved = Instant::now();
+            if entry.in_flight == 0 {
                 entries.swap_remove(at);
             }
         }
@@ -136,7 +150,11 @@ impl Lane {
         let mut entries = self.entries();
         let entry = entries
             .iter_mut()
-            .filter(|entry| entry.in_flight < self.depth && !entry.conn.is_closed())
+            .filter(|entry| {
+                entry.in_flight < self.depth
+                    && entry.moved.elapsed() < STALLED_AFTER
+                    && !entry.conn.is_closed()
+            })
             .min_by_key(|entry| entry.in_flight)?;
         entry.in_flight += 1;
         Some(Lease {
@@ -155,6 +173,7 @@ impl Lane {
             self.entries().push(Entry {
                 conn: conn.clone(),
                 in_flight: 1,
+                moved: Instant::now(),
             });
         }
         Lease { lane: self, conn }
@@ -172,6 +191,7 @@ mod live_tests {
     use tokio_postgres::types::Type;
     use tokio_postgres::SimpleQueryMessage;
 
+    use super::STALLED_AFTER;
     use crate::pool::{Executor, Replay};
     use crate::settings::PostgresSettings;
     use crate::statements::live_tests::{executor_with, script};
@@ -266,6 +286,39 @@ mod live_tests {
     #[tokio::test]
     async fn statements_join_a_busy_connection_through_the_pooler() {
         statements_join_a_busy_connection_instead_of_waiting(&script("pooler-url")).await;
+    }
+
+    /// A connection busy for longer than [`STALLED_AFTER`] without
+    /// finishing anything is not joined: the statement waits for the pool
+    /// (and gives up after 200 ms) instead of queueing behind it.
+    async fn a_stalled_connection_is_not_joined(url: &str) {
+        let executor = executor_with(url, true, |s: &mut PostgresSettings| {
+            s.wait_timeout = Duration::from_millis(200);
+            s.pipeline_depth = 4;
+        });
+        let tag = tag();
+        let slow = sleepy(&executor, &tag, 1.5, 0);
+        let behind = async {
+            until_busy(&executor).await;
+            tokio::time::sleep(STALLED_AFTER * 3).await;
+            sleepy(&executor, &tag, 0.0, 1).await
+        };
+        let (first, second) = tokio::join!(slow, behind);
+        assert_eq!(first.unwrap(), 0);
+        assert!(
+            matches!(second, Err(RepoError::Unavailable { .. })),
+            "{second:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stalled_connection_is_not_joined_directly() {
+        a_stalled_connection_is_not_joined(&script("url")).await;
+    }
+
+    #[tokio::test]
+    async fn a_stalled_connection_is_not_joined_through_the_pooler() {
+        a_stalled_connection_is_not_joined(&script("pooler-url")).await;
     }
 
     /// Statements queued behind a stuck one time out with it; the last to

@@ -675,6 +675,8 @@ async fn an_exhausted_pool_answers_unavailable() {
     let (tag, mut s) = tagged_settings("exhaust");
     s.max_size = 1;
     s.wait_timeout = Duration::from_millis(200);
+    // Exhausted for good: no statement may join the busy connection.
+    s.pipeline_depth = 1;
     let db = connect_migrated(s).await;
     let repos = repos(&db);
     let (principal, task) = stored_task(&repos, "held").await;
