@@ -32,7 +32,7 @@ TASKS="${BENCH_TASKS:-200}"
 CONNS="${BENCH_CONNECTIONS:-64}"
 DELAY_MS="${BENCH_DELAY_MS:-10}"
 SAMPLES="${BENCH_SAMPLES:-21}"
-POOL=15
+POOL=6 # the service's default
 CORES="$(nproc)"
 OUT="$ROOT/target/bench-run"
 rm -rf "$OUT"

@@ -405,7 +405,7 @@ pub(crate) mod tests {
         ]))
         .unwrap();
         assert_eq!(s.server.port, 8080);
-        assert_eq!(s.database.max_size, 15);
+        assert_eq!(s.database.max_size, 6);
         assert_eq!(s.database.url.unwrap().expose_secret(), "postgresql://x");
     }
 
