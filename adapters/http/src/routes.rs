@@ -18,7 +18,7 @@ use crate::middleware::{
     REQUEST_ID,
 };
 use crate::problem::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, StateParts};
 use crate::{
     account_routes, auth_routes, openapi, ops_routes, recovery_routes, task_routes, HttpSettings,
     Services,
@@ -93,7 +93,7 @@ pub(crate) fn router_with_shutdown_flag(
         .routes(routes!(ops_routes::metrics))
         .routes(routes!(ops_routes::openapi))
         .split_for_parts();
-    let state = AppState {
+    let state = AppState::new(StateParts {
         auth: services.auth,
         tasks: services.tasks,
         recovery: services.recovery,
@@ -104,7 +104,7 @@ pub(crate) fn router_with_shutdown_flag(
         openapi_json: Arc::new(openapi::document_json(paths)),
         body_limit_bytes: settings.body_limit_bytes,
         trust_forwarded_for: settings.trust_forwarded_for,
-    };
+    });
     let routes = routes
         .merge(crate::web::routes())
         .fallback(not_found)

@@ -1,5 +1,6 @@
 //! What every handler can reach: the use cases, the probes and metrics.
 
+use std::ops::Deref;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -9,8 +10,27 @@ use application::use_cases::{AuthService, RecoveryService, TaskService};
 
 use crate::metrics::Metrics;
 
+/// Cloned for every request (axum hands each stateful layer and extractor
+/// its own copy), so it is one `Arc`: one shared count to move per clone
+/// instead of one per field.
 #[derive(Clone)]
-pub(crate) struct AppState {
+pub(crate) struct AppState(Arc<StateParts>);
+
+impl AppState {
+    pub(crate) fn new(parts: StateParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl Deref for AppState {
+    type Target = StateParts;
+
+    fn deref(&self) -> &StateParts {
+        &self.0
+    }
+}
+
+pub(crate) struct StateParts {
     pub(crate) auth: Arc<AuthService>,
     pub(crate) tasks: Arc<TaskService>,
     pub(crate) recovery: Arc<RecoveryService>,
