@@ -236,6 +236,13 @@ mod live_tests {
             .count()
     }
 
+    fn assert_unavailable(result: &Result<i32, RepoError>) {
+        assert!(
+            matches!(result, Err(RepoError::Unavailable { .. })),
+            "{result:?}"
+        );
+    }
+
     fn tag() -> String {
         format!("lane_{}", uuid::Uuid::now_v7().simple())
     }
@@ -270,12 +277,7 @@ mod live_tests {
         // and give up after 200 ms.
         let unshared = three_behind_a_slow_one(url, 1).await;
         assert!(unshared[0].is_ok(), "{:?}", unshared[0]);
-        for result in &unshared[1..] {
-            assert!(
-                matches!(result, Err(RepoError::Unavailable { .. })),
-                "{result:?}"
-            );
-        }
+        unshared[1..].iter().for_each(assert_unavailable);
     }
 
     #[tokio::test]
@@ -305,10 +307,7 @@ mod live_tests {
         };
         let (first, second) = tokio::join!(slow, behind);
         assert_eq!(first.unwrap(), 0);
-        assert!(
-            matches!(second, Err(RepoError::Unavailable { .. })),
-            "{second:?}"
-        );
+        assert_unavailable(&second);
     }
 
     #[tokio::test]
@@ -337,12 +336,9 @@ mod live_tests {
             futures_util::future::join_all((1..3).map(|n| sleepy(&executor, &tag, 0.0, n))).await
         };
         let (first, rest) = tokio::join!(stuck, behind);
-        for result in std::iter::once(&first).chain(&rest) {
-            assert!(
-                matches!(result, Err(RepoError::Unavailable { .. })),
-                "{result:?}"
-            );
-        }
+        std::iter::once(&first)
+            .chain(&rest)
+            .for_each(assert_unavailable);
         // The cancel is on its way: the 60 s statement ends long before 60 s.
         let mut waited = Duration::ZERO;
         while running(&tag).await > 0 {
