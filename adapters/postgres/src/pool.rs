@@ -40,7 +40,8 @@ use std::time::{Duration, Instant};
 
 use application::ports::RepoError;
 use deadpool_postgres::{
-    Connect, Hook, HookError, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime,
+    Connect, Hook, HookError, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod,
+    Runtime, TimeoutType,
 };
 use tokio::task::JoinHandle;
 use tokio_postgres::Row;
@@ -379,18 +380,39 @@ impl Executor {
     }
 
     /// A connection for one statement: a place on a busy one when the pool
-    /// is at its limit with none idle, else one of the pool's.
+    /// is at its limit with none idle, else one of the pool's. Waiting on
+    /// a full pool, a statement also takes a place on the next connection
+    /// that starts a turn, instead of queueing for one of its own behind
+    /// every other waiter; the pool's wait timeout bounds the whole wait.
     async fn checkout(&self) -> Result<Lease<'_>, RepoError> {
-        if let Some(lease) = self.inner.lane.join(&self.inner.pool) {
-            return Ok(lease);
+        let (pool, lane) = (&self.inner.pool, &self.inner.lane);
+        let deadline = pool
+            .timeouts()
+            .wait
+            .map(|wait| tokio::time::Instant::now() + wait);
+        loop {
+            let opened = lane.opened();
+            tokio::pin!(opened);
+            opened.as_mut().enable();
+            if let Some(lease) = lane.join(pool) {
+                return Ok(lease);
+            }
+            let status = pool.status();
+            // Only a wait on a full pool is dropped for a turn: below its
+            // limit the pool may be opening a connection for this caller.
+            let may_join = lane.shares() && status.size >= status.max_size;
+            let got = tokio::select! {
+                got = waited(pool, deadline) => got,
+                () = &mut opened, if may_join => continue,
+            };
+            let object = got.map_err(|err| {
+                // The caller answers 503 without the cause: say it here.
+                tracing::warn!(error = %err, "no database connection for the statement");
+                self.inner.health.pool_failed(&err);
+                pool_repo_error(err)
+            })?;
+            return Ok(lane.hold(object));
         }
-        let object = self.inner.pool.get().await.map_err(|err| {
-            // The caller answers 503 without the cause: say it here.
-            tracing::warn!(error = %err, "no database connection for the statement");
-            self.inner.health.pool_failed(&err);
-            pool_repo_error(err)
-        })?;
-        Ok(self.inner.lane.hold(object))
     }
 
     pub(crate) fn status(&self) -> PoolStatus {
@@ -401,5 +423,15 @@ impl Executor {
             available: status.available,
             waiting: status.waiting,
         }
+    }
+}
+
+/// A connection from the pool, waiting at most until `deadline`.
+async fn waited(pool: &Pool, deadline: Option<tokio::time::Instant>) -> Result<Object, PoolError> {
+    match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, pool.get())
+            .await
+            .unwrap_or(Err(PoolError::Timeout(TimeoutType::Wait))),
+        None => pool.get().await,
     }
 }
