@@ -12,8 +12,8 @@
 # fresh database todo_bench_prep, starts two servers on it (one direct, one through PgBouncer; pool
 # 6 each, the default), seeds through the API, then BENCH_ROUNDS rounds of each scenario in turn (list, get,
 # update, create, then delete on tasks added for it; a VACUUM and a CHECKPOINT between scenarios).
-# A round: wrk on the direct server, wrk on the pooled one, pgbench -M prepared, and pgbench -M
-# prepared -R <each service run's rate>, running the adapter's statement
+# A round: wrk on the direct server, wrk on the pooled one, pgbench -M prepared (direct, and through
+# PgBouncer for comparison), and pgbench -M prepared -R <each service run's rate>, running the adapter's statement
 # (bench/pgbench/<scenario>.sql) over 6 connections, each run between two CPU snapshots (bench.py
 # cpu: the PostgreSQL server's processes, not PgBouncer's). -M extended runs once per scenario. The
 # report takes the median over rounds of each ratio, computed within its round.
@@ -127,7 +127,7 @@ wrk_rate() { # wrk_rate <scenario> <server> <round>: that run's requests per sec
 }
 
 DELETE_NEXT=0 # delete's pgbench runs each take fresh victims, from here on
-run_pgbench() { # run_pgbench <scenario> <name> <pgbench options...>
+run_pgbench() { # run_pgbench <scenario> <name> <pgbench options...>; PGBENCH_URL: where (direct)
   local scenario="$1" name="$1-$2"
   shift 2
   local start=0
@@ -137,7 +137,7 @@ run_pgbench() { # run_pgbench <scenario> <name> <pgbench options...>
     -D loaded=0 -D pins="$PINS" -D i="$start" -D clients="$POOL" -D now="$NOW" -D expires="$EXPIRES" \
     -D hascursor=false -D zero_ts=1970-01-01T00:00:00Z -D nil_uuid=00000000-0000-0000-0000-000000000000 \
     -D limit=20 -D title="bench task" -D priority=medium \
-    "$DB_URL" >"$OUT/pgbench-$name.log" 2>&1 || true
+    "${PGBENCH_URL:-$DB_URL}" >"$OUT/pgbench-$name.log" 2>&1 || true
   cpu_snap 0 >"$OUT/cpu-$name-1.json"
   echo "pgbench $name: $(grep -E '^tps' "$OUT/pgbench-$name.log" || tail -3 "$OUT/pgbench-$name.log")" >&2
   if [[ "$scenario" == delete ]]; then
@@ -155,6 +155,7 @@ run_round() { # run_round <scenario> <round> <direct data> <pooled data>
   run_wrk direct "$scenario" "$3" "$round"
   run_wrk pooled "$scenario" "$4" "$round"
   run_pgbench "$scenario" "prepared-r$round" -M prepared
+  PGBENCH_URL="$POOLED_URL" run_pgbench "$scenario" "prepared-pooled-r$round" -M prepared
   run_pgbench "$scenario" "rated-direct-r$round" -M prepared -R "$(wrk_rate "$scenario" direct "$round")"
   run_pgbench "$scenario" "rated-pooled-r$round" -M prepared -R "$(wrk_rate "$scenario" pooled "$round")"
 }
@@ -187,12 +188,12 @@ awk -F'\t' 'NR == FNR { token[$2] = $1; next } ($1 in token) { print token[$1] "
   "$DATA/tokens.tsv" "$DATA/all-tasks.tsv" >"$DATA/delete.tsv"
 slice=$(( $(wc -l <"$DATA/delete.tsv") / (2 * ROUNDS) ))
 echo "$slice" >"$OUT/delete-pool.txt"
-# pgbench's victims: enough for every delete run of pgbench (flat out, two held to a rate, and
-# -M extended once), each walking fresh ones from where the previous run stopped.
+# pgbench's victims: enough for every delete run of pgbench (flat out direct and through the pooler,
+# two held to a rate, and -M extended once), each walking fresh ones from where the previous run stopped.
 psql_app <<SQL
 CREATE TABLE bench.victims AS
   SELECT (row_number() OVER (ORDER BY random()) - 1)::int AS n, p.session_id, p.user_id, gen_random_uuid() AS task_id
-  FROM bench.pin p, generate_series(1, ceil(($ROUNDS * 3 + 1) * $SLICE::numeric / $PINS)::int);
+  FROM bench.pin p, generate_series(1, ceil(($ROUNDS * 4 + 1) * $SLICE::numeric / $PINS)::int);
 ALTER TABLE bench.victims ADD PRIMARY KEY (n);
 INSERT INTO tasks (id, user_id, title, created_at, updated_at)
   SELECT task_id, user_id, 'pgbench victim', now(), now() FROM bench.victims;

@@ -85,7 +85,7 @@ def ratio(a, b, i=1):
     return a[i] / b[i] if a and b else None
 
 
-KINDS = ("direct", "pooled", "prepared", "rated-direct", "rated-pooled")
+KINDS = ("direct", "pooled", "prepared", "prepared-pooled", "rated-direct", "rated-pooled")
 runs = {s: {k: [run(s, k, r) for r in range(1, ROUNDS + 1)] for k in KINDS} for s in SCENARIOS}
 extended = {s: run(s, "extended", 1) for s in SCENARIOS}
 
@@ -123,7 +123,7 @@ p("```sh")
 p("bench/prepared.sh   # knobs: BENCH_ROUNDS (3), BENCH_DURATION (6), BENCH_POOL (6), BENCH_PIPELINE_DEPTH (16), BENCH_USERS (50), BENCH_TASKS (200), BENCH_CONNECTIONS (64)")
 p(f"wrk -t2 -c{meta['conns']} -d{meta['duration']}s -s bench/wrk/scenario.lua   # BENCH_SCENARIO=<scenario>, "
   "against a todo-server on the direct URL, then one on PgBouncer's")
-p(f"pgbench -n -M prepared -c{meta['pool']} -j2 -T{meta['duration']} -f bench/pgbench/<scenario>.sql -D ...   # flat out")
+p(f"pgbench -n -M prepared -c{meta['pool']} -j2 -T{meta['duration']} -f bench/pgbench/<scenario>.sql -D ...   # flat out, direct, then through PgBouncer")
 p(f"pgbench -n -M prepared -R <rate of the service run> -c{meta['pool']} -j2 -T{meta['duration']} ...   # held to each service run's rate")
 p(f"pgbench -n -M extended -c{meta['pool']} -j2 -T{meta['duration']} ...   # once per scenario, after its rounds")
 p("```")
@@ -134,7 +134,8 @@ p(f"Two `todo-server`s (pool {meta['pool']}, `database.prepared_statements = tru
   f"statement per scenario (`bench/pgbench/`) over {meta['pool']} connections, direct: `-M prepared` flat out (the "
   "floor: parsed and planned once per connection, at the highest rate PostgreSQL reaches), `-M prepared -R` held to "
   "the rate the service just reached (the same statements at the same load), and `-M extended` (unnamed: parsed and "
-  "planned every time, what the service did before). *PG ms/req* = CPU time of PostgreSQL's processes during the "
+  "planned every time, what the service did before). pgbench flat out also runs through PgBouncer, for the last "
+  "column of the ratios (the targets compare with the direct floor). *PG ms/req* = CPU time of PostgreSQL's processes during the "
   "run / requests (PgBouncer's own CPU is not in it). Delete runs on tasks added for it; its pgbench rows add a "
   "primary-key lookup of the next victim per transaction.")
 p("")
@@ -151,11 +152,12 @@ p("")
 p("PostgreSQL CPU per request as a multiple of pgbench's, median over rounds (lowest–highest round):")
 p("")
 p("| scenario | direct / prepared flat out | pooled / prepared flat out | direct / prepared at the same rate "
-  "| pooled / prepared at the same rate |")
-p("| --- | ---: | ---: | ---: | ---: |")
+  "| pooled / prepared at the same rate | pooled / prepared flat out through PgBouncer |")
+p("| --- | ---: | ---: | ---: | ---: | ---: |")
 for s in SCENARIOS:
     p(f"| {s} | {spread(ratios(s, 'direct', 'prepared'))} | {spread(ratios(s, 'pooled', 'prepared'))} "
-      f"| {spread(ratios(s, 'direct', 'rated-direct'))} | {spread(ratios(s, 'pooled', 'rated-pooled'))} |")
+      f"| {spread(ratios(s, 'direct', 'rated-direct'))} | {spread(ratios(s, 'pooled', 'rated-pooled'))} "
+      f"| {spread(ratios(s, 'pooled', 'prepared-pooled'))} |")
 p("")
 errors = {f"{s}-{k}": sum(x[2] for x in runs[s][k] if x) for s in SCENARIOS for k in ("direct", "pooled")}
 p("HTTP errors over all rounds: " + ", ".join(f"{k} {v}" for k, v in errors.items()) + ".")
