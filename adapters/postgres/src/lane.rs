@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use deadpool_postgres::{Object, Pool};
+use deadpool_postgres::{Object, Status};
 use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
 
@@ -169,23 +169,20 @@ impl Lane {
         self.opened.notified()
     }
 
-    /// A place on a busy connection, when the pool has no idle connection
-    /// and may not open another.
-    pub(crate) fn join(&self, pool: &Pool) -> Option<Lease<'_>> {
-        if self.depth == 1 {
-            return None;
-        }
-        let status = pool.status();
-        if status.available > 0 || status.size < status.max_size {
+    /// A place on a busy connection, when the pool (as `status` found it)
+    /// has no idle connection and may not open another.
+    pub(crate) fn join(&self, status: Status) -> Option<Lease<'_>> {
+        if !self.shares() || status.available > 0 || status.size < status.max_size {
             return None;
         }
         let mut entries = self.entries();
+        let now = Instant::now();
         let entry = entries
             .iter_mut()
             .filter(|entry| {
                 entry.in_flight < self.depth
-                    && entry.since.elapsed() < TURN
-                    && entry.moved.elapsed() < STALLED_AFTER
+                    && now - entry.since < TURN
+                    && now - entry.moved < STALLED_AFTER
                     && !entry.conn.is_closed()
             })
             .min_by_key(|entry| entry.in_flight)?;

@@ -394,10 +394,10 @@ impl Executor {
             let opened = lane.opened();
             tokio::pin!(opened);
             opened.as_mut().enable();
-            if let Some(lease) = lane.join(pool) {
+            let status = pool.status();
+            if let Some(lease) = lane.join(status) {
                 return Ok(lease);
             }
-            let status = pool.status();
             // Only a wait on a full pool is dropped for a turn: below its
             // limit the pool may be opening a connection for this caller.
             let may_join = lane.shares() && status.size >= status.max_size;
