@@ -218,6 +218,7 @@ rounds=$ROUNDS
 conns=$CONNS
 pool=$POOL
 depth=$DEPTH
+bouncer_server_tls=$(sed -n 's/^server_tls_sslmode = //p' .local/neon-dev/pgbouncer/pgbouncer.ini)
 git=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo +dirty)
 EOF
 python3 bench/report_prepared.py "$OUT" "${BENCH_REPORT:-BENCHMARKS.md}"

@@ -128,9 +128,16 @@ p(f"pgbench -n -M prepared -R <rate of the service run> -c{meta['pool']} -j2 -T{
 p(f"pgbench -n -M extended -c{meta['pool']} -j2 -T{meta['duration']} ...   # once per scenario, after its rounds")
 p("```")
 p("")
+# How PgBouncer reached PostgreSQL: plaintext (Neon's pooler, and the stand-in since 2026-12-02) or TLS.
+hop_tls = meta.get("bouncer_server_tls", "")
+bouncer_hop = (
+    ", reaching PostgreSQL in plaintext over the cluster's unix socket as Neon's pooler reaches its compute"
+    if hop_tls == "disable"
+    else f", reaching PostgreSQL over TLS (`server_tls_sslmode = {hop_tls}`)" if hop_tls else ""
+)
 p(f"Two `todo-server`s (pool {meta['pool']}, `database.prepared_statements = true`, `database.pipeline_depth = {meta.get('depth', '1')}`: with every connection busy, statements pipeline on them) on one fresh database of the dev "
   f"cluster (PostgreSQL {meta['postgres']}, fsync on, TLS with channel binding): one direct, one through PgBouncer "
-  f"{meta['pgbouncer']} in transaction mode with `max_prepared_statements = 1000`. pgbench runs the adapter's own "
+  f"{meta['pgbouncer']} in transaction mode with `max_prepared_statements = 1000`{bouncer_hop}. pgbench runs the adapter's own "
   f"statement per scenario (`bench/pgbench/`) over {meta['pool']} connections, direct: `-M prepared` flat out (the "
   "floor: parsed and planned once per connection, at the highest rate PostgreSQL reaches), `-M prepared -R` held to "
   "the rate the service just reached (the same statements at the same load), and `-M extended` (unnamed: parsed and "

@@ -426,7 +426,9 @@ create_cluster() {
   echo "include 'neon-local.conf'" | as_pg tee -a "$DATA/postgresql.conf" >/dev/null
 
   {
-    echo "# neon-local: TLS + SCRAM only; the unix socket is for local admin use."
+    echo "# neon-local: TLS + SCRAM only over TCP. The unix socket is for PgBouncer (SCRAM, as the"
+    echo "# app role) and for local admin use."
+    echo "local   all $APP_USER                 scram-sha-256"
     echo "local   all all                 trust"
     echo "hostssl all all 127.0.0.1/32    scram-sha-256"
     echo "hostssl all all ::1/128         scram-sha-256"
@@ -475,12 +477,18 @@ write_bouncer_config() {
   secret="$(psql_admin "$bindir" -At -c "SELECT rolpassword FROM pg_authid WHERE rolname = '$APP_USER'")"
   [[ "$secret" == SCRAM-SHA-256\$* ]] || die "role $APP_USER has no SCRAM secret"
   (umask 077; printf '"%s" "%s"\n' "$APP_USER" "$secret" >"$BOUNCER/userlist.txt")
+  # PgBouncer's own quoting: '...' with '' for a quote.
+  local socket="$SOCK_DIR"
+  [[ "$socket" =~ [[:space:]\'] ]] && socket="'${socket//\'/\'\'}'"
   cat >"$BOUNCER/pgbouncer.ini" <<EOF
 ;; neon-local: PgBouncer in front of the $CLUSTER cluster, shaped like Neon's pooled endpoint
 ;; (transaction mode, protocol-level prepared statements kept; no channel binding to clients).
 [databases]
 ;; Any database the app role creates is reachable: the name the client asks for is used.
-* = host=localhost port=$PORT
+;; Like Neon's (compute/etc/pgbouncer.ini: host=localhost, server_tls_sslmode=disable), PgBouncer
+;; reaches PostgreSQL in plaintext on the same host. Over the unix socket here, as the cluster's
+;; TCP port is TLS-only; with SCRAM (pg_hba), like Neon's auth_user.
+* = host=$socket port=$PORT
 
 [pgbouncer]
 listen_addr = $listen
@@ -503,9 +511,7 @@ client_tls_sslmode = require
 client_tls_cert_file = $CERTS/server.pem
 client_tls_key_file = $CERTS/server.key
 client_tls_protocols = secure
-server_tls_sslmode = verify-full
-server_tls_ca_file = $CERTS/ca.pem
-server_tls_protocols = secure
+server_tls_sslmode = disable
 logfile = $BOUNCER/pgbouncer.log
 pidfile = $BOUNCER/pgbouncer.pid
 log_connections = 0
@@ -595,7 +601,7 @@ do_start() {
   fi
   echo "$PORT $POOLER_PORT" >"$PORTS_FILE"
   if bouncer_running && ! bouncer_current; then
-    log "replacing a PgBouncer started without prepared-statement support"
+    log "replacing a PgBouncer started by an earlier version of this script"
     stop_bouncer
   fi
   if ! bouncer_running; then
@@ -604,9 +610,11 @@ do_start() {
 }
 
 # Whether the running PgBouncer was started by this version of the script (one that keeps
-# prepared statements); one started earlier (Debian 12's 1.18) is replaced.
+# prepared statements and reaches PostgreSQL in plaintext, as Neon's does); one started earlier
+# (Debian 12's 1.18, or one with TLS to PostgreSQL) is replaced.
 bouncer_current() {
-  grep -q '^max_prepared_statements = 1000' "$BOUNCER/pgbouncer.ini" 2>/dev/null
+  grep -q '^max_prepared_statements = 1000' "$BOUNCER/pgbouncer.ini" 2>/dev/null \
+    && grep -q '^server_tls_sslmode = disable' "$BOUNCER/pgbouncer.ini"
 }
 
 stop_bouncer() {

@@ -10,12 +10,16 @@ cd "$(dirname "$0")/.."
 # The overload test opens a thousand sockets on each side.
 ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 scripts/neon-local.sh --test start >&2
-# tests/tests/dead_path.rs black-holes a database connection with nftables.
-if ! command -v nft >/dev/null && [ ! -x /usr/sbin/nft ]; then
+# tests/tests/dead_path.rs black-holes a database connection with nftables;
+# tests/tests/replicas.rs runs replicas behind HAProxy. Both from Debian's packages.
+missing=()
+command -v nft >/dev/null || [ -x /usr/sbin/nft ] || missing+=(nftables)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+if ((${#missing[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq >&2
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nftables >&2
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 # The end-to-end tests and Schemathesis start the real binary.
 cargo build --bin todo-server

@@ -13,6 +13,7 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
@@ -29,6 +30,12 @@ const READY_LIMIT: Duration = Duration::from_secs(20);
 /// # Panics
 /// When it is missing and cannot be installed.
 pub fn haproxy_binary() -> PathBuf {
+    // One install at a time: parallel tests would otherwise race for dpkg's lock.
+    static FOUND: OnceLock<PathBuf> = OnceLock::new();
+    FOUND.get_or_init(find_or_install_haproxy).clone()
+}
+
+fn find_or_install_haproxy() -> PathBuf {
     for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin"] {
         let path = PathBuf::from(dir).join("haproxy");
         if path.exists() {
