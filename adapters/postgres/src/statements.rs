@@ -307,6 +307,37 @@ pub(crate) mod live_tests {
         rows[0].get(0)
     }
 
+    /// Whether the connection serving the pool's client reached PostgreSQL
+    /// over TLS, and from where ("local": a unix socket).
+    async fn server_hop(executor: &Executor) -> (String, String) {
+        let rows = behind_the_cache(
+            executor,
+            "SELECT s.ssl::text, coalesce(host(a.client_addr), 'local') \
+             FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE pid = pg_backend_pid()",
+        )
+        .await;
+        rows.iter()
+            .find_map(|m| match m {
+                SimpleQueryMessage::Row(row) => {
+                    Some((row.get(0)?.to_owned(), row.get(1)?.to_owned()))
+                }
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    /// The stand-in's pooler, like Neon's, reaches PostgreSQL in plaintext on
+    /// the same host (Neon: `server_tls_sslmode=disable`), so PostgreSQL
+    /// pays no TLS on pooled traffic (the benchmark's pooled figures rely
+    /// on it); direct clients still arrive over TLS.
+    #[tokio::test]
+    async fn the_local_pooler_reaches_postgresql_in_plaintext_like_neons() {
+        let pooled = executor(&script("pooler-url"), false);
+        assert_eq!(server_hop(&pooled).await, ("false".into(), "local".into()));
+        let direct = executor(&script("url"), false);
+        assert_eq!(server_hop(&direct).await.0, "true");
+    }
+
     #[tokio::test]
     async fn a_statement_is_prepared_once_per_connection_and_reused() {
         let executor = executor(&script("url"), true);
