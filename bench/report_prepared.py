@@ -184,8 +184,9 @@ for s in SCENARIOS:
     p(f"| {s}: PostgreSQL CPU per request ≤ 1.25 × pgbench -M prepared | direct {num(flat[0], 2)}, pooled "
       f"{num(flat[1], 2)} | {verdict(flat)} | direct {num(same[0], 2)}, pooled {num(same[1], 2)} | {verdict(same)} |")
 floor = median(ratios("list", "direct", "prepared", 0))
-p(f"| list throughput ≥ 0.5 of the prepared floor | {num(floor, 2)} ({num(med('list', 'direct', 0), 0)} req/s against "
-  f"{num(med('list', 'prepared', 0), 0)} tps) | {'**met**' if floor is not None and floor >= 0.5 else '**not met**'} "
+# The rates are each column's median, so their quotient need not be the median of the rounds' ratios.
+p(f"| list throughput ≥ 0.5 of the prepared floor | {spread(ratios('list', 'direct', 'prepared', 0))}; median rates "
+  f"{num(med('list', 'direct', 0), 0)} req/s and {num(med('list', 'prepared', 0), 0)} tps | {'**met**' if floor is not None and floor >= 0.5 else '**not met**'} "
   "| | |")
 notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "NOTES-prepared.md")
 if os.path.exists(notes):
