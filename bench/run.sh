@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh: the whole benchmark in one command; writes BENCHMARKS.md at the repo root.
+# bench/run.sh: the whole benchmark in one command; writes its section of BENCHMARKS.md at the repo root.
 #
 #   bench/run.sh            (about 6-8 minutes on 2 cores once built)
 #
@@ -8,16 +8,17 @@
 #      scripts/neon-local.sh installs; builds the release todo-server and bench/latency-proxy
 #   2. starts the local Neon-like PostgreSQL and makes two fresh databases in it:
 #      todo_bench (load) and todo_bench_rt (network distance)
-#   3. starts todo-server (pool 15), seeds it through the API (50 users x 200 tasks)
+#   3. starts todo-server (pool 6, the default), seeds it through the API (50 users x 200 tasks)
 #   4. per scenario (list, get, update, create, delete, login): wrk for $BENCH_DURATION s
 #      rotating through real tokens and task ids, then pgbench running the adapter's
-#      SQL for that scenario over 15 connections (the pool size) on the same database
+#      SQL for that scenario over 6 connections (the pool size) on the same database
 #   5. the bare Argon2id rate (bench/latency-proxy's argon2-rate, same crate and params)
 #   6. list p99 alone vs while logins saturate the hashing
 #   7. peak RSS (VmHWM, reset first) under 256 concurrent connections
 #   8. network distance: a second todo-server whose DATABASE_URL goes through
 #      latency-proxy (10 ms each way); start -> ready and one-client medians, also at 0 ms
-#   9. bench/report.py turns the results (target/bench-run/) into BENCHMARKS.md
+#   9. bench/report.py turns the results (target/bench-run/) into its section of BENCHMARKS.md
+#      (between the "run" markers; the other sections are kept)
 #
 # Knobs (environment): BENCH_DURATION (10), BENCH_USERS (50), BENCH_TASKS (200),
 # BENCH_CONNECTIONS (64), BENCH_DELAY_MS (10, one way), BENCH_SAMPLES (21),
@@ -101,8 +102,11 @@ JWT_SECRET="$(openssl rand -hex 32)"
 export JWT_SECRET APP_ENV=development APP_CONFIG_DIR="$ROOT/config"
 export APP__DATABASE__MAX_SIZE="$POOL" APP__LOG__LEVEL=warn
 # The login scenario logs in with correct passwords; the limits only count
-# failures, but lift them anyway so a slow run cannot trip them.
+# failures, but lift them anyway so a slow run cannot trip them. Each login
+# past a user's active-session cap would end their oldest session, the one
+# whose token the task scenarios use: lift that cap too.
 export APP__AUTH__LOGIN_MAX_FAILURES_PER_EMAIL=1000000 APP__AUTH__LOGIN_MAX_FAILURES_PER_CLIENT=1000000
+export APP__AUTH__MAX_ACTIVE_SESSIONS_PER_USER=1000000
 
 start_server() { # start_server <name> <database url> -> prints JSON {pid, ready_ms}
   local name="$1" url="$2" port
@@ -305,5 +309,5 @@ pins=$PINS
 victims=$VICTIMS
 git=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo +dirty)
 EOF
-python3 bench/report.py "$OUT" >"${BENCH_REPORT:-BENCHMARKS.md}"
+python3 bench/report.py "$OUT" "${BENCH_REPORT:-BENCHMARKS.md}"
 log "done: ${BENCH_REPORT:-BENCHMARKS.md} (raw results in $OUT)"

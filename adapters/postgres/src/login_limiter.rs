@@ -103,17 +103,38 @@ const RESERVE_SQL: &str = "WITH wanted (key, max_attempts) AS (
     FROM taken t JOIN wanted w ON w.key = t.key";
 
 /// Hands back exactly the given slots (`$1` keys, `$2` their instants).
-/// Idempotent, hence safe to replay.
-const RELEASE_SQL: &str = "UPDATE login_attempts AS l SET attempts = array_remove(l.attempts, h.at)
-    FROM unnest($1::bytea[], $2::timestamptz[]) AS h (key, at)
-    WHERE l.key = h.key";
+/// Idempotent, hence safe to replay. Like every statement here that writes
+/// two keys, it locks them in key order first (`locked`), as the
+/// reservation inserts them: in any other order two logins, each holding
+/// one of the other's keys, deadlock until PostgreSQL's `deadlock_timeout`
+/// (1 s) ends one of them, with their connections (and any statements
+/// pipelined behind them) stuck meanwhile.
+const RELEASE_SQL: &str = "WITH h (key, at) AS (
+        SELECT * FROM unnest($1::bytea[], $2::timestamptz[])
+    ),
+    locked AS (
+        SELECT l.key FROM login_attempts AS l
+        WHERE l.key IN (SELECT key FROM h)
+        ORDER BY l.key
+        FOR UPDATE OF l
+    )
+    UPDATE login_attempts AS l SET attempts = array_remove(l.attempts, h.at)
+    FROM locked JOIN h ON h.key = locked.key
+    WHERE l.key = locked.key";
 
 /// Clears the email's attempts (`$1`) and hands back the client's slot
-/// (`$2`, `$3`). Idempotent.
-const SUCCEEDED_SQL: &str = "UPDATE login_attempts AS l SET attempts = CASE
+/// (`$2`, `$3`). Idempotent. Locks in key order (see [`RELEASE_SQL`]).
+const SUCCEEDED_SQL: &str = "WITH locked AS (
+        SELECT l.key FROM login_attempts AS l
+        WHERE l.key = $1::bytea OR l.key = $2::bytea
+        ORDER BY l.key
+        FOR UPDATE OF l
+    )
+    UPDATE login_attempts AS l SET attempts = CASE
         WHEN l.key = $1::bytea THEN '{}'::timestamptz[]
         ELSE array_remove(l.attempts, $3::timestamptz) END
-    WHERE l.key = $1::bytea OR l.key = $2::bytea";
+    FROM locked
+    WHERE l.key = locked.key";
 
 pub(crate) struct PgLoginLimiter {
     executor: Executor,
