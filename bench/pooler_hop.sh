@@ -33,6 +33,9 @@ PINS="$(psql -qtA "$DB_URL" -c 'SELECT count(*) FROM bench.pin')" \
   || { echo "no todo_bench_prep database: run bench/prepared.sh first" >&2; exit 1; }
 NOW="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 EXPIRES="$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)"
+# shellcheck source=bench/pgbench_defines.sh
+source bench/pgbench_defines.sh
+pgbench_defines 0
 
 cp "$INI" "$OUT/plain.ini"
 sed -e "s|^\* = host=.*|* = host=localhost port=$PORT|" \
@@ -70,10 +73,7 @@ for round in $(seq "$ROUNDS"); do
         timeout 2 strace -c -f "${backends[@]/#/-p}" 2>"$OUT/strace-$hop-r$round.txt" >/dev/null) &
     fi
     pgbench -n -M prepared -c "$POOL" -j 2 -T "$DURATION" -f "bench/pgbench/$SCENARIO.sql" \
-      -D loaded=0 -D pins="$PINS" -D i=0 -D clients="$POOL" -D now="$NOW" -D expires="$EXPIRES" \
-      -D hascursor=false -D zero_ts=1970-01-01T00:00:00Z -D nil_uuid=00000000-0000-0000-0000-000000000000 \
-      -D limit=20 -D title="bench task" -D priority=medium \
-      "$POOLED_URL" >"$OUT/pgbench-$hop-r$round.log" 2>&1
+      "${PGBENCH_DEFINES[@]}" "$POOLED_URL" >"$OUT/pgbench-$hop-r$round.log" 2>&1
     read -r after _ < <(pg_ticks)
     wait
     txns="$(grep -oE 'actually processed: [0-9]+' "$OUT/pgbench-$hop-r$round.log" | grep -oE '[0-9]+$')"

@@ -127,16 +127,16 @@ wrk_rate() { # wrk_rate <scenario> <server> <round>: that run's requests per sec
 }
 
 DELETE_NEXT=0 # delete's pgbench runs each take fresh victims, from here on
+# shellcheck source=bench/pgbench_defines.sh
+source bench/pgbench_defines.sh
 run_pgbench() { # run_pgbench <scenario> <name> <pgbench options...>; PGBENCH_URL: where (direct)
   local scenario="$1" name="$1-$2"
   shift 2
   local start=0
   [[ "$scenario" == delete ]] && start="$DELETE_NEXT"
+  pgbench_defines "$start"
   cpu_snap 0 >"$OUT/cpu-$name-0.json"
-  pgbench -n "$@" -c "$POOL" -j 2 -T "$DURATION" -f "bench/pgbench/$scenario.sql" \
-    -D loaded=0 -D pins="$PINS" -D i="$start" -D clients="$POOL" -D now="$NOW" -D expires="$EXPIRES" \
-    -D hascursor=false -D zero_ts=1970-01-01T00:00:00Z -D nil_uuid=00000000-0000-0000-0000-000000000000 \
-    -D limit=20 -D title="bench task" -D priority=medium \
+  pgbench -n "$@" -c "$POOL" -j 2 -T "$DURATION" -f "bench/pgbench/$scenario.sql" "${PGBENCH_DEFINES[@]}" \
     "${PGBENCH_URL:-$DB_URL}" >"$OUT/pgbench-$name.log" 2>&1 || true
   cpu_snap 0 >"$OUT/cpu-$name-1.json"
   echo "pgbench $name: $(grep -E '^tps' "$OUT/pgbench-$name.log" || tail -3 "$OUT/pgbench-$name.log")" >&2

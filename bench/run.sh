@@ -145,13 +145,13 @@ run_wrk() { # run_wrk <result name> <scenario> <data file> <connections> [durati
   echo "wrk $name: $(cat "$OUT/wrk-$name.txt")" >&2
 }
 
+# shellcheck source=bench/pgbench_defines.sh
+source bench/pgbench_defines.sh
 run_pgbench() { # run_pgbench <scenario>
   local name="$1"
+  pgbench_defines 0
   cpu_snap >"$OUT/cpu-pgbench-$name-0.json"
-  pgbench -n -M extended -c "$POOL" -j 2 -T "$DURATION" -f "bench/pgbench/$name.sql" \
-    -D loaded=0 -D pins="$PINS" -D i=0 -D clients="$POOL" -D now="$NOW" -D expires="$EXPIRES" \
-    -D hascursor=false -D zero_ts=1970-01-01T00:00:00Z -D nil_uuid=00000000-0000-0000-0000-000000000000 \
-    -D limit=20 -D title="bench task" -D priority=medium \
+  pgbench -n -M extended -c "$POOL" -j 2 -T "$DURATION" -f "bench/pgbench/$name.sql" "${PGBENCH_DEFINES[@]}" \
     "$DB_URL" >"$OUT/pgbench-$name.log" 2>&1 || true
   cpu_snap >"$OUT/cpu-pgbench-$name-1.json"
   echo "pgbench $name: $(grep -E '^tps' "$OUT/pgbench-$name.log" || tail -3 "$OUT/pgbench-$name.log")" >&2
